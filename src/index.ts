@@ -1,0 +1,3 @@
+export * from './data/types.js';
+export * from './model/types.js';
+export * from './protocol/messages.js';

@@ -1,0 +1,96 @@
+/** Contracts of the model layer. Everything here is plain data; tensors stay inside src/model. */
+
+export type AttentionActivation = 'relu' | 'tanh';
+
+export type EncoderConfig =
+  | {
+      kind: 'compact-cnn';
+      /** Output channels of each 3x3 conv block; each block after the first halves the resolution. */
+      channels: number[];
+    }
+  | {
+      kind: 'external';
+      /** Directory holding a tfjs LayersModel or GraphModel (model.json + shards). */
+      path: string;
+      /** Name of the output (LayersModel layer name or GraphModel node name) that yields the feature grid. */
+      featureOutput: string;
+      /** Train the backbone's weights too (encoder learning rate applies). */
+      fineTune: boolean;
+    }
+  | {
+      /** Features are computed elsewhere and fed in directly ([B, grid*grid, encoderDim]); benchmarks use it. */
+      kind: 'precomputed';
+    };
+
+export interface ModelConfig {
+  formatVersion: 1;
+  encoder: EncoderConfig;
+  /** Feature grid side after adaptive average pooling (reference: 14). */
+  gridSize: number;
+  /** Channels of each annotation vector (reference: 2048). */
+  encoderDim: number;
+  attentionDim: number;
+  embedDim: number;
+  decoderDim: number;
+  /** Number of entries of the vocabulary including <pad>, <unk>, <start>, <end>. */
+  vocabSize: number;
+  dropout: number;
+  attentionActivation: AttentionActivation;
+}
+
+export interface BeamOptions {
+  /** k; 1 is greedy decoding. */
+  beamSize: number;
+  /** Step cap (reference: 50). */
+  maxSteps: number;
+  /** 0 (default) ranks by summed log-prob as the reference; a > 0 divides by length^a. */
+  lengthPenalty?: number;
+  /** How many ranked hypotheses to return per image (default 1 = only the best). */
+  returnAlternatives?: number;
+}
+
+export interface Hypothesis {
+  /** Word ids without <start>, with the final <end> if finished. */
+  ids: number[];
+  /** Words without <start>/<end>. */
+  words: string[];
+  /** Summed log-probability (the ranking score when lengthPenalty is 0). */
+  logProb: number;
+  /** The score used for ranking. */
+  score: number;
+  /** False when the step cap was reached without <end>: the reference crashes here, we flag it. */
+  finished: boolean;
+  /** One attention map (grid*grid, row-major, sums to 1) per emitted token including <end>. */
+  attention: Float32Array[];
+}
+
+export interface CaptionResult {
+  caption: string;
+  best: Hypothesis;
+  /** Ranked hypotheses, best first (length = returnAlternatives). */
+  alternatives: Hypothesis[];
+  gridSize: number;
+}
+
+export interface StepStats {
+  loss: number;
+  crossEntropy: number;
+  attentionPenalty: number;
+  /** Number of predicted (unpadded) tokens in the batch. */
+  tokens: number;
+  gradNorm?: number;
+}
+
+export interface TrainerOptions {
+  decoderLr: number;
+  encoderLr: number;
+  /** Weight of the doubly stochastic attention penalty (reference: 1). */
+  alphaC: number;
+  /** Clip each gradient element to [-v, v] (reference: 5). 0 disables. */
+  clipValue: number;
+  /** Optional global-norm clipping. 0 disables. */
+  clipNorm: number;
+  /** Probability of feeding the model's own previous prediction instead of the ground truth. */
+  scheduledSampling: number;
+  seed: number;
+}
