@@ -2,13 +2,14 @@
 # A real single-node Apache Kafka broker (KRaft, combined broker+controller) for tests and local runs,
 # built from Maven Central jars: no Docker, no distribution tarball.
 #
-# Usage: .ci/kafka/broker.sh start|stop|status
+# Usage: .ci/kafka/broker.sh start|stop|status|address
 #   start   gathers the classpath (once, cached in .kafka/lib), writes server.properties, formats a
 #           fresh log dir, starts the broker in the background, waits for "Kafka Server started",
 #           and prints the bootstrap address (only that) on stdout:
 #               export KAFKA_BROKERS=$(.ci/kafka/broker.sh start)
 #   stop    SIGTERM, waits for a clean exit (SIGKILL after KAFKA_STOP_TIMEOUT seconds)
 #   status  prints "running <bootstrap> pid <pid>" (exit 0) or "stopped" (exit 3)
+#   address prints the bootstrap address for the configured ports (what .ci/run exports as KAFKA_BROKERS)
 #
 # Environment (all optional):
 #   KAFKA_PORT=39092             client listener (PLAINTEXT on 127.0.0.1)
@@ -196,8 +197,9 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  address) echo "$bootstrap" ;;
   *)
-    echo "usage: $0 start|stop|status   (env: KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_STATE_DIR, KAFKA_START_TIMEOUT)" >&2
+    echo "usage: $0 start|stop|status|address   (env: KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_STATE_DIR, KAFKA_START_TIMEOUT)" >&2
     exit 2
     ;;
 esac
