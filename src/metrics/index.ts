@@ -1,0 +1,2 @@
+export * from './bleu.js';
+export * from './cider.js';
