@@ -1,0 +1,151 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Vocabulary } from '../data/vocabulary.js';
+import { attendPrecompute, decoderStep, initialState, outputLogits } from './decoder.js';
+import type { ShowAttendTell } from './show-attend-tell.js';
+import type { BeamOptions, CaptionResult, Hypothesis } from './types.js';
+
+/** A hypothesis as a linked list back to <start>, so a step shares its history instead of copying it. */
+interface Node {
+  word: number;
+  logProb: number;
+  len: number;
+  alpha: Float32Array;
+  parent: Node | null;
+}
+
+function checkOptions(opts: BeamOptions): Required<BeamOptions> {
+  const { beamSize, maxSteps } = opts;
+  const lengthPenalty = opts.lengthPenalty ?? 0;
+  const returnAlternatives = opts.returnAlternatives ?? 1;
+  if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beamSize must be an integer >= 1 (got ${beamSize})`);
+  if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new RangeError(`maxSteps must be an integer >= 1 (got ${maxSteps})`);
+  if (!(lengthPenalty >= 0)) throw new RangeError(`lengthPenalty must be >= 0 (got ${lengthPenalty})`);
+  if (!Number.isInteger(returnAlternatives) || returnAlternatives < 1) {
+    throw new RangeError(`returnAlternatives must be an integer >= 1 (got ${returnAlternatives})`);
+  }
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives };
+}
+
+function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPenalty: number): Hypothesis {
+  const ids: number[] = [];
+  const attention: Float32Array[] = [];
+  for (let n: Node | null = node; n; n = n.parent) {
+    ids.push(n.word);
+    attention.push(n.alpha);
+  }
+  ids.reverse();
+  attention.reverse();
+  const words = ids.filter((id) => id !== vocab.endId && id !== vocab.startId && id !== vocab.padId).map((id) => vocab.wordOf(id));
+  const score = lengthPenalty > 0 ? node.logProb / Math.pow(ids.length, lengthPenalty) : node.logProb;
+  return { ids, words, logProb: node.logProb, score, finished, attention };
+}
+
+/**
+ * Beam search with the reference's semantics, batched: every image's k hypotheses advance together in
+ * one [B*k]-row tensor step against the untiled [B, L, enc] annotations. Step 1 takes the top k of
+ * the single <start> row; later steps the top k_b over the flattened k_b x V cumulative log-probs;
+ * a hypothesis emitting <end> leaves the beam, which shrinks by one. After maxSteps emitted tokens
+ * the search stops; if an image has no finished hypothesis, its best unfinished one is returned with
+ * finished = false (the reference crashes there). lengthPenalty > 0 only changes the final ranking
+ * (logProb / length^a), never the pruning, so 0 reproduces the reference exactly.
+ * Does not dispose `features`.
+ */
+export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives } = checkOptions(opts);
+  const cfg = model.config;
+  const [b, l, enc] = features.shape;
+  if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
+    throw new RangeError(`beamSearch: features are [${features.shape.join(', ')}], the model expects [B, ${cfg.gridSize ** 2}, ${cfg.encoderDim}]`);
+  }
+  if (vocab.size !== cfg.vocabSize) throw new RangeError(`beamSearch: vocabulary has ${vocab.size} words, the model ${cfg.vocabSize}`);
+  if (b === 0) return [];
+  const v = cfg.vocabSize;
+  const rows = b * k;
+  const w = model.decoder;
+  const att1 = tf.tidy(() => attendPrecompute(w, features).att1);
+  let [h, c] = tf.tidy(() => {
+    const s = initialState(w, features);
+    const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
+    return [rep(s.h), rep(s.c)];
+  });
+  const finished: Node[][] = Array.from({ length: b }, () => []);
+  let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
+  const live = new Array<number>(b).fill(k);
+  // Only slot 0 of each image is a real hypothesis at the start: its k copies must not compete.
+  let cum = new Float32Array(rows).fill(-Infinity);
+  for (let i = 0; i < b; i++) cum[i * k] = 0;
+  let words = new Int32Array(rows).fill(vocab.startId);
+  try {
+    for (let step = 1; step <= maxSteps && live.some((n) => n > 0); step++) {
+      const [values, indices, alpha, hNew, cNew] = tf.tidy(() => {
+        const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
+        const out = decoderStep(w, { features, att1 }, emb, h, c, cfg.attentionActivation, k);
+        const logp = tf.logSoftmax(outputLogits(w, out.h, 0, false));
+        const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
+        const top = tf.topk(scores, k);
+        return [top.values, top.indices, out.alpha, out.h, out.c] as const;
+      });
+      h.dispose();
+      c.dispose();
+      h = hNew;
+      c = cNew;
+      const [vals, idx, al] = await Promise.all([values.data(), indices.data(), alpha.data()]).finally(() => tf.dispose([values, indices, alpha]));
+      const src = new Int32Array(rows);
+      const nextCum = new Float32Array(rows).fill(-Infinity);
+      const nextWords = new Int32Array(rows).fill(vocab.padId);
+      const nextNode = new Array<Node | null>(rows).fill(null);
+      for (let i = 0; i < b; i++) {
+        let m = 0;
+        for (let j = 0; j < live[i]!; j++) {
+          const score = vals[i * k + j]!;
+          if (!Number.isFinite(score)) break; // fewer than k real candidates (tiny vocabularies)
+          const flat = idx[i * k + j]!;
+          const row = i * k + Math.floor(flat / v);
+          const word = flat % v;
+          const parent = rowNode[row] ?? null;
+          const node: Node = { word, logProb: score, len: (parent?.len ?? 0) + 1, alpha: (al as Float32Array).slice(row * l, row * l + l), parent };
+          if (word === vocab.endId) {
+            finished[i]!.push(node);
+          } else {
+            const dst = i * k + m++;
+            src[dst] = row;
+            nextCum[dst] = score;
+            nextWords[dst] = word;
+            nextNode[dst] = node;
+          }
+        }
+        live[i] = m;
+        for (let j = m; j < k; j++) src[i * k + j] = i * k;
+      }
+      cum = nextCum;
+      words = nextWords;
+      rowNode = nextNode;
+      const [hg, cg] = tf.tidy(() => {
+        const s = tf.tensor1d(src, 'int32');
+        return [tf.gather(h, s), tf.gather(c, s)];
+      });
+      h.dispose();
+      c.dispose();
+      h = hg as tf.Tensor2D;
+      c = cg as tf.Tensor2D;
+    }
+  } finally {
+    tf.dispose([att1, h, c]);
+  }
+  const results: CaptionResult[] = [];
+  for (let i = 0; i < b; i++) {
+    const done = finished[i]!.map((n) => toHypothesis(n, true, vocab, lengthPenalty));
+    const open: Hypothesis[] = [];
+    for (let j = 0; j < live[i]!; j++) {
+      const node = rowNode[i * k + j];
+      if (node) open.push(toHypothesis(node, false, vocab, lengthPenalty));
+    }
+    const byScore = (x: Hypothesis, y: Hypothesis) => y.score - x.score;
+    done.sort(byScore);
+    open.sort(byScore);
+    const alternatives = [...done, ...open].slice(0, returnAlternatives);
+    const best = alternatives[0]!;
+    results.push({ caption: best.words.join(' '), best, alternatives, gridSize: cfg.gridSize });
+  }
+  return results;
+}

@@ -1,0 +1,137 @@
+import * as tf from '@tensorflow/tfjs';
+import type { NamedVariable } from './named-variable.js';
+import { uniformArray } from './random.js';
+import type { ModelConfig } from './types.js';
+
+/** The decoder's weights; kernels are [in, out] so every product is a plain matMul. */
+export interface DecoderWeights {
+  embedding: tf.Variable; // [V, embed]
+  encoderAttKernel: tf.Variable; // [enc, att]
+  encoderAttBias: tf.Variable;
+  decoderAttKernel: tf.Variable; // [dec, att]
+  decoderAttBias: tf.Variable;
+  fullAttKernel: tf.Variable; // [att, 1]
+  fullAttBias: tf.Variable;
+  initHKernel: tf.Variable; // [enc, dec]
+  initHBias: tf.Variable;
+  initCKernel: tf.Variable;
+  initCBias: tf.Variable;
+  fBetaKernel: tf.Variable; // [dec, enc]
+  fBetaBias: tf.Variable;
+  /** [embed + enc + dec, 4*dec]; gate columns in PyTorch's order (input, forget, cell, output). */
+  lstmKernel: tf.Variable;
+  lstmBias: tf.Variable; // b_ih + b_hh folded into one
+  fcKernel: tf.Variable; // [dec, V]
+  fcBias: tf.Variable;
+}
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
+
+/**
+ * Creates the decoder weights with the reference's initialisation: embedding and fc U(-0.1, 0.1),
+ * fc bias 0; every other Linear as PyTorch's default U(+-1/sqrt(fan_in)) for weight and bias;
+ * the LSTMCell U(+-1/sqrt(hidden)) (its two biases are summed, so ours spans twice the range).
+ */
+export function createDecoderWeights(config: ModelConfig, prefix: string, rng: () => number): { weights: DecoderWeights; named: NamedVariable[] } {
+  const { vocabSize: v, encoderDim: enc, attentionDim: att, embedDim: emb, decoderDim: dec } = config;
+  const named: NamedVariable[] = [];
+  const make = (key: string, shape: number[], bound: number): tf.Variable => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const values = bound === 0 ? new Float32Array(n) : uniformArray(rng, n, -bound, bound);
+    const name = `decoder/${snake(key)}`;
+    const variable = tf.variable(tf.tensor(values, shape), true, `${prefix}/${name}`);
+    named.push({ name, variable });
+    return variable;
+  };
+  const lin = (fanIn: number) => 1 / Math.sqrt(fanIn);
+  const lstm = 1 / Math.sqrt(dec);
+  const weights: DecoderWeights = {
+    embedding: make('embedding', [v, emb], 0.1),
+    encoderAttKernel: make('encoderAttKernel', [enc, att], lin(enc)),
+    encoderAttBias: make('encoderAttBias', [att], lin(enc)),
+    decoderAttKernel: make('decoderAttKernel', [dec, att], lin(dec)),
+    decoderAttBias: make('decoderAttBias', [att], lin(dec)),
+    fullAttKernel: make('fullAttKernel', [att, 1], lin(att)),
+    fullAttBias: make('fullAttBias', [1], lin(att)),
+    initHKernel: make('initHKernel', [enc, dec], lin(enc)),
+    initHBias: make('initHBias', [dec], lin(enc)),
+    initCKernel: make('initCKernel', [enc, dec], lin(enc)),
+    initCBias: make('initCBias', [dec], lin(enc)),
+    fBetaKernel: make('fBetaKernel', [dec, enc], lin(dec)),
+    fBetaBias: make('fBetaBias', [enc], lin(dec)),
+    lstmKernel: make('lstmKernel', [emb + enc + dec, 4 * dec], lstm),
+    lstmBias: make('lstmBias', [4 * dec], 2 * lstm),
+    fcKernel: make('fcKernel', [dec, v], 0.1),
+    fcBias: make('fcBias', [v], 0),
+  };
+  return { weights, named };
+}
+
+/** Per-sequence tensors computed once from the annotations (the reference recomputes att1 each step). */
+export interface DecoderContext {
+  /** Annotations [B, L, enc]. */
+  features: tf.Tensor3D;
+  /** encoder_att(features) [B, L, att]. */
+  att1: tf.Tensor3D;
+}
+
+export interface StepOutput {
+  h: tf.Tensor2D;
+  c: tf.Tensor2D;
+  /** Attention weights [B, L] (each row sums to 1). */
+  alpha: tf.Tensor2D;
+}
+
+const dense = (x: tf.Tensor2D, k: tf.Variable, b: tf.Variable): tf.Tensor2D => tf.add(tf.matMul(x, k as tf.Tensor2D), b);
+
+/** att1 = encoder_att(a). Not tidied: call inside the caller's tidy / gradient scope. */
+export function attendPrecompute(w: DecoderWeights, features: tf.Tensor3D): DecoderContext {
+  const [b, l, enc] = features.shape;
+  const att = w.encoderAttKernel.shape[1]!;
+  const att1 = tf.reshape(dense(tf.reshape(features, [b * l, enc]), w.encoderAttKernel, w.encoderAttBias), [b, l, att]) as tf.Tensor3D;
+  return { features, att1 };
+}
+
+/** init_h / init_c = Linear(mean over locations of a) (no tanh, as the reference). */
+export function initialState(w: DecoderWeights, features: tf.Tensor3D): { h: tf.Tensor2D; c: tf.Tensor2D } {
+  const mean = tf.mean(features, 1) as tf.Tensor2D;
+  return { h: dense(mean, w.initHKernel, w.initHBias), c: dense(mean, w.initCKernel, w.initCBias) };
+}
+
+/**
+ * One decoder step in the reference order: attention weights and the f_beta gate from h_{t-1};
+ * (h, c) = LSTMCell([emb(y_{t-1}); gated context], (h, c)). `rowsPerImage` > 1 lets beam search
+ * run k hypotheses per image against the untiled [B, L, enc] annotations (rows are image-major).
+ */
+export function decoderStep(
+  w: DecoderWeights,
+  ctx: DecoderContext,
+  emb: tf.Tensor2D,
+  h: tf.Tensor2D,
+  c: tf.Tensor2D,
+  activation: 'relu' | 'tanh',
+  rowsPerImage = 1,
+): StepOutput {
+  const [b, l, enc] = ctx.features.shape;
+  const att = ctx.att1.shape[2];
+  const k = rowsPerImage;
+  const att2 = tf.reshape(dense(h, w.decoderAttKernel, w.decoderAttBias), [b, k, 1, att]);
+  const pre = tf.add(tf.reshape(ctx.att1, [b, 1, l, att]), att2);
+  const act = activation === 'relu' ? tf.relu(pre) : tf.tanh(pre);
+  const e = tf.add(tf.matMul(tf.reshape(act, [b * k * l, att]), w.fullAttKernel as tf.Tensor2D), w.fullAttBias);
+  const alpha = tf.softmax(tf.reshape(e, [b * k, l])) as tf.Tensor2D;
+  const context = tf.reshape(tf.matMul(tf.reshape(alpha, [b, k, l]), ctx.features), [b * k, enc]);
+  const gate = tf.sigmoid(dense(h, w.fBetaKernel, w.fBetaBias));
+  const x = tf.concat([emb, tf.mul(gate, context), h], 1);
+  const z = dense(x as tf.Tensor2D, w.lstmKernel, w.lstmBias);
+  const [zi, zf, zg, zo] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+  const cNew = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg))) as tf.Tensor2D;
+  const hNew = tf.mul(tf.sigmoid(zo), tf.tanh(cNew)) as tf.Tensor2D;
+  return { h: hNew, c: cNew, alpha };
+}
+
+/** fc(dropout(h)): logits [N, V]. */
+export function outputLogits(w: DecoderWeights, h: tf.Tensor2D, dropout: number, training: boolean, seed?: number): tf.Tensor2D {
+  const x = training && dropout > 0 ? (tf.dropout(h, dropout, undefined, seed) as tf.Tensor2D) : h;
+  return dense(x, w.fcKernel, w.fcBias);
+}
