@@ -1,0 +1,40 @@
+import { randomBytes } from 'node:crypto';
+import { createKafkajsClient } from '../../src/kafka/kafkajs-client.js';
+import type { KafkaClient } from '../../src/kafka/types.js';
+
+/**
+ * The broker the Kafka tests talk to: KAFKA_BROKERS (set by .ci/run after `.ci/kafka/broker.sh start`).
+ * Locally, unset means the tests skip with a loud notice; with CI=true a missing broker is a failure,
+ * so CI can never go green without having run them.
+ */
+export function kafkaBrokers(): string[] | undefined {
+  const v = process.env.KAFKA_BROKERS?.trim();
+  if (v) return v.split(',');
+  if (process.env.CI === 'true') {
+    throw new Error('CI=true but KAFKA_BROKERS is not set: start the broker (.ci/kafka/broker.sh start) and export its address');
+  }
+  console.warn(
+    '\n' + '!'.repeat(78) + '\n!!! KAFKA TESTS SKIPPED: KAFKA_BROKERS is not set.\n' +
+      '!!! Run: export KAFKA_BROKERS=$(.ci/kafka/broker.sh start)   (and .ci/kafka/broker.sh stop after)\n' +
+      '!'.repeat(78) + '\n',
+  );
+  return undefined;
+}
+
+/** A topic or group name no other test (or earlier run) uses. */
+export function unique(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+}
+
+export function testClient(brokers: string[]): KafkaClient {
+  return createKafkajsClient({ brokers, clientId: 'captioner-test', logLevel: 'nothing', retry: { retries: 3 } });
+}
+
+/** Polls `cond` until true or the timeout passes (then throws with `what`). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
