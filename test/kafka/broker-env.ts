@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createKafkajsClient } from '../../src/kafka/kafkajs-client.js';
-import type { KafkaClient } from '../../src/kafka/types.js';
+import type { ConsumedRecord, KafkaClient } from '../../src/kafka/types.js';
 
 /**
  * The broker the Kafka tests talk to: KAFKA_BROKERS (set by .ci/run after `.ci/kafka/broker.sh start`).
@@ -36,5 +36,19 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, what: stri
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads `topic` from the beginning with a fresh group until `n` records arrived (or throws on timeout). */
+export async function readRecords(client: KafkaClient, topic: string, n: number, timeoutMs = 30000): Promise<ConsumedRecord[]> {
+  const consumer = client.consumer({ groupId: unique('reader'), sessionTimeout: 10000, heartbeatInterval: 1000 });
+  const got: ConsumedRecord[] = [];
+  try {
+    await consumer.subscribe([topic], { fromBeginning: true });
+    await consumer.run({ eachBatch: async (rs) => void got.push(...rs) });
+    await waitFor(() => got.length >= n, `${n} records on ${topic} (got ${got.length})`, timeoutMs);
+    return got;
+  } finally {
+    await consumer.stop();
   }
 }
