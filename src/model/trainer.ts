@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainBatch } from '../data/types.js';
-import { attendPrecompute, decoderStep, initialState, outputLogits } from './decoder.js';
+import { prepareTargets, teacherForcedLoss, type CaptionTargets } from './loss.js';
 import type { NamedVariable } from './named-variable.js';
 import { mixSeed, seededRandom } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
@@ -20,13 +20,6 @@ export interface TrainerState {
   steps: number;
   learningRates: { decoder: number; encoder: number };
   optimizers: { decoder: SerializedTensor[]; encoder: SerializedTensor[] };
-}
-
-/** The caption part of a batch; time steps run over decode lengths = lengths - 1 as the reference. */
-export interface CaptionTargets {
-  batchSize: number;
-  captions: Int32Array;
-  lengths: Int32Array;
 }
 
 function checkOptions(o: TrainerOptions): void {
@@ -134,89 +127,27 @@ export class Trainer {
   }
 
   private async run(targets: CaptionTargets, features: (training: boolean) => tf.Tensor3D, trainEncoder: boolean): Promise<StepStats> {
-    const { batchSize: b, captions, lengths } = targets;
-    if (lengths.length !== b || captions.length % b !== 0 || b === 0) {
-      throw new RangeError(`batch of ${b}: lengths has ${lengths.length} entries and captions ${captions.length} ids; expected batchSize lengths and batchSize*T ids`);
-    }
-    const width = captions.length / b;
-    let steps = 0;
-    for (const len of lengths) {
-      if (len < 2 || len > width) throw new RangeError(`caption length ${len} is outside [2, ${width}] (lengths count <start> and <end>)`);
-      steps = Math.max(steps, len - 1);
-    }
-    // Time-major plain arrays: row t holds the inputs/targets of every caption at step t.
-    const inputs = new Int32Array(steps * b);
-    const outputs = new Int32Array(steps * b);
-    const mask = new Float32Array(steps * b);
-    for (let t = 0; t < steps; t++) {
-      for (let i = 0; i < b; i++) {
-        inputs[t * b + i] = captions[i * width + t]!;
-        outputs[t * b + i] = captions[i * width + t + 1]!;
-        mask[t * b + i] = t < lengths[i]! - 1 ? 1 : 0;
-      }
-    }
-    const tokens = mask.reduce((a, x) => a + x, 0);
+    const prepared = prepareTargets(targets);
+    const { batchSize: b, steps, tokens } = prepared;
     const stepSeed = mixSeed(this.options.seed, this.stepCount);
-    const sampling = this.options.scheduledSampling;
-    const draw = seededRandom(stepSeed);
-    const sampleMask = new Float32Array(steps * b);
-    if (sampling > 0) for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < sampling ? 1 : 0;
-
-    const model = this.model;
-    const cfg = model.config;
-    const w = model.decoder;
-    const oneHot = model.useOneHotEmbedding();
-    const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
-      oneHot ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
+    let sampleMask: Float32Array | undefined;
+    if (this.options.scheduledSampling > 0) {
+      const draw = seededRandom(stepSeed);
+      sampleMask = new Float32Array(steps * b);
+      for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
+    }
+    const lossOptions = { alphaC: this.options.alphaC, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
     const varList = [...this.decoderVars, ...(trainEncoder ? this.encoderVars : [])].map((n) => n.variable);
-    const { alphaC, clipValue, clipNorm } = this.options;
+    const { clipValue, clipNorm } = this.options;
 
     const stats = tf.tidy(() => {
       let parts: tf.Tensor | undefined;
-      const lossFn = (): tf.Scalar => {
-        const feats = features(true);
-        const ctx = attendPrecompute(w, feats);
-        let { h, c } = initialState(w, feats);
-        const maskT = tf.tensor2d(mask, [steps, b]);
-        const targetIds = tf.tensor1d(outputs, 'int32');
-        const alphas: tf.Tensor2D[] = [];
-        let logits: tf.Tensor2D;
-        if (sampling === 0) {
-          const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
-          const hs: tf.Tensor2D[] = [];
-          for (let t = 0; t < steps; t++) {
-            const o = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation);
-            ({ h, c } = o);
-            hs.push(h);
-            alphas.push(o.alpha);
-          }
-          logits = outputLogits(w, tf.concat(hs, 0), cfg.dropout, true, mixSeed(stepSeed, 1));
-        } else {
-          const perStep: tf.Tensor2D[] = [];
-          let prev: tf.Tensor2D | undefined;
-          for (let t = 0; t < steps; t++) {
-            let ids = tf.tensor1d(inputs.subarray(t * b, (t + 1) * b), 'int32');
-            if (prev) {
-              const use = tf.tensor1d(sampleMask.subarray(t * b, (t + 1) * b), 'bool');
-              ids = tf.where(use, tf.cast(tf.argMax(prev, 1), 'int32'), ids) as tf.Tensor1D;
-            }
-            const o = decoderStep(w, ctx, embed(ids), h, c, cfg.attentionActivation);
-            ({ h, c } = o);
-            alphas.push(o.alpha);
-            prev = outputLogits(w, h, cfg.dropout, true, mixSeed(stepSeed, t + 1));
-            perStep.push(prev);
-          }
-          logits = tf.concat(perStep, 0);
-        }
-        const logp = tf.logSoftmax(logits);
-        const picked = tf.sum(tf.mul(logp, tf.oneHot(targetIds, cfg.vocabSize)), 1);
-        const ce = tf.div(tf.neg(tf.sum(tf.mul(picked, tf.reshape(maskT, [steps * b])))), tokens);
-        const attended = tf.sum(tf.mul(tf.stack(alphas), tf.expandDims(maskT, 2)), 0);
-        const penalty = tf.mean(tf.square(tf.sub(1, attended)));
-        parts = tf.keep(tf.stack([ce, penalty]));
-        return tf.add(ce, tf.mul(penalty, alphaC)) as tf.Scalar;
-      };
-      const { value, grads } = tf.variableGrads(lossFn, varList);
+      const { value, grads } = tf.variableGrads(() => {
+        const l = teacherForcedLoss(this.model, features(true), prepared, lossOptions);
+        // variableGrads tidies the forward pass; keep the two components for the stats.
+        parts = tf.keep(tf.stack([l.crossEntropy, l.attentionPenalty]));
+        return l.loss;
+      }, varList);
       const names = varList.map((v) => v.name);
       let gs = names.map((n) => grads[n]!);
       const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))));

@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import type { PreparedImage, PreprocessConfig } from '../data/types.js';
+import type { Vocabulary } from '../data/vocabulary.js';
+import { beamSearch } from './beam-search.js';
+import { loadCheckpoint } from './checkpoint.js';
+import type { ShowAttendTell } from './show-attend-tell.js';
+import type { BeamOptions, CaptionResult } from './types.js';
+
+/** A short, stable id of a model: sha256 over its config and weight bytes, 12 hex digits. */
+export function modelIdOf(model: ShowAttendTell): string {
+  const hash = createHash('sha256').update(JSON.stringify(model.config));
+  for (const { name, variable } of model.namedWeights()) {
+    const values = variable.dataSync() as Float32Array;
+    hash.update(name).update(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
+  }
+  return hash.digest('hex').slice(0, 12);
+}
+
+/**
+ * Images in, captions out: stacks PreparedImages into one batch, encodes, runs batched beam search and
+ * frees every tensor it made. Owns the model (dispose() frees it).
+ */
+export class Captioner {
+  readonly modelId: string;
+
+  constructor(
+    readonly model: ShowAttendTell,
+    readonly vocab: Vocabulary,
+    readonly preprocess: PreprocessConfig,
+  ) {
+    if (model.config.encoder.kind === 'precomputed') {
+      throw new TypeError('Captioner needs an image encoder; this model takes precomputed features (use beamSearch on features instead)');
+    }
+    this.modelId = modelIdOf(model);
+  }
+
+  async caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]> {
+    if (images.length === 0) return [];
+    const s = this.preprocess.imageSize;
+    const batch = new Float32Array(images.length * s * s * 3);
+    images.forEach((img, i) => {
+      if (img.size !== s || img.pixels.length !== s * s * 3) {
+        throw new RangeError(`image ${i} is ${img.size}x${img.size} with ${img.pixels.length} values; this model expects ${s}x${s}x3 (preprocess.json imageSize)`);
+      }
+      batch.set(img.pixels, i * s * s * 3);
+    });
+    const features = tf.tidy(() => this.model.encode(tf.tensor4d(batch, [images.length, s, s, 3]), false));
+    try {
+      return await beamSearch(this.model, features, this.vocab, opts);
+    } finally {
+      features.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** Loads a checkpoint directory as a ready Captioner (the trainer state, if any, is ignored). */
+export async function loadCaptioner(dir: string): Promise<Captioner> {
+  const { model, vocab, preprocess } = await loadCheckpoint(dir);
+  try {
+    return new Captioner(model, vocab, preprocess);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}

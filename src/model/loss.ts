@@ -1,0 +1,122 @@
+import * as tf from '@tensorflow/tfjs';
+import { attendPrecompute, decoderStep, initialState, outputLogits } from './decoder.js';
+import { mixSeed } from './random.js';
+import type { ShowAttendTell } from './show-attend-tell.js';
+
+/** The caption part of a batch: B rows of T ids (<start> w.. <end> <pad>..) and lengths n + 2. */
+export interface CaptionTargets {
+  batchSize: number;
+  captions: Int32Array;
+  lengths: Int32Array;
+}
+
+/** Captions rearranged time-major over the decode lengths (lengths - 1), as plain arrays. */
+export interface PreparedTargets {
+  batchSize: number;
+  steps: number;
+  /** [steps * B]: the input word of each caption at step t (row t = all captions). */
+  inputs: Int32Array;
+  /** [steps * B]: the word to predict. */
+  outputs: Int32Array;
+  /** [steps * B]: 1 for real targets, 0 past the caption's end. */
+  mask: Float32Array;
+  tokens: number;
+}
+
+/** Validates a batch's captions and lays them out time-major. */
+export function prepareTargets({ batchSize: b, captions, lengths }: CaptionTargets): PreparedTargets {
+  if (b < 1 || lengths.length !== b || captions.length % b !== 0) {
+    throw new RangeError(`batch of ${b}: lengths has ${lengths.length} entries and captions ${captions.length} ids; expected batchSize lengths and batchSize*T ids`);
+  }
+  const width = captions.length / b;
+  let steps = 0;
+  for (const len of lengths) {
+    if (!(len >= 2 && len <= width)) throw new RangeError(`caption length ${len} is outside [2, ${width}] (lengths count <start> and <end>)`);
+    steps = Math.max(steps, len - 1);
+  }
+  const inputs = new Int32Array(steps * b);
+  const outputs = new Int32Array(steps * b);
+  const mask = new Float32Array(steps * b);
+  let tokens = 0;
+  for (let t = 0; t < steps; t++) {
+    for (let i = 0; i < b; i++) {
+      inputs[t * b + i] = captions[i * width + t]!;
+      outputs[t * b + i] = captions[i * width + t + 1]!;
+      const real = t < lengths[i]! - 1 ? 1 : 0;
+      mask[t * b + i] = real;
+      tokens += real;
+    }
+  }
+  return { batchSize: b, steps, inputs, outputs, mask, tokens };
+}
+
+export interface LossOptions {
+  alphaC: number;
+  /** Dropout active (its mask seeded by `seed`). */
+  training: boolean;
+  seed: number;
+  /** Embed with matMul(oneHot(ids), E) instead of gather (gather's gradient is slow or missing on wasm). */
+  oneHotEmbedding: boolean;
+  /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
+  sampleMask?: Float32Array;
+}
+
+export interface LossParts {
+  loss: tf.Scalar;
+  crossEntropy: tf.Scalar;
+  attentionPenalty: tf.Scalar;
+}
+
+/**
+ * The reference's training loss under teacher forcing: mean cross-entropy over real targets plus
+ * alphaC * mean over (batch, locations) of (1 - sum over the caption's real steps of alpha)^2.
+ * Padded steps are masked instead of shrinking the batch as the reference does; the result is the
+ * same. Not tidied: call inside the caller's tidy / variableGrads scope.
+ */
+export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, p: PreparedTargets, o: LossOptions): LossParts {
+  const cfg = model.config;
+  const w = model.decoder;
+  const { batchSize: b, steps } = p;
+  const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
+    o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
+  const ctx = attendPrecompute(w, features);
+  let { h, c } = initialState(w, features);
+  const alphas: tf.Tensor2D[] = [];
+  let logits: tf.Tensor2D;
+  if (!o.sampleMask) {
+    // Teacher forcing: embed every step at once and apply fc once to all hidden states.
+    const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(p.inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
+    const hs: tf.Tensor2D[] = [];
+    for (let t = 0; t < steps; t++) {
+      const out = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation);
+      ({ h, c } = out);
+      hs.push(h);
+      alphas.push(out.alpha);
+    }
+    logits = outputLogits(w, tf.concat(hs, 0), cfg.dropout, o.training, mixSeed(o.seed, 1));
+  } else {
+    const perStep: tf.Tensor2D[] = [];
+    let prev: tf.Tensor2D | undefined;
+    for (let t = 0; t < steps; t++) {
+      let ids = tf.tensor1d(p.inputs.subarray(t * b, (t + 1) * b), 'int32');
+      if (prev) {
+        const use = tf.tensor1d(o.sampleMask.subarray(t * b, (t + 1) * b), 'bool');
+        ids = tf.where(use, tf.cast(tf.argMax(prev, 1), 'int32'), ids) as tf.Tensor1D;
+      }
+      const out = decoderStep(w, ctx, embed(ids), h, c, cfg.attentionActivation);
+      ({ h, c } = out);
+      alphas.push(out.alpha);
+      prev = outputLogits(w, h, cfg.dropout, o.training, mixSeed(o.seed, t + 1));
+      perStep.push(prev);
+    }
+    logits = tf.concat(perStep, 0);
+  }
+  const maskT = tf.tensor2d(p.mask, [steps, b]);
+  const logp = tf.logSoftmax(logits);
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(p.outputs, 'int32'), cfg.vocabSize)), 1);
+  const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, tf.reshape(maskT, [steps * b])))), p.tokens) as tf.Scalar;
+  const attended = tf.sum(tf.mul(tf.stack(alphas), tf.expandDims(maskT, 2)), 0);
+  const attentionPenalty = tf.mean(tf.square(tf.sub(1, attended))) as tf.Scalar;
+  const loss = tf.add(crossEntropy, tf.mul(attentionPenalty, o.alphaC)) as tf.Scalar;
+  return { loss, crossEntropy, attentionPenalty };
+}
