@@ -1,0 +1,281 @@
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { PreparedImage } from '../data/types.js';
+import type { BeamOptions } from '../model/types.js';
+import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
+
+/** Options of a ReplicaPool. */
+export interface ReplicaPoolOptions {
+  /** Checkpoint directory every replica loads with loadCaptioner. */
+  modelDir: string;
+  /**
+   * Number of replicas. Default: one per core on CPU backends (wasm/cpu/node: one backend instance
+   * uses one core), one on a GPU backend (replicas would only contend for the same device).
+   */
+  workers?: number;
+  /** Backend request for initBackend in each replica (default: its own default). */
+  backend?: string;
+  /** Warm each replica on a blank image before it counts as ready (default true). */
+  warmUp?: boolean;
+  /** Replacement attempts for replicas that crash or fail to start, per pool lifetime (default 10). */
+  maxRestarts?: number;
+}
+
+/** A batch's output: captions in input order, plus the replica's timings and memory. */
+export interface BatchOutput {
+  captions: ReplicaCaption[];
+  modelMs: number;
+  /** Time the batch waited for an idle replica, ms. */
+  waitMs: number;
+  replica: number;
+  memory: { numTensors: number; numBytes: number };
+}
+
+/** The batch's replica died (or the pool was disposed) before answering; the jobs should fail. */
+export class ReplicaCrashError extends Error {
+  constructor(
+    message: string,
+    readonly replica: number,
+  ) {
+    super(message);
+    this.name = 'ReplicaCrashError';
+  }
+}
+
+interface Pending {
+  images: PreparedImage[];
+  beam: BeamOptions;
+  queuedAt: number;
+  resolve: (out: BatchOutput) => void;
+  reject: (e: Error) => void;
+}
+
+interface Replica {
+  index: number;
+  worker: Worker;
+  ready: boolean;
+  current?: { batchId: number; pending: Pending; startedAt: number };
+  memory: { numTensors: number; numBytes: number };
+}
+
+/**
+ * Model replicas in worker_threads, fed batches by whichever is idle. Each replica calls initBackend
+ * and loadCaptioner itself (tfjs state is per thread). A replica that crashes fails the batch it held
+ * with a ReplicaCrashError and is replaced; `dispose()` terminates them all and fails queued batches.
+ *
+ * Workers load from .ts sources under tsx (dev, tests) or from dist/*.js (production): the worker
+ * file is resolved next to this module with the same extension.
+ */
+export class ReplicaPool {
+  private readonly replicas: Replica[] = [];
+  private readonly queue: Pending[] = [];
+  private nextBatchId = 1;
+  private restarts = 0;
+  private disposed?: Promise<void>;
+  private nextIndex = 0;
+
+  private constructor(
+    private readonly opts: Required<Omit<ReplicaPoolOptions, 'backend' | 'workers'>> & { backend?: string },
+    /** What the first replica reported: model id, backend, preprocessing. */
+    readonly info: ReplicaInfo,
+  ) {}
+
+  /** Starts the replicas and resolves once all are loaded and warm; rejects if the first fails to load. */
+  static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
+    const opts = { warmUp: true, maxRestarts: 10, ...options };
+    if (options.workers !== undefined && (!Number.isInteger(options.workers) || options.workers < 1)) {
+      throw new RangeError(`workers (${options.workers}) must be a positive integer`);
+    }
+    const first = spawn(opts, 0);
+    let info: ReplicaInfo;
+    try {
+      info = await first.ready;
+    } catch (e) {
+      await first.worker.terminate();
+      throw e;
+    }
+    const pool = new ReplicaPool(opts, info);
+    pool.nextIndex = 1;
+    pool.adopt(first.worker, 0);
+    const wanted = options.workers ?? (info.gpu ? 1 : availableParallelism());
+    const others = Array.from({ length: wanted - 1 }, () => pool.add());
+    await Promise.all(others);
+    return pool;
+  }
+
+  /** Number of live replicas. */
+  get size(): number {
+    return this.replicas.length;
+  }
+
+  /** True once every replica is loaded and warm. */
+  get warm(): boolean {
+    return this.replicas.length > 0 && this.replicas.every((r) => r.ready);
+  }
+
+  /** Batches waiting for an idle replica. */
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** Replicas currently running a batch. */
+  get busy(): number {
+    return this.replicas.filter((r) => r.current).length;
+  }
+
+  /** Replicas replaced after a crash so far. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /** Live tensors and bytes summed over replicas, as each last reported after a batch. */
+  memory(): { numTensors: number; numBytes: number; perReplica: number[] } {
+    return {
+      numTensors: this.replicas.reduce((s, r) => s + r.memory.numTensors, 0),
+      numBytes: this.replicas.reduce((s, r) => s + r.memory.numBytes, 0),
+      perReplica: this.replicas.map((r) => r.memory.numTensors),
+    };
+  }
+
+  /**
+   * Captions one batch on the next idle replica. The pixel buffers are transferred (the caller's
+   * arrays become detached). Rejects with ReplicaCrashError if the replica dies, or with the
+   * replica's error message if captioning throws.
+   */
+  run(images: PreparedImage[], beam: BeamOptions): Promise<BatchOutput> {
+    if (this.disposed) return Promise.reject(new ReplicaCrashError('replica pool is disposed', -1));
+    return new Promise<BatchOutput>((resolve, reject) => {
+      this.queue.push({ images, beam, queuedAt: performance.now(), resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  /** Fault injection for tests and chaos drills: terminates a replica as a crash would. */
+  async killReplica(index = 0): Promise<void> {
+    const r = this.replicas[index];
+    if (r) await r.worker.terminate();
+  }
+
+  /** Terminates every replica; queued and running batches reject. Idempotent. */
+  dispose(): Promise<void> {
+    return (this.disposed ??= (async () => {
+      for (const p of this.queue.splice(0)) p.reject(new ReplicaCrashError('replica pool disposed before the batch ran', -1));
+      const all = this.replicas.splice(0);
+      for (const r of all) r.current?.pending.reject(new ReplicaCrashError('replica pool disposed mid-batch', r.index));
+      await Promise.all(all.map((r) => r.worker.terminate()));
+    })());
+  }
+
+  private async add(): Promise<void> {
+    const index = this.nextIndex++;
+    const s = spawn(this.opts, index);
+    await s.ready;
+    if (this.disposed) {
+      await s.worker.terminate();
+      return;
+    }
+    this.adopt(s.worker, index);
+  }
+
+  private adopt(worker: Worker, index: number): void {
+    const replica: Replica = { index, worker, ready: true, memory: { numTensors: 0, numBytes: 0 } };
+    this.replicas.push(replica);
+    worker.on('message', (msg: FromReplica) => this.onMessage(replica, msg));
+    const die = (why: string): void => this.onDeath(replica, why);
+    worker.on('error', (e) => die(`replica ${index} crashed: ${e.message}`));
+    worker.on('exit', (code) => die(`replica ${index} exited with code ${code}`));
+    this.dispatch();
+  }
+
+  private onMessage(replica: Replica, msg: FromReplica): void {
+    const cur = replica.current;
+    if ((msg.type !== 'result' && msg.type !== 'error') || !cur || cur.batchId !== msg.batchId) return;
+    replica.current = undefined;
+    if (msg.type === 'result') {
+      replica.memory = msg.memory;
+      cur.pending.resolve({
+        captions: msg.captions,
+        modelMs: msg.modelMs,
+        waitMs: cur.startedAt - cur.pending.queuedAt,
+        replica: replica.index,
+        memory: msg.memory,
+      });
+    } else {
+      cur.pending.reject(new Error(`replica ${replica.index}: ${msg.message}`));
+    }
+    this.dispatch();
+  }
+
+  private onDeath(replica: Replica, why: string): void {
+    const i = this.replicas.indexOf(replica);
+    if (i < 0) return;
+    this.replicas.splice(i, 1);
+    replica.current?.pending.reject(new ReplicaCrashError(why, replica.index));
+    replica.current = undefined;
+    if (this.disposed) return;
+    if (this.restarts >= this.opts.maxRestarts) {
+      if (this.replicas.length === 0) {
+        for (const p of this.queue.splice(0)) p.reject(new ReplicaCrashError(`no replica left: ${why}`, -1));
+      }
+      return;
+    }
+    this.restarts++;
+    this.add().catch((e: unknown) => {
+      if (this.replicas.length === 0) {
+        for (const p of this.queue.splice(0)) p.reject(new ReplicaCrashError(`replacement replica failed: ${(e as Error).message}`, -1));
+      }
+    });
+  }
+
+  private dispatch(): void {
+    for (const r of this.replicas) {
+      if (this.queue.length === 0) return;
+      if (r.current || !r.ready) continue;
+      const pending = this.queue.shift()!;
+      const batchId = this.nextBatchId++;
+      r.current = { batchId, pending, startedAt: performance.now() };
+      const msg: ToReplica = { type: 'run', batchId, images: pending.images, beam: pending.beam };
+      const transfer = [...new Set(pending.images.map((im) => im.pixels.buffer as ArrayBuffer))];
+      r.worker.postMessage(msg, transfer);
+    }
+  }
+}
+
+/** Starts one worker; `ready` settles with its info once loaded, or rejects with why it failed. */
+function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo> } {
+  const here = fileURLToPath(import.meta.url);
+  const isTs = here.endsWith('.ts');
+  const file = new URL(`./replica-worker${isTs ? '.ts' : '.js'}`, import.meta.url);
+  const init: ReplicaInit = { modelDir: opts.modelDir, backend: opts.backend, warmUp: opts.warmUp };
+  const worker = new Worker(file, { workerData: init, execArgv: isTs ? ['--import', 'tsx'] : [], name: `replica-${index}` });
+  const ready = new Promise<ReplicaInfo>((resolve, reject) => {
+    const onMessage = (msg: FromReplica): void => {
+      if (msg.type === 'ready') {
+        cleanup();
+        resolve(msg.info);
+      } else if (msg.type === 'init-failed') {
+        cleanup();
+        void worker.terminate();
+        reject(new Error(`Replica ${index} could not start: ${msg.message}`));
+      }
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new Error(`Replica ${index} crashed while starting: ${e.message}`));
+    };
+    const onExit = (code: number): void => {
+      cleanup();
+      reject(new Error(`Replica ${index} exited with code ${code} while starting`));
+    };
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+  return { worker, ready };
+}

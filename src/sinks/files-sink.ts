@@ -1,0 +1,58 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { atomicWrite } from '../sources/folder-source.js';
+import type { CaptionRecord } from './caption-record.js';
+
+/** Draws the per-word attention figure (renderAttentionFigure's signature). */
+export type FigureRenderer = (opts: { image: string | Buffer; words: string[]; maps: ArrayLike<number>[]; gridSize: number }) => Promise<Buffer>;
+
+export interface FilesSinkOptions {
+  /** Where `<id>.json` (and `<id>.attention.png`) go; created if missing. */
+  outDir: string;
+  /** Renders an attention figure per image when given (the --figures flag). */
+  renderFigure?: FigureRenderer;
+}
+
+export interface FilesSink {
+  readonly outDir: string;
+  /** Path of the JSON result of a job id. */
+  resultPath(id: string): string;
+  /** True when the job's JSON result is durable (recovery uses it: see the folder source). */
+  hasResult(id: string): Promise<boolean>;
+  /**
+   * Writes the figure (if enabled) and then the JSON result, each temp-then-rename. The JSON is
+   * written last: its presence is the commit record of the job, so a crash in between re-runs it.
+   * @param image The input image for the figure (path or bytes).
+   */
+  write(record: CaptionRecord, image?: string | Buffer): Promise<void>;
+}
+
+/**
+ * The files sink: one JSON file per image with caption, words, score, alternatives, per-word
+ * attention maps, model id, backend and per-stage timings, and optionally an attention figure PNG.
+ */
+export function createFilesSink(options: FilesSinkOptions): FilesSink {
+  const outDir = resolve(options.outDir);
+  let made: Promise<unknown> | undefined;
+  const resultPath = (id: string): string => join(outDir, `${id}.json`);
+  return {
+    outDir,
+    resultPath,
+    hasResult: (id) => stat(resultPath(id)).then(
+      (s) => s.isFile(),
+      () => false,
+    ),
+    async write(record, image) {
+      await (made ??= mkdir(outDir, { recursive: true }));
+      if (options.renderFigure && image !== undefined) {
+        // <start> has no attention of its own: an empty map keeps one panel per token, as the reference draws it.
+        const cells = record.gridSize * record.gridSize;
+        const tokens = ['<start>', ...record.words, ...(record.attention.length > record.words.length ? ['<end>'] : [])];
+        const maps = [new Array<number>(cells).fill(0), ...record.attention];
+        const png = await options.renderFigure({ image, words: tokens, maps, gridSize: record.gridSize });
+        await atomicWrite(join(outDir, `${record.id}.attention.png`), png);
+      }
+      await atomicWrite(resultPath(record.id), JSON.stringify(record) + '\n');
+    },
+  };
+}
