@@ -46,48 +46,22 @@ export class ServiceMetrics {
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'captioner_' });
-    const self = this;
-    new Gauge({
-      name: 'captioner_queue_depth',
-      help: 'Items waiting per stage',
-      labelNames: ['stage'],
-      registers: [this.registry],
-      collect() {
-        for (const [stage, n] of Object.entries(self.gauges?.queueDepths() ?? {})) this.set({ stage }, n);
-      },
-    });
-    new Gauge({
-      name: 'captioner_in_flight',
-      help: 'Jobs taken and not yet settled',
-      registers: [this.registry],
-      collect() {
-        this.set(self.gauges?.inFlight() ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'captioner_tfjs_tensors',
-      help: 'Live tfjs tensors over all model replicas',
-      registers: [this.registry],
-      collect() {
-        this.set(self.gauges?.tensors().numTensors ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'captioner_tfjs_bytes',
-      help: 'Bytes held by live tfjs tensors over all model replicas',
-      registers: [this.registry],
-      collect() {
-        this.set(self.gauges?.tensors().numBytes ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'captioner_workers',
-      help: 'Live model replicas',
-      registers: [this.registry],
-      collect() {
-        this.set(self.gauges?.workers() ?? 0);
-      },
-    });
+    const live = (name: string, help: string, read: (set: (v: number, labels?: Record<string, string>) => void) => void, labelNames: string[] = []): void => {
+      const gauge: Gauge = new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect: () => read((v, labels) => (labels ? gauge.set(labels, v) : gauge.set(v))),
+      });
+    };
+    live('captioner_queue_depth', 'Items waiting per stage', (set) => {
+      for (const [stage, n] of Object.entries(this.gauges?.queueDepths() ?? {})) set(n, { stage });
+    }, ['stage']);
+    live('captioner_in_flight', 'Jobs taken and not yet settled', (set) => set(this.gauges?.inFlight() ?? 0));
+    live('captioner_tfjs_tensors', 'Live tfjs tensors over all model replicas', (set) => set(this.gauges?.tensors().numTensors ?? 0));
+    live('captioner_tfjs_bytes', 'Bytes held by live tfjs tensors over all model replicas', (set) => set(this.gauges?.tensors().numBytes ?? 0));
+    live('captioner_workers', 'Live model replicas', (set) => set(this.gauges?.workers() ?? 0));
   }
 
   /** Connects the live gauges (queues, replicas) once they exist. */

@@ -71,7 +71,7 @@ export interface KafkaSource {
   /** Stops fetching, waits for in-flight jobs (drainTimeoutMs), commits, leaves the group, completes jobs$. Idempotent. */
   close(): Promise<void>;
   stats(): KafkaSourceStats;
-  /** Resolves once this member joined the group and got its first assignment. */
+  /** Resolves once this member joined the group and got its first assignment; rejects if the consumer fails first. */
   readonly ready: Promise<void>;
 }
 
@@ -102,7 +102,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let committing: Promise<void> | undefined;
   let commitAgain = false;
   let resolveReady!: () => void;
-  const ready = new Promise<void>((res) => (resolveReady = res));
+  let rejectReady!: (e: unknown) => void;
+  const ready = new Promise<void>((res, rej) => {
+    resolveReady = res;
+    rejectReady = rej;
+  });
+  ready.catch(() => undefined);
 
   const settled = (): void => {
     inFlight--;
@@ -240,11 +245,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       tracker.reset();
       resolveReady();
     });
-    c.onCrash((e) => sub.error(e));
+    const fatal = (e: unknown): void => {
+      rejectReady(e);
+      sub.error(e);
+    };
+    c.onCrash(fatal);
     (async () => {
       await c.subscribe(options.topics, { fromBeginning });
       await c.run({ eachBatch: handleBatch });
-    })().catch((e: unknown) => sub.error(e));
+    })().catch(fatal);
     return () => {
       subscriber = undefined;
       closing = true;
