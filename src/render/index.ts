@@ -1,0 +1,1 @@
+export * from './attention-figure.js';
