@@ -1,5 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { BeamOptions } from '../model/types.js';
@@ -64,7 +67,7 @@ interface Replica {
  * and loadCaptioner itself (tfjs state is per thread). A replica that crashes fails the batch it held
  * with a ReplicaCrashError and is replaced; `dispose()` terminates them all and fails queued batches.
  *
- * Workers load from .ts sources under tsx (dev, tests) or from dist/*.js (production): the worker
+ * Workers load from .ts sources through tsx (dev, tests) or from dist/*.js (production): the worker
  * file is resolved next to this module with the same extension.
  */
 export class ReplicaPool {
@@ -242,13 +245,27 @@ export class ReplicaPool {
   }
 }
 
+/**
+ * Source of a worker that registers tsx's loader and then imports a .ts entry. Node 20 ignores
+ * `execArgv: ['--import', 'tsx']` for workers ("Unknown file extension .ts"), so dev and test runs
+ * register the loader inside the worker instead; tsx is resolved from this package, not the cwd.
+ */
+function tsBootstrap(entry: URL): string {
+  const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json');
+  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
+  const api = pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api']!.import.default)).href;
+  return `import(${JSON.stringify(api)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry.href)}); });`;
+}
+
 /** Starts one worker; `ready` settles with its info once loaded, or rejects with why it failed. */
 function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo> } {
   const here = fileURLToPath(import.meta.url);
   const isTs = here.endsWith('.ts');
   const file = new URL(`./replica-worker${isTs ? '.ts' : '.js'}`, import.meta.url);
   const init: ReplicaInit = { modelDir: opts.modelDir, backend: opts.backend, warmUp: opts.warmUp };
-  const worker = new Worker(file, { workerData: init, execArgv: isTs ? ['--import', 'tsx'] : [], name: `replica-${index}` });
+  const worker = isTs
+    ? new Worker(tsBootstrap(file), { eval: true, workerData: init, name: `replica-${index}` })
+    : new Worker(file, { workerData: init, name: `replica-${index}` });
   const ready = new Promise<ReplicaInfo>((resolve, reject) => {
     const onMessage = (msg: FromReplica): void => {
       if (msg.type === 'ready') {

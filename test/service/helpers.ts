@@ -1,0 +1,69 @@
+/** Fixtures of the caption service tests: a tiny random-weights checkpoint and real image files. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { initBackend } from '../../src/backend/index.js';
+import { Vocabulary } from '../../src/data/vocabulary.js';
+import { defaultModelConfig, saveCheckpoint, ShowAttendTell } from '../../src/model/index.js';
+
+/** A fresh temp directory; remove it with `rm(dir, { recursive: true, force: true })`. */
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `captioner-${prefix}-`));
+}
+
+/** Saves a tiny Show-Attend-Tell with random weights (quality irrelevant) and returns its directory. */
+export async function makeTinyModel(dir: string, seed = 1): Promise<string> {
+  await initBackend('wasm');
+  const words = ['a', 'red', 'blue', 'green', 'circle', 'square', 'triangle', 'on', 'left', 'right'];
+  const vocab = Vocabulary.build([words, words], 0);
+  const config = defaultModelConfig({
+    encoder: { kind: 'compact-cnn', channels: [8, 16] },
+    gridSize: 4,
+    attentionDim: 16,
+    embedDim: 16,
+    decoderDim: 32,
+    vocabSize: vocab.size,
+    dropout: 0,
+  });
+  const model = ShowAttendTell.create(config, { seed });
+  const modelDir = join(dir, 'model');
+  try {
+    await saveCheckpoint(modelDir, { model, vocab, preprocess: { imageSize: 32, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } });
+  } finally {
+    model.dispose();
+  }
+  return modelDir;
+}
+
+/** Bytes of a small solid-colour image; the colour varies with i so files differ. */
+export function imageBytes(i: number, format: 'png' | 'jpeg' = 'png', size = 48): Promise<Buffer> {
+  const img = sharp({ create: { width: size, height: size, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 13) % 256 } } });
+  return (format === 'png' ? img.png() : img.jpeg()).toBuffer();
+}
+
+/** Writes `count` images named img-000.png ... into dir (written elsewhere first, then moved in). */
+export async function dropImages(dir: string, count: number, start = 0): Promise<string[]> {
+  const staging = join(dir, '..', `staging-${Date.now()}-${start}`);
+  await mkdir(staging, { recursive: true });
+  const names: string[] = [];
+  for (let i = start; i < start + count; i++) {
+    const name = `img-${String(i).padStart(3, '0')}.png`;
+    await writeFile(join(staging, name), await imageBytes(i));
+    names.push(name);
+  }
+  const { rename } = await import('node:fs/promises');
+  for (const n of names) await rename(join(staging, n), join(dir, n));
+  await rm(staging, { recursive: true, force: true });
+  return names;
+}
+
+/** Polls `check` until it returns true or the timeout passes (then throws with `what`). */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
