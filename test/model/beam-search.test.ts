@@ -1,0 +1,156 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import type { Vocabulary } from '../../src/data/vocabulary.js';
+import { attendPrecompute, decoderStep, initialState, outputLogits } from '../../src/model/decoder.js';
+import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
+import { noise, tinyVocab } from './helpers.js';
+
+const vocab = tinyVocab();
+let model: ShowAttendTell;
+let feats: tf.Tensor3D;
+
+beforeAll(async () => {
+  await initBackend('wasm');
+  model = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 11 });
+  // Stronger fc weights and a raised <end> bias: images then get different captions, some finished, some not.
+  tf.tidy(() => {
+    model.decoder.fcKernel.assign(tf.mul(model.decoder.fcKernel, 20));
+    const bias = model.decoder.fcBias.arraySync() as number[];
+    bias[vocab.endId] = 1;
+    model.decoder.fcBias.assign(tf.tensor1d(bias));
+  });
+  feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8));
+});
+
+afterAll(() => {
+  feats.dispose();
+  model.dispose();
+});
+
+/** Greedy decoding written independently of beamSearch: one image at a time, argmax each step. */
+function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number): { ids: number[]; logProb: number } {
+  const ids: number[] = [];
+  let logProb = 0;
+  const w = m.decoder;
+  const ctx = attendPrecompute(w, f);
+  let { h, c } = initialState(w, f);
+  let word = v.startId;
+  for (let t = 0; t < maxSteps; t++) {
+    const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation);
+    ({ h, c } = out);
+    const logp = tf.logSoftmax(outputLogits(w, h, 0, false)).dataSync();
+    word = logp.indexOf(Math.max(...logp));
+    logProb += logp[word]!;
+    ids.push(word);
+    if (word === v.endId) break;
+  }
+  return { ids, logProb };
+}
+
+/** Sets fc to a state-independent distribution over words (logits = bias). */
+function fixedDistribution(m: ShowAttendTell, logits: Map<number, number>): void {
+  tf.tidy(() => {
+    m.decoder.fcKernel.assign(tf.zerosLike(m.decoder.fcKernel));
+    const bias = new Float32Array(m.config.vocabSize).fill(-20);
+    for (const [id, l] of logits) bias[id] = l;
+    m.decoder.fcBias.assign(tf.tensor1d(bias));
+  });
+}
+
+describe('beamSearch', () => {
+  it('with k = 1 equals an independently written greedy decode', async () => {
+    const results = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12 });
+    // The fixture must exercise both outcomes and differ between images, or the comparison proves little.
+    expect(new Set(results.map((r) => r.best.ids.join(','))).size).toBeGreaterThan(1);
+    expect(results.some((r) => r.best.finished)).toBe(true);
+    expect(results.some((r) => !r.best.finished)).toBe(true);
+    for (let i = 0; i < 5; i++) {
+      const g = tf.tidy(() => greedy(model, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      expect(results[i]!.best.ids).toEqual(g.ids);
+      expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
+      expect(results[i]!.best.finished).toBe(g.ids.at(-1) === vocab.endId);
+    }
+  });
+
+  it('gives each image the same result batched as alone', async () => {
+    const batched = await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 10, returnAlternatives: 3 });
+    for (let i = 0; i < 5; i++) {
+      const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
+      const [alone] = await beamSearch(model, one, vocab, { beamSize: 3, maxSteps: 10, returnAlternatives: 3 });
+      one.dispose();
+      expect(alone!.alternatives.map((h) => h.ids)).toEqual(batched[i]!.alternatives.map((h) => h.ids));
+    }
+  });
+
+  it('returns alternatives sorted by score, one attention map (summing to 1) per emitted token, within the step cap', async () => {
+    const results = await beamSearch(model, feats, vocab, { beamSize: 4, maxSteps: 6, returnAlternatives: 4 });
+    expect(results).toHaveLength(5);
+    for (const r of results) {
+      expect(r.gridSize).toBe(4);
+      expect(r.alternatives.length).toBeGreaterThan(1);
+      expect(r.best).toBe(r.alternatives[0]);
+      expect(r.caption).toBe(r.best.words.join(' '));
+      const finished = r.alternatives.filter((h) => h.finished);
+      const finishedScores = finished.map((h) => h.score);
+      expect(finishedScores).toEqual([...finishedScores].sort((a, b) => b - a));
+      for (const h of r.alternatives) {
+        expect(h.ids.length).toBeLessThanOrEqual(6);
+        expect(h.attention).toHaveLength(h.ids.length);
+        expect(h.finished).toBe(h.ids.at(-1) === vocab.endId);
+        expect(h.score).toBe(h.logProb);
+        for (const map of h.attention) {
+          expect(map).toHaveLength(16);
+          expect(map.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+        }
+      }
+    }
+  });
+
+  it('does not leak tensors and never disposes its input', async () => {
+    await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 5 });
+    const before = tf.memory().numTensors;
+    await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 5 });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(feats.isDisposed).toBe(false);
+  });
+
+  it('returns the best unfinished hypothesis, flagged, when nothing ends before the cap', async () => {
+    const m = ShowAttendTell.create(model.config, { seed: 5 });
+    tf.tidy(() => {
+      const bias = m.decoder.fcBias.arraySync() as number[];
+      bias[vocab.endId] = -1e9;
+      m.decoder.fcBias.assign(tf.tensor1d(bias));
+    });
+    const results = await beamSearch(m, feats, vocab, { beamSize: 3, maxSteps: 7, returnAlternatives: 3 });
+    for (const r of results) {
+      expect(r.best.finished).toBe(false);
+      expect(r.best.ids).toHaveLength(7);
+      expect(r.alternatives).toHaveLength(3);
+      expect(r.alternatives.map((h) => h.score)).toEqual([...r.alternatives.map((h) => h.score)].sort((a, b) => b - a));
+    }
+    m.dispose();
+  });
+
+  it('ranks by summed log-prob by default and by logProb / length^a with a length penalty', async () => {
+    const m = ShowAttendTell.create(model.config, { seed: 5 });
+    const a = vocab.idOf('a');
+    // p(<end>) > p(a) > p(others) at every step: step 1 ends one hypothesis ([<end>]) and keeps [a];
+    // step 2 ends [a, <end>].
+    fixedDistribution(m, new Map([[vocab.endId, Math.log(0.3)], [a, Math.log(0.25)], [vocab.idOf('red'), Math.log(0.2)]]));
+    const plain = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 5, returnAlternatives: 2 });
+    expect(plain[0]!.alternatives.map((h) => h.ids)).toEqual([[vocab.endId], [a, vocab.endId]]);
+    expect(plain[0]!.best.logProb).toBeCloseTo(Math.log(0.3 / 0.75), 4);
+    const penalised = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 5, returnAlternatives: 2, lengthPenalty: 2 });
+    const best = penalised[0]!.best;
+    expect(best.ids).toEqual([a, vocab.endId]);
+    expect(best.score).toBeCloseTo(best.logProb / 4, 5);
+    expect(best.words).toEqual(['a']);
+    m.dispose();
+  });
+
+  it('rejects bad options with the option named', async () => {
+    await expect(beamSearch(model, feats, vocab, { beamSize: 0, maxSteps: 5 })).rejects.toThrow(/beamSize/);
+    await expect(beamSearch(model, feats, vocab, { beamSize: 2, maxSteps: 0 })).rejects.toThrow(/maxSteps/);
+  });
+});
