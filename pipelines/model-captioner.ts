@@ -1,0 +1,34 @@
+import * as tf from '@tensorflow/tfjs';
+import type { PreparedImage } from '../src/data/types.js';
+import type { Vocabulary } from '../src/data/vocabulary.js';
+import { beamSearch, type BeamOptions, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
+
+/** Anything that captions prepared images: the model package's Captioner, or {@link modelCaptioner}. */
+export interface ImageCaptioner {
+  caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]>;
+}
+
+/**
+ * Captions prepared images with a model being trained (encoder pass, then batched beam search),
+ * so validation needs no checkpoint round trip. Owns only the tensors it creates per call; the model
+ * stays the caller's.
+ */
+export function modelCaptioner(model: ShowAttendTell, vocab: Vocabulary): ImageCaptioner {
+  return {
+    async caption(images, opts) {
+      if (images.length === 0) return [];
+      const s = images[0]!.size;
+      const pixels = new Float32Array(images.length * s * s * 3);
+      images.forEach((im, i) => pixels.set(im.pixels, i * s * s * 3));
+      const input = tf.tensor4d(pixels, [images.length, s, s, 3]);
+      let features: tf.Tensor3D | undefined;
+      try {
+        features = model.encode(input, false);
+        return await beamSearch(model, features, vocab, opts);
+      } finally {
+        input.dispose();
+        features?.dispose();
+      }
+    },
+  };
+}

@@ -1,0 +1,113 @@
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Subject, lastValueFrom, tap, toArray } from 'rxjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
+import { loadCheckpoint } from '../../src/model/index.js';
+import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
+import type { TrainEvent } from '../../pipelines/train-events.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const of = <K extends TrainEvent['type']>(events: TrainEvent[], type: K) => events.filter((e): e is Extract<TrainEvent, { type: K }> => e.type === type);
+
+describe('trainPipeline on a tiny synthetic set', () => {
+  let root: string;
+  let data: KarpathyDataset;
+  const small = { channels: [8, 16, 16, 16] };
+  const base = (): Omit<TrainOptions, 'outDir'> => ({
+    dataset: data, epochs: 2, batchSize: 4, stepsPerEpoch: 2, valLimit: 4, beamSize: 2, probeCount: 2, maxDecodeSteps: 8,
+    model: { encoder: { kind: 'compact-cnn', channels: small.channels }, attentionDim: 16, embedDim: 16, decoderDim: 32 },
+  });
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    root = await mkdtemp(join(tmpdir(), 'train-pipeline-'));
+    const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 40, seed: 7 });
+    data = await loadKarpathy(ds.jsonPath, ds.imageDir);
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('runs epochs of steps, validates, writes best/ and last/ atomically, then resumes where it stopped', async () => {
+    const outDir = join(root, 'run');
+    const before = tf.memory().numTensors;
+    const events = await lastValueFrom(trainPipeline({ ...base(), outDir }).pipe(toArray()));
+    expect(events[0]).toMatchObject({ type: 'train.start', epoch: 0, step: 0, resumed: false, stepsPerEpoch: 2 });
+    expect(of(events, 'train.step').map((e) => [e.epoch, e.step, e.stepInEpoch])).toEqual([[0, 1, 1], [0, 2, 2], [1, 3, 1], [1, 4, 2]]);
+    for (const s of of(events, 'train.step')) {
+      expect(Number.isFinite(s.loss)).toBe(true);
+      expect(s.examplesPerSec).toBeGreaterThan(0);
+      expect(s.learningRate).toBeCloseTo(4e-4);
+    }
+    const vals = of(events, 'train.validation');
+    expect(vals.map((v) => v.epoch)).toEqual([0, 1]);
+    expect(vals[0]!.improved).toBe(true);
+    expect(vals[0]!.images).toBe(4);
+    expect(vals[0]!.probes).toHaveLength(2);
+    const probe = vals[0]!.probes[0]!;
+    expect(probe.attention.length).toBeGreaterThanOrEqual(probe.words.length);
+    expect(probe.attention[0]!.length).toBe(probe.gridSize ** 2);
+    expect(probe.references.length).toBeGreaterThan(0);
+    expect(of(events, 'train.checkpoint').filter((c) => c.kind === 'last').map((c) => c.epoch)).toEqual([0, 1]);
+    expect(events.at(-1)).toMatchObject({ type: 'train.end', reason: 'completed', limit: 'epochs', epochs: 2, steps: 4 });
+    // Atomic writes leave no temporary siblings behind.
+    expect((await readdir(outDir)).sort()).toEqual(['best', 'last']);
+    const last = await loadCheckpoint(join(outDir, 'last'));
+    expect(last.training).toMatchObject({ nextEpoch: 2, step: 4 });
+    expect(last.trainerState?.steps).toBe(4);
+    last.model.dispose();
+    await sleep(50); // the model is disposed after the last step settles
+    expect(tf.memory().numTensors).toBe(before);
+
+    // Without --resume an existing run is refused, naming the fix.
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir }))).rejects.toThrow(/--resume/);
+
+    const resumed = await lastValueFrom(trainPipeline({ ...base(), outDir, epochs: 3, resume: true }).pipe(toArray()));
+    expect(resumed[0]).toMatchObject({ type: 'train.start', epoch: 2, step: 4, resumed: true });
+    expect(of(resumed, 'train.step').map((e) => [e.epoch, e.step])).toEqual([[2, 5], [2, 6]]);
+    expect(resumed.at(-1)).toMatchObject({ type: 'train.end', epochs: 3, steps: 6 });
+    const last2 = await loadCheckpoint(join(outDir, 'last'));
+    expect(last2.training).toMatchObject({ nextEpoch: 3, step: 6 });
+    expect(last2.trainerState?.steps).toBe(6);
+    last2.model.dispose();
+  });
+
+  it('stops gracefully on stop$: the epoch in progress is validated and saved, end reason stopped', async () => {
+    const outDir = join(root, 'stopped');
+    const stop$ = new Subject<void>();
+    const events = await lastValueFrom(
+      trainPipeline({ ...base(), outDir, epochs: 5, stepsPerEpoch: 4, stop$ }).pipe(
+        tap((e) => e.type === 'train.step' && e.step === 2 && stop$.next()),
+        toArray(),
+      ),
+    );
+    // The request lands after step 2 is reported; at most the step already started (3) still runs.
+    expect(of(events, 'train.step').length).toBeLessThan(4);
+    expect(events.at(-1)).toMatchObject({ type: 'train.end', reason: 'stopped', epochs: 1 });
+    expect((await stat(join(outDir, 'last', 'model.json'))).isFile()).toBe(true);
+  });
+
+  it('a hard stop (unsubscribe) emits nothing more and frees the model once the step in flight settles', async () => {
+    const before = tf.memory().numTensors;
+    const seen: TrainEvent[] = [];
+    const sub = trainPipeline({ ...base(), outDir: join(root, 'hard'), epochs: 5, stepsPerEpoch: 10 }).subscribe((e) => {
+      seen.push(e);
+      if (e.type === 'train.step') sub.unsubscribe();
+    });
+    for (let i = 0; i < 200 && !seen.some((e) => e.type === 'train.step'); i++) await sleep(50);
+    const count = seen.length;
+    await sleep(1500);
+    expect(seen.length).toBe(count);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fails on bad options with a message naming them', async () => {
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad1'), prefetch: 2 }))).rejects.toThrow(/prefetch \(2\) must be an integer >= batchSize \(4\)/);
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad2'), patience: 0 }))).rejects.toThrow(/patience/);
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad3'), resume: true }))).rejects.toThrow(/holds no checkpoint to resume/);
+  });
+});
