@@ -42,7 +42,7 @@ export async function prepareImage(
   const { file, bytes } = await readInput(input, opts.name);
   const limit = opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   try {
-    const image = sharp(bytes, { limitInputPixels: limit, failOn: 'warning' });
+    const image = sharp(bytes, { limitInputPixels: limit, failOn: 'error' });
     const meta = await image.metadata();
     const sourceWidth = meta.autoOrient?.width ?? meta.width;
     const sourceHeight = meta.autoOrient?.height ?? meta.height;
@@ -73,7 +73,7 @@ export async function makeThumbnail(input: string | Buffer, maxSide = 256, opts:
   }
   const { file, bytes } = await readInput(input, opts.name);
   try {
-    return await sharp(bytes, { limitInputPixels: opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS, failOn: 'warning' })
+    return await sharp(bytes, { limitInputPixels: opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS, failOn: 'error' })
       .rotate()
       .flatten({ background: FLATTEN_BACKGROUND })
       .toColourspace('srgb')

@@ -126,6 +126,15 @@ describe('prepareImage', () => {
     await expectDecodeError(prepareImage(file, PLAIN), file, 'corrupt');
   });
 
+  it('tolerates a JPEG that only has a decoder warning (extraneous bytes before a marker), as real data sets contain', async () => {
+    const full = await sharp({ create: { width: 32, height: 32, channels: 3, background: '#3366aa' } }).jpeg().toBuffer();
+    const sos = full.indexOf(Buffer.from([0xff, 0xda]));
+    const warned = Buffer.concat([full.subarray(0, sos), Buffer.from([0x12, 0x34, 0x56]), full.subarray(sos)]);
+    await expect(sharp(warned, { failOn: 'warning' }).raw().toBuffer()).rejects.toThrow(/extraneous bytes/);
+    const out = await prepareImage(warned, PLAIN, { name: 'warned.jpg' });
+    expect(px(out.pixels, 8, 4, 4, 2)).toBeCloseTo(0xaa / 255, 1);
+  });
+
   it('throws ImageDecodeError for random bytes, a text file, an empty file and a missing file', async () => {
     let s = 7;
     const noise = Buffer.alloc(2048, 0).map(() => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24) & 0xff);
