@@ -203,6 +203,17 @@ describe('checkCaption on a hand-made scene', () => {
     }
   });
 
+  it('quantifies plural phrases over all their objects', () => {
+    const two = [obj('circle', 'red', 'small', 4, 4, 12), obj('circle', 'red', 'small', 44, 4, 12), obj('star', 'blue', 'large', 22, 40, 20)];
+    expect(checkCaption('two red circles above a blue star'.split(' '), two, 64).correct).toBe(true);
+    expect(checkCaption('a blue star below two red circles'.split(' '), two, 64).correct).toBe(true);
+    expect(checkCaption('there are two red circles at the top'.split(' '), two, 64).correct).toBe(true);
+    expect(checkCaption('two red circles on the left'.split(' '), two, 64).correct).toBe(false);
+    const oneBelow = [two[0]!, obj('circle', 'red', 'small', 4, 48, 12), two[2]!];
+    expect(checkCaption('two red circles above a blue star'.split(' '), oneBelow, 64).correct).toBe(false);
+    expect(checkCaption('a red circle above a blue star'.split(' '), oneBelow, 64).correct).toBe(true);
+  });
+
   it('treats unparseable captions as incorrect', () => {
     for (const c of ['', 'red circle', 'a red', 'a circles', 'two circle', 'there a red circle', 'a red circle above', 'a red circle is nice', 'the dog runs']) {
       const r = checkCaption(c === '' ? [] : c.split(' '), scene, 64);

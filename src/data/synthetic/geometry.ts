@@ -52,7 +52,7 @@ export function relationHolds(rel: Relation, a: SceneObject, b: SceneObject, siz
     case 'right-of':
       return directional(ca.x - cb.x, cb.y - ca.y, size, how);
     case 'next-to':
-      return boxGap(a, b) <= (how === 'strict' ? 0.1 : 0.25) * size;
+      return boxGap(a, b) <= (how === 'strict' ? 0.1 : 0.18) * size;
   }
 }
 
