@@ -46,70 +46,78 @@ function panelGap(panelSize: number): number {
 }
 
 /**
- * Bilinear upsampling with pixel centres aligned, as skimage's resize(order=1, mode='reflect'):
- * beyond the outer centres it interpolates towards the mirrored neighbour (scipy 'mirror':
- * c b | a b c), not the edge value.
+ * Bilinear upsampling of a line of `grid` values to `size`, pixel centres aligned, as skimage's
+ * resize(order=1, mode='reflect'): beyond the outer centres it interpolates towards the mirrored
+ * neighbour (scipy 'mirror': c b | a b c), not the edge value.
  */
-function upsampleBilinear(map: ArrayLike<number>, grid: number, size: number): Float32Array {
-  const out = new Float32Array(size * size);
+function upsampleLine(line: Float64Array, size: number): Float64Array {
+  const grid = line.length;
   const mirror = (i: number): number => (grid === 1 ? 0 : i < 0 ? -i : i >= grid ? 2 * (grid - 1) - i : i);
-  const coord = (i: number): [number, number, number] => {
-    const s = ((i + 0.5) * grid) / size - 0.5;
+  const out = new Float64Array(size);
+  for (let x = 0; x < size; x++) {
+    const s = ((x + 0.5) * grid) / size - 0.5;
     const i0 = Math.floor(s);
-    return [mirror(i0), mirror(i0 + 1), s - i0];
-  };
-  const cols = Array.from({ length: size }, (_, x) => coord(x));
-  for (let y = 0; y < size; y++) {
-    const [r0, r1, fy] = coord(y);
-    for (let x = 0; x < size; x++) {
-      const [c0, c1, fx] = cols[x]!;
-      const top = map[r0 * grid + c0]! * (1 - fx) + map[r0 * grid + c1]! * fx;
-      const bottom = map[r1 * grid + c0]! * (1 - fx) + map[r1 * grid + c1]! * fx;
-      out[y * size + x] = top * (1 - fy) + bottom * fy;
-    }
+    const f = s - i0;
+    out[x] = line[mirror(i0)]! * (1 - f) + line[mirror(i0 + 1)]! * f;
   }
   return out;
 }
 
-/** Separable Gaussian blur as scipy.ndimage.gaussian_filter (truncate 4, mode 'reflect'). */
-function gaussianBlur(img: Float32Array, size: number, sigma: number): Float32Array {
+/** Gaussian blur of a line as scipy.ndimage.gaussian_filter1d (truncate 4, mode 'reflect'). */
+function blurLine(line: Float64Array, sigma: number): Float64Array {
+  const size = line.length;
   const radius = Math.floor(4 * sigma + 0.5);
-  const kernel = new Float32Array(2 * radius + 1);
+  const kernel = new Float64Array(2 * radius + 1);
   let sum = 0;
   for (let i = -radius; i <= radius; i++) sum += kernel[i + radius] = Math.exp((-0.5 * i * i) / (sigma * sigma));
-  for (let i = 0; i < kernel.length; i++) kernel[i]! /= sum;
   // scipy 'reflect' mirrors about the edge, repeating the edge pixel (d c b a | a b c d | d c b a).
   const reflect = (i: number): number => {
     const period = 2 * size;
-    let j = ((i % period) + period) % period;
-    if (j >= size) j = period - 1 - j;
-    return j;
+    const j = ((i % period) + period) % period;
+    return j >= size ? period - 1 - j : j;
   };
-  // Each row (then column) is copied into a padded line once, so the inner loop is a plain dot product.
-  const line = new Float32Array(size + 2 * radius);
-  const pass = (src: Float32Array, dst: Float32Array, stride: number, step: number): void => {
-    for (let a = 0; a < size; a++) {
-      for (let i = 0; i < line.length; i++) line[i] = src[a * stride + reflect(i - radius) * step]!;
-      for (let b = 0; b < size; b++) {
-        let acc = 0;
-        for (let k = 0; k < kernel.length; k++) acc += kernel[k]! * line[b + k]!;
-        dst[a * stride + b * step] = acc;
-      }
-    }
-  };
-  const tmp = new Float32Array(size * size);
-  const out = new Float32Array(size * size);
-  pass(img, tmp, size, 1);
-  pass(tmp, out, 1, size);
+  const out = new Float64Array(size);
+  for (let x = 0; x < size; x++) {
+    let acc = 0;
+    for (let k = -radius; k <= radius; k++) acc += kernel[k + radius]! * line[reflect(x + k)]!;
+    out[x] = acc / sum;
+  }
   return out;
 }
 
 /**
  * A grid map upsampled to size x size and blurred: skimage's pyramid_expand(map, upscale =
  * size / grid, sigma, order=1) as the reference calls it (size 336, sigma 8 for a 14x14 grid).
+ * Both steps act on rows and columns independently, so the whole expansion is out = A M A^T with
+ * A (size x grid) the expansion of each unit vector: ~1.6M multiply-adds at 336 px instead of ~15M.
  */
 export function expandAttentionMap(map: ArrayLike<number>, gridSize: number, size: number, sigma: number): Float32Array {
-  return gaussianBlur(upsampleBilinear(map, gridSize, size), size, sigma);
+  const g = gridSize;
+  const A = new Float64Array(size * g);
+  for (let c = 0; c < g; c++) {
+    const unit = new Float64Array(g);
+    unit[c] = 1;
+    const column = blurLine(upsampleLine(unit, size), sigma);
+    for (let y = 0; y < size; y++) A[y * g + c] = column[y]!;
+  }
+  // B = A M (size x grid), then out = B A^T.
+  const B = new Float64Array(size * g);
+  for (let y = 0; y < size; y++) {
+    for (let c = 0; c < g; c++) {
+      let acc = 0;
+      for (let r = 0; r < g; r++) acc += A[y * g + r]! * map[r * g + c]!;
+      B[y * g + c] = acc;
+    }
+  }
+  const out = new Float32Array(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      let acc = 0;
+      for (let c = 0; c < g; c++) acc += B[y * g + c]! * A[x * g + c]!;
+      out[y * size + x] = acc;
+    }
+  }
+  return out;
 }
 
 /** Min-max normalised map coloured with Greys_r, as matplotlib's imshow does; a flat map is black. */
