@@ -98,12 +98,15 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     const perStep: tf.Tensor2D[] = [];
     let prev: tf.Tensor2D | undefined;
     for (let t = 0; t < steps; t++) {
-      let ids = tf.tensor1d(p.inputs.subarray(t * b, (t + 1) * b), 'int32');
+      let emb = embed(tf.tensor1d(p.inputs.subarray(t * b, (t + 1) * b), 'int32'));
       if (prev) {
-        const use = tf.tensor1d(o.sampleMask.subarray(t * b, (t + 1) * b), 'bool');
-        ids = tf.where(use, tf.cast(tf.argMax(prev, 1), 'int32'), ids) as tf.Tensor1D;
+        // The model's own previous prediction, embedded through oneHot so that no gradient tries to
+        // flow into integer ids (gather's index gradient is an error in tfjs).
+        const own = tf.matMul(tf.oneHot(tf.argMax(prev, 1), cfg.vocabSize).toFloat(), w.embedding as tf.Tensor2D);
+        const use = tf.tensor2d(o.sampleMask.subarray(t * b, (t + 1) * b), [b, 1]);
+        emb = tf.add(tf.mul(own, use), tf.mul(emb, tf.sub(1, use)));
       }
-      const out = decoderStep(w, ctx, embed(ids), h, c, cfg.attentionActivation);
+      const out = decoderStep(w, ctx, emb, h, c, cfg.attentionActivation);
       ({ h, c } = out);
       alphas.push(out.alpha);
       prev = outputLogits(w, h, cfg.dropout, o.training, mixSeed(o.seed, t + 1));
