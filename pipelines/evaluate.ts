@@ -1,0 +1,150 @@
+import { lastValueFrom, toArray } from 'rxjs';
+import type { CaptionedImage, PreprocessConfig, SceneObject, Split } from '../src/data/types.js';
+import type { Vocabulary } from '../src/data/vocabulary.js';
+import { checkCaption, objectMatchesWord, wordClass } from '../src/data/synthetic/index.js';
+import { attentionHitRate, captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
+import { writeFileAtomic } from './atomic-write.js';
+import { describeImages } from './describe-images.js';
+import type { ImageCaptioner } from './model-captioner.js';
+import { imageLoader } from './train-data.js';
+
+/** A loaded model as evaluate needs it: the model package's Captioner fits. */
+export interface EvaluableCaptioner extends ImageCaptioner {
+  readonly modelId: string;
+  readonly vocab: Vocabulary;
+  readonly preprocess: PreprocessConfig;
+}
+
+export interface EvaluateOptions {
+  captioner: EvaluableCaptioner;
+  dataset: { name: string; images: CaptionedImage[] };
+  split: Split;
+  /** Beam size k (default 4, the descendant's). */
+  beamSize?: number;
+  /** Beam search step cap (default 50, the reference's). */
+  maxSteps?: number;
+  /** Images per beam-search call (default 16). */
+  batchSize?: number;
+  /** Evaluate only the first n images of the split. */
+  limit?: number;
+  loadConcurrency?: number;
+  /** Backend name for the report (e.g. currentBackend().name). */
+  backend: string;
+  /** Also write every prediction here as JSON (atomically); readable by `captioner score --hyps`. */
+  predictionsPath?: string;
+}
+
+/** One image's prediction as the predictions file stores it. */
+export interface Prediction {
+  id: string;
+  file: string;
+  caption: string;
+  score: number;
+  finished: boolean;
+  references: string[];
+}
+
+/** JSON-able evaluation report. */
+export interface EvaluationReport {
+  modelId: string;
+  dataset: string;
+  split: Split;
+  beamSize: number;
+  backend: string;
+  images: number;
+  skipped: Array<{ id: string; file: string; reason: string }>;
+  bleu: { bleu1: number; bleu2: number; bleu3: number; bleu4: number };
+  ciderD: number;
+  captions: CaptionStats;
+  unfinishedFraction: number;
+  /** Synthetic data sets only: captions whose every claim holds for the scene (checkCaption). */
+  content?: { accuracy: number; correct: number; checked: number; examples: Array<{ id: string; caption: string; errors: string[] }> };
+  /** Synthetic data sets only: does the attention peak fall on the object a shape/colour word names. */
+  attention?: AttentionHitResult;
+  durationMs: number;
+  imagesPerSec: number;
+}
+
+/**
+ * Captions one split with beam search and scores it: BLEU-1..4 (NLTK corpus BLEU), CIDEr-D, caption
+ * statistics and the fraction of beams that hit the step cap; on synthetic data sets (images with
+ * `objects`) also content accuracy and attention hit rate. Undecodable images are listed and left
+ * out of the scores.
+ */
+export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, batchSize = 16, loadConcurrency = 4 } = opts;
+  if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
+  const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
+  if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
+  const started = performance.now();
+  const events = await lastValueFrom(
+    describeImages(images, {
+      captioner,
+      load: imageLoader(captioner.preprocess, false),
+      beam: { beamSize, maxSteps },
+      batchSize,
+      concurrency: loadConcurrency,
+    }).pipe(toArray()),
+  );
+  const durationMs = performance.now() - started;
+  // Report in split order, whatever order decoding finished in.
+  const order = new Map(images.map((im, i) => [im.id, i]));
+  const done = events.flatMap((e) => (e.kind === 'captioned' ? [e] : [])).sort((a, b) => order.get(a.item.id)! - order.get(b.item.id)!);
+  const skipped = events.flatMap((e) => (e.kind === 'skipped' ? [{ id: e.item.id, file: e.error.file, reason: e.error.reason }] : []));
+
+  const hyps = done.map((e) => stripSpecialTokens(e.result.best.words));
+  const refs = done.map((e) => e.item.captions.map((c) => stripSpecialTokens(c)));
+  const unfinished = done.map((e) => !e.result.best.finished);
+  const bleu = hyps.length ? corpusBleu(hyps, refs).bleu : [0, 0, 0, 0];
+  const report: EvaluationReport = {
+    modelId: captioner.modelId,
+    dataset: dataset.name,
+    split,
+    beamSize,
+    backend: opts.backend,
+    images: done.length,
+    skipped,
+    bleu: { bleu1: bleu[0]!, bleu2: bleu[1]!, bleu3: bleu[2]!, bleu4: bleu[3]! },
+    ciderD: hyps.length ? ciderD(hyps, refs).score : 0,
+    captions: captionStats(hyps, { vocabularySize: captioner.vocab.size - 4, unfinished }),
+    unfinishedFraction: hyps.length ? unfinished.filter(Boolean).length / hyps.length : 0,
+    durationMs,
+    imagesPerSec: done.length / (durationMs / 1000),
+  };
+
+  const synthetic = done.filter((e): e is typeof e & { item: { objects: SceneObject[] } } => Array.isArray(e.item.objects));
+  if (synthetic.length > 0) {
+    const checks = synthetic.map((e) => ({ e, check: checkCaption(e.result.best.words, e.item.objects, e.item.width ?? e.image.sourceWidth) }));
+    const correct = checks.filter((c) => c.check.correct).length;
+    report.content = {
+      accuracy: correct / checks.length,
+      correct,
+      checked: checks.length,
+      examples: checks.filter((c) => !c.check.correct).slice(0, 5).map((c) => ({ id: c.e.item.id, caption: c.e.result.caption, errors: c.check.errors })),
+    };
+    report.attention = attentionHitRate(
+      synthetic.map((e) => ({
+        words: e.result.best.words,
+        maps: e.result.best.attention,
+        gridSize: e.result.gridSize,
+        imageSize: { width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight },
+        objects: e.item.objects,
+      })),
+      wordClass,
+      objectMatchesWord,
+    );
+  }
+
+  if (opts.predictionsPath) {
+    const predictions: Prediction[] = done.map((e) => ({
+      id: e.item.id,
+      file: e.item.path,
+      caption: e.result.caption,
+      score: e.result.best.score,
+      finished: e.result.best.finished,
+      references: e.item.captions.map((c) => c.join(' ')),
+    }));
+    await writeFileAtomic(opts.predictionsPath, JSON.stringify(predictions, null, 2) + '\n');
+  }
+  return report;
+}
