@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { ShowAttendTell, defaultModelConfig, prepareTargets, teacherForcedLoss } from '../../src/model/index.js';
+import { noise, tinyVocab } from './helpers.js';
+
+// The reference kernels of the cpu backend, in float32: a finite-difference check of the full loss
+// (encoder, attention, gate, LSTM, fc, attention penalty) against tf.variableGrads.
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+describe('gradient of the full training loss', () => {
+  for (const oneHotEmbedding of [false, true]) {
+    it(`matches central finite differences (${oneHotEmbedding ? 'oneHot' : 'gather'} embedding)`, () => {
+      const vocab = tinyVocab();
+      const model = ShowAttendTell.create(
+        defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2, attentionDim: 5, embedDim: 4, decoderDim: 6, attentionActivation: 'tanh' }),
+        { seed: 21 },
+      );
+      const b = 2;
+      const images = tf.tensor4d(noise(b * 8 * 8 * 3, 3), [b, 8, 8, 3]);
+      const e1 = vocab.encode(['a', 'red', 'circle'], 3);
+      const e2 = vocab.encode(['blue'], 3);
+      const targets = prepareTargets({ batchSize: b, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) });
+      const opts = { alphaC: 1, training: false, seed: 0, oneHotEmbedding };
+      const lossValue = () => tf.tidy(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss.dataSync()[0]!);
+      const weights = model.namedWeights().filter((w) => w.name !== 'decoder/full_att_bias'); // softmax is shift-invariant: its gradient is 0
+      const { grads, value } = tf.variableGrads(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss, weights.map((w) => w.variable));
+      value.dispose();
+      const eps = 1e-2;
+      let checked = 0;
+      for (const { name, variable } of weights) {
+        const g = grads[variable.name]!.dataSync();
+        // The entry with the largest gradient: finite differences in float32 are meaningless on tiny ones.
+        let at = 0;
+        for (let i = 1; i < g.length; i++) if (Math.abs(g[i]!) > Math.abs(g[at]!)) at = i;
+        const original = variable.dataSync().slice();
+        const shifted = (delta: number) => {
+          const v = original.slice();
+          v[at] = v[at]! + delta;
+          tf.tidy(() => variable.assign(tf.tensor(v, variable.shape)));
+          return lossValue();
+        };
+        const numeric = (shifted(eps) - shifted(-eps)) / (2 * eps);
+        tf.tidy(() => variable.assign(tf.tensor(original, variable.shape)));
+        const analytic = g[at]!;
+        expect(Math.abs(numeric - analytic) / Math.max(Math.abs(analytic), 1e-3), `${name}[${at}] analytic ${analytic} numeric ${numeric}`).toBeLessThan(2e-2);
+        checked++;
+      }
+      expect(checked).toBe(weights.length);
+      tf.dispose(Object.values(grads));
+      images.dispose();
+      model.dispose();
+    });
+  }
+});
