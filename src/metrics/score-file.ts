@@ -17,6 +17,7 @@
 import { readFile } from 'node:fs/promises';
 import { DatasetError } from '../data/errors.js';
 import type { Split } from '../data/types.js';
+import type { Vocabulary } from '../data/vocabulary.js';
 import { corpusBleu, stripSpecialTokens } from './bleu.js';
 import { ciderD } from './cider.js';
 
@@ -37,6 +38,17 @@ export interface ScoreFilesOptions {
   refs: string;
   /** For a Karpathy references file: score only this split. */
   split?: Split;
+  /**
+   * Score as the reference's eval does, on word ids: words outside this vocabulary become <unk> on
+   * both sides (so a hypothesis <unk> matches a reference's rare word). Without it, words are scored
+   * as written, the usual coco-caption convention.
+   */
+  vocabulary?: Pick<Vocabulary, 'idOf' | 'wordOf'>;
+}
+
+/** Replaces words outside the vocabulary by <unk>, as encoding to ids and back would. */
+export function mapUnknownWords(tokens: string[], vocabulary: Pick<Vocabulary, 'idOf' | 'wordOf'>): string[] {
+  return tokens.map((t) => vocabulary.wordOf(vocabulary.idOf(t)));
 }
 
 const SPECIAL = /^<[a-z]+>$/;
@@ -215,6 +227,11 @@ export async function scoreFiles(opts: ScoreFilesOptions): Promise<ScoreResult> 
   const extra = [...hyps.keys()].filter((id) => !used.has(id));
   if (extra.length > 0) {
     throw new DatasetError(opts.refs, `has no references for ${extra.length} id(s) of ${opts.hyps}: ${listIds(extra)}`);
+  }
+  const vocab = opts.vocabulary;
+  if (vocab) {
+    hypotheses.forEach((h, i) => (hypotheses[i] = mapUnknownWords(h, vocab)));
+    references.forEach((refs, i) => (references[i] = refs.map((r) => mapUnknownWords(r, vocab))));
   }
   const bleu = corpusBleu(hypotheses, references).bleu;
   return {

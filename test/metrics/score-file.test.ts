@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DatasetError } from '../../src/data/errors.js';
+import { Vocabulary } from '../../src/data/vocabulary.js';
 import { corpusBleu } from '../../src/metrics/bleu.js';
 import { ciderD } from '../../src/metrics/cider.js';
 import { readHypotheses, scoreFiles, tokenizeCaption } from '../../src/metrics/score-file.js';
@@ -94,6 +95,16 @@ describe('scoreFiles', () => {
     await expect(scoreFiles({ hyps: fewer, refs })).rejects.toThrow(/fewer\.json: lacks captions for 2 image\(s\) of .*refs3\.json: "2", "3"/);
     const more = await file('more.json', { ...HYPS, '9': 'a cat' });
     await expect(scoreFiles({ hyps: more, refs })).rejects.toThrow(/refs3\.json: has no references for 1 id\(s\) of .*more\.json: "9"/);
+  });
+
+  it('maps words outside a vocabulary to <unk> on both sides when one is given, as the reference scores ids', async () => {
+    const refs = await file('refs5.json', { '1': ['a zebra on grass'], '2': ['a dog on grass'] });
+    const hyps = await file('h5.json', { '1': 'a <unk> on grass', '2': 'a dog on grass' });
+    const vocabulary = Vocabulary.build([['a', 'dog', 'on', 'grass']], 0);
+    const plain = await scoreFiles({ hyps, refs });
+    const asIds = await scoreFiles({ hyps, refs, vocabulary });
+    expect(plain.bleu1).toBeCloseTo(7 / 8, 12);
+    expect(asIds.bleu1).toBe(1);
   });
 
   it('accepts a single-line JSON Lines file', async () => {
