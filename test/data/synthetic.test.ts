@@ -180,6 +180,8 @@ describe('checkCaption on a hand-made scene', () => {
     ]) {
       expect(check(c), c).toEqual({ correct: true, errors: [] });
     }
+    expect(checkCaption(['<start>', 'a', 'red', 'circle', '<end>', '<pad>'], scene, 64).correct).toBe(true);
+    expect(checkCaption(['a', 'red', '<unk>'], scene, 64).correct).toBe(false);
   });
 
   it('rejects wrong colours, shapes, sizes, counts, relations and positions with a reason', () => {

@@ -4,6 +4,7 @@
  * claim a person would accept is accepted); an unparseable caption is incorrect.
  */
 import type { SceneObject } from '../types.js';
+import { END, PAD, START } from '../vocabulary.js';
 import { positionHolds, relationHolds, type Position, type Relation } from './geometry.js';
 import { isColorWord, isPluralShapeWord, shapeOfWord, sizeOfWord, type Color, type Shape, type Size } from './lexicon.js';
 import { COUNT_WORDS, GENERIC_PLURAL, POSITION_PHRASES, RELATION_PHRASES } from './phrases.js';
@@ -31,15 +32,18 @@ interface Clause {
 
 class ParseError extends Error {}
 
+const SPECIAL_TOKENS = new Set([START, END, PAD]);
+
 /**
- * Checks every claim of a caption (tokens without <start>/<end>) against the scene: the objects
- * named exist, counts are exact, sizes, relations and positions hold, and distinct mentions are
- * distinct objects.
+ * Checks every claim of a caption against the scene: the objects named exist, counts are exact,
+ * sizes, relations and positions hold, and distinct mentions are distinct objects. <start>, <end>
+ * and <pad> are ignored; any other word outside the grammar (<unk> included) makes it unparseable.
+ * Agreement of "a"/"an" and "is"/"are" is not checked: that is grammar, not content.
  */
 export function checkCaption(words: string[], objects: SceneObject[], imageSize: number): CaptionCheck {
   let clauses: Clause[];
   try {
-    clauses = parse(words);
+    clauses = parse(words.filter((w) => !SPECIAL_TOKENS.has(w)));
   } catch (err) {
     if (err instanceof ParseError) return { correct: false, errors: [`unparseable: ${err.message}`] };
     throw err;
