@@ -8,6 +8,7 @@ import type {
   ConsumedRecord,
   ConsumerHandlers,
   ConsumerOptions,
+  GroupDescription,
   KafkaClient,
   MessageAdmin,
   MessageConsumer,
@@ -18,7 +19,7 @@ import type {
 } from './types.js';
 
 // kafkajs is CommonJS: its named exports are reachable through the default import under NodeNext.
-const { Kafka, Partitioners, logLevel: LogLevel } = kafkajs;
+const { Kafka, Partitioners, AssignerProtocol, logLevel: LogLevel } = kafkajs;
 
 const LEVELS: Record<KafkaLogLevel, number> = {
   nothing: LogLevel.NOTHING,
@@ -262,6 +263,20 @@ class KafkajsAdmin implements MessageAdmin {
     const [ends, committed] = await Promise.all([this.endOffsets(topic), this.committedOffsets(groupId, topic)]);
     const pos = new Map(committed.map((c) => [c.partition, Number(c.offset)]));
     return ends.reduce((sum, e) => sum + Number(e.offset) - Math.max(0, pos.get(e.partition) ?? 0), 0);
+  }
+
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    await this.connect();
+    const { groups } = await this.admin.describeGroups([groupId]);
+    const g = groups[0];
+    return {
+      state: g?.state ?? 'Dead',
+      members: (g?.members ?? []).map((m) => {
+        const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+        const assignment = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, ps]) => ps.map((partition) => ({ topic, partition })));
+        return { memberId: m.memberId, clientId: m.clientId, assignment };
+      }),
+    };
   }
 
   readonly stop = once(async () => {

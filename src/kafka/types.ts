@@ -102,7 +102,15 @@ export interface MessageAdmin {
   committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
   /** Sum over partitions of end offset minus the group's committed position (uncommitted = whole log). */
   lag(groupId: string, topic: string): Promise<number>;
+  /** The group's state and members with their assigned partitions. */
+  describeGroup(groupId: string): Promise<GroupDescription>;
   stop(): Promise<void>;
+}
+
+export interface GroupDescription {
+  /** Broker's group state: Stable, PreparingRebalance, CompletingRebalance, Empty, Dead. */
+  state: string;
+  members: Array<{ memberId: string; clientId: string; assignment: TopicPartition[] }>;
 }
 
 /** Creates consumers, producers and admins sharing one client configuration. */

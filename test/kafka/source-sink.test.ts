@@ -46,7 +46,7 @@ describe.skipIf(!brokers)('Kafka source -> sink on the real broker', () => {
     const producer = client.producer();
     const good = await Promise.all(Array.from({ length: 10 }, (_, i) => png(i)));
     await producer.send(inT, good.map((v, i) => ({ key: `img-${i}`, value: v, headers: { 'content-type': 'image/png' } })));
-    const poison = [
+    const poison: Array<{ key: string; value: string | Buffer; headers: Record<string, string> }> = [
       { key: 'txt', value: 'hello', headers: { 'content-type': 'text/plain', trace: 't1' } },
       { key: 'empty', value: Buffer.alloc(0), headers: { trace: 't2' } },
       { key: 'corrupt', value: Buffer.concat([good[0]!.subarray(0, 40)]), headers: { 'content-type': 'image/png', trace: 't3' } },

@@ -1,0 +1,119 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
+import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
+
+const int = (name: string, min: number) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
+  return n;
+};
+
+/**
+ * `captioner kafka`: the caption service on Kafka topics (see pipelines/caption-kafka.ts; formats in
+ * src/kafka/formats.ts). Runs until SIGINT/SIGTERM, then finishes in-flight images, commits and exits.
+ */
+export function kafkaCommand(): Command {
+  return new Command('kafka')
+    .description('caption images from a Kafka topic; results and dead letters go to Kafka (at least once, consumer group scale-out)')
+    .option('--brokers <list>', 'bootstrap servers HOST:PORT[,HOST:PORT...] (or "brokers" in --config)')
+    .requiredOption('--in <topic...>', 'input topic(s): image bytes (key = id) or JSON {"id","path"} references')
+    .requiredOption('--out <topic>', 'output topic of caption results (JSON, key = id)')
+    .option('--group <id>', 'consumer group; processes with the same group share the partitions', 'captioner')
+    .option('--dead-letter <topic>', 'dead-letter topic [<first --in topic>.dead-letter]')
+    .option('--model <dir>', 'checkpoint directory', process.env.CAPTIONER_MODEL ?? 'models/default')
+    .option('--config <file>', 'JSON client config: brokers, clientId, ssl, sasl, retry, requestTimeout, logLevel')
+    .option('--client-id <id>', 'Kafka client id [captioner]')
+    .option('--allow-root <dir>', 'directory that JSON path references must resolve inside (nothing outside is read)')
+    .option('--max-bytes <n>', 'largest image accepted in a record, bytes', int('--max-bytes', 1))
+    .option('--workers <n>', 'model replicas in this process [one per core]', int('--workers', 1))
+    .option('--backend <name>', 'tfjs backend: auto, node-gpu, node, wasm, cpu')
+    .option('--max-batch <n>', 'largest model batch', int('--max-batch', 1), 8)
+    .option('--max-delay <ms>', 'longest wait for a batch to fill', int('--max-delay', 0), 20)
+    .option('--beam <k>', 'beam size', int('--beam', 1), 3)
+    .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int('--high-water', 1))
+    .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int('--session-timeout', 6000), 30000)
+    .option('--create-topics', 'create missing topics before starting')
+    .option('--partitions <n>', 'partitions of topics created by --create-topics', int('--partitions', 1), 1)
+    .option('--port <p>', 'serve the live feed (WebSocket, /metrics) on this port', int('--port', 0))
+    .option('--host <addr>', 'feed server interface', '127.0.0.1')
+    .option('--token <t>', 'bearer token the feed requires')
+    .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug']))
+    .action(async (o: KafkaCommandOptions) => {
+      const kafka = await resolveKafkaOptions(o.config, {
+        brokers: o.brokers !== undefined ? parseBrokerList(o.brokers) : undefined,
+        clientId: o.clientId,
+        logLevel: o.logLevel,
+      });
+      const log = (line: string): void => console.log(`[kafka] ${line}`);
+      const service = await startCaptionKafka({
+        kafka,
+        inTopics: o.in,
+        outTopic: o.out,
+        groupId: o.group,
+        deadLetterTopic: o.deadLetter,
+        createTopics: o.createTopics ?? false,
+        partitions: o.partitions,
+        modelDir: o.model,
+        allowRoot: o.allowRoot,
+        maxBytes: o.maxBytes,
+        workers: o.workers,
+        backend: o.backend,
+        maxBatch: o.maxBatch,
+        maxDelayMs: o.maxDelay,
+        beamSize: o.beam,
+        highWater: o.highWater,
+        sessionTimeout: o.sessionTimeout,
+        port: o.port ?? null,
+        host: o.host,
+        token: o.token,
+        log,
+      });
+      let signalled = false;
+      const onSignal = (sig: string): void => {
+        if (signalled) {
+          log(`second ${sig}: exiting now (uncommitted records will be redelivered)`);
+          process.exit(130);
+        }
+        signalled = true;
+        log(`${sig}: finishing in-flight images, committing, leaving the group`);
+        void service.stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await service.done;
+      } finally {
+        await service.stop();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        const s = service.source.stats();
+        log(`stopped: ${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`);
+      }
+    });
+}
+
+interface KafkaCommandOptions {
+  brokers?: string;
+  in: string[];
+  out: string;
+  group: string;
+  deadLetter?: string;
+  model: string;
+  config?: string;
+  clientId?: string;
+  allowRoot?: string;
+  maxBytes?: number;
+  workers?: number;
+  backend?: string;
+  maxBatch: number;
+  maxDelay: number;
+  beam: number;
+  highWater?: number;
+  sessionTimeout: number;
+  createTopics?: boolean;
+  partitions: number;
+  port?: number;
+  host: string;
+  token?: string;
+  logLevel?: KafkaLogLevel;
+}

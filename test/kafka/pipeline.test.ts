@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaBrokers, readRecords, testClient, unique, waitFor } from './broker-env.js';
+import { saveTinyModel, testPng } from './tiny-model.js';
+import { startCaptionKafka } from '../../pipelines/caption-kafka.js';
+import type { CaptionRecordValue } from '../../src/kafka/formats.js';
+
+const brokers = kafkaBrokers();
+const childScript = fileURLToPath(new URL('./kafka-worker-child.ts', import.meta.url));
+
+describe.skipIf(!brokers)('caption-kafka pipeline on the real broker with a tiny model', () => {
+  const client = testClient(brokers ?? []);
+  const admin = client.admin();
+  const children = new Set<ChildProcess>();
+  let dir: string;
+  let modelDir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kafka-pipe-'));
+    modelDir = join(dir, 'model');
+    await saveTinyModel(modelDir);
+  });
+  afterEach(() => {
+    for (const c of children) c.kill('SIGKILL');
+    children.clear();
+  });
+  afterAll(async () => {
+    await admin.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Starts `captioner kafka` in a child process; resolves once it consumes. */
+  const startWorker = async (args: string[]): Promise<ChildProcess & { output: string[] }> => {
+    const child = spawn(process.execPath, ['--import', 'tsx', childScript, '--brokers', brokers!.join(','), '--model', modelDir,
+      '--workers', '1', '--backend', 'cpu', '--session-timeout', '6000', '--max-batch', '4', '--beam', '1', '--log-level', 'nothing', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
+    children.add(child);
+    child.output = [];
+    child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
+    child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
+    await waitFor(() => child.output.join('').includes('consuming ') || child.exitCode !== null, 'worker start', 45000);
+    if (child.exitCode !== null) throw new Error(`worker exited: ${child.output.join('')}`);
+    return child;
+  };
+
+  const produceImages = async (topic: string, ids: string[]): Promise<void> => {
+    const producer = client.producer();
+    const values = await Promise.all(ids.map((_, i) => testPng(i)));
+    await producer.send(topic, ids.map((id, i) => ({ key: id, value: values[i]!, headers: { 'content-type': 'image/png' } })));
+    await producer.stop();
+  };
+
+  const outputIds = async (topic: string, atLeast: number): Promise<Set<string>> =>
+    new Set((await readRecords(client, topic, atLeast)).map((r) => (JSON.parse(r.value!.toString()) as CaptionRecordValue).id));
+
+  it('captions N images end to end in-process: results with model words and attention, a dead letter, offsets committed', async () => {
+    const [inT, outT, dlqT, groupId] = [unique('pin'), unique('pout'), unique('pdlq'), unique('pg')];
+    await admin.ensureTopics([{ topic: inT, partitions: 2 }, { topic: outT }, { topic: dlqT }]);
+    const ids = Array.from({ length: 12 }, (_, i) => `img-${i}`);
+    await produceImages(inT, ids);
+    const producer = client.producer();
+    await producer.send(inT, [{ key: 'broken', value: Buffer.from('\x89PNG\r\n\x1a\n garbage'), headers: { 'content-type': 'image/png' } }]);
+    await producer.stop();
+
+    const service = await startCaptionKafka({
+      client, inTopics: [inT], outTopic: outT, deadLetterTopic: dlqT, groupId, modelDir, workers: 1, backend: 'cpu', port: 0, maxBatch: 4,
+    });
+    try {
+      await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'lag 0', 45000);
+      const metrics = await (await fetch(`${service.feed!.address().url.replace(/^ws/, 'http')}/metrics`)).text();
+      expect(metrics).toMatch(/captioner_images_out_total 12/);
+    } finally {
+      await service.stop();
+    }
+    const out = await readRecords(client, outT, 12);
+    const values = out.map((r) => JSON.parse(r.value!.toString()) as CaptionRecordValue);
+    expect(new Set(values.map((v) => v.id))).toEqual(new Set(ids));
+    const vocab = new Set(['a', 'red', 'green', 'blue', 'circle', 'square', '<unk>']);
+    for (const v of values) {
+      expect(v.words.every((w) => vocab.has(w))).toBe(true);
+      expect(v.attention.gridSize).toBe(2);
+      expect(v.attention.maps.length).toBeGreaterThanOrEqual(v.words.length + (v.finished ? 1 : 0));
+      expect(v.attention.maps.length).toBeLessThanOrEqual(50);
+      if (v.attention.words) expect(v.attention.words).toHaveLength(v.attention.maps.length);
+      expect(Buffer.from(v.attention.maps[0]!, 'base64')).toHaveLength(4);
+      expect(v.timings.total).toBeGreaterThan(0);
+    }
+    const dead = await readRecords(client, dlqT, 1);
+    expect(dead[0]!.key!.toString()).toBe('broken');
+    expect(['corrupt', 'unsupported']).toContain(dead[0]!.headers['x-dead-letter-reason']);
+  });
+
+  it('survives kill -9 of a worker mid-stream: after a restart every id is in the output', async () => {
+    const [inT, outT, groupId] = [unique('kin'), unique('kout'), unique('kg')];
+    await admin.ensureTopics([{ topic: inT, partitions: 2 }, { topic: outT }, { topic: `${inT}.dead-letter` }]);
+    const ids = Array.from({ length: 40 }, (_, i) => `k-${i}`);
+    await produceImages(inT, ids);
+    const first = await startWorker(['--in', inT, '--out', outT, '--group', groupId, '--high-water', '8']);
+    await waitFor(async () => (await admin.endOffsets(outT)).reduce((s, o) => s + Number(o.offset), 0) >= 5, 'first results');
+    first.kill('SIGKILL');
+    await new Promise((r) => first.once('exit', r));
+    const lagAtKill = await admin.lag(groupId, inT);
+    expect(lagAtKill).toBeGreaterThan(0); // the kill really interrupted the stream
+    await startWorker(['--in', inT, '--out', outT, '--group', groupId]);
+    await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'lag 0 after restart', 60000);
+    const got = await outputIds(outT, ids.length);
+    expect([...got].sort()).toEqual([...ids].sort());
+  });
+
+  it('shares partitions between two workers of one group and finishes everything when one is killed', async () => {
+    const [inT, outT, groupId] = [unique('sin'), unique('sout'), unique('sg')];
+    await admin.ensureTopics([{ topic: inT, partitions: 4 }, { topic: outT }, { topic: `${inT}.dead-letter` }]);
+    const args = ['--in', inT, '--out', outT, '--group', groupId, '--high-water', '4'];
+    const a = await startWorker(args);
+    await startWorker(args);
+    await waitFor(async () => {
+      const g = await admin.describeGroup(groupId);
+      return g.state === 'Stable' && g.members.length === 2 && g.members.every((m) => m.assignment.length === 2);
+    }, 'two members with two partitions each');
+    const ids = Array.from({ length: 40 }, (_, i) => `s-${i}`);
+    await produceImages(inT, ids);
+    await waitFor(async () => (await admin.endOffsets(outT)).reduce((s, o) => s + Number(o.offset), 0) >= 5, 'first results');
+    a.kill('SIGKILL');
+    await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'lag 0 with the survivor', 60000);
+    const g = await admin.describeGroup(groupId);
+    expect(g.members).toHaveLength(1);
+    expect(g.members[0]!.assignment).toHaveLength(4);
+    const got = await outputIds(outT, ids.length);
+    expect([...got].sort()).toEqual([...ids].sort());
+  });
+});
