@@ -142,6 +142,6 @@ function checkObjects(value: unknown, fail: (what: string) => never): SceneObjec
   });
 }
 
-function isObject(v: unknown): v is Record<string, unknown> & { [key: string]: unknown } {
+function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -60,11 +60,14 @@ function sampleAttributes(rng: () => number, n: number): Array<{ shape: Shape; c
   const out = [{ shape: pick(rng, SHAPES), color: pick(rng, COLOR_NAMES), size: pick(rng, SIZES) }];
   while (out.length < n) {
     const base = pick(rng, out);
+    const otherShape = (): Shape => pick(rng, SHAPES.filter((s) => s !== base.shape));
+    const otherColor = (): Color => pick(rng, COLOR_NAMES.filter((c) => c !== base.color));
     const v = rng();
-    const shape = v < 0.25 ? base.shape : v < 0.5 ? pick(rng, SHAPES.filter((s) => s !== base.shape)) : v < 0.62 ? base.shape : pick(rng, SHAPES);
-    const color =
-      v < 0.25 ? pick(rng, COLOR_NAMES.filter((c) => c !== base.color)) : v < 0.5 ? base.color : v < 0.62 ? base.color : pick(rng, COLOR_NAMES);
-    out.push({ shape, color, size: pick(rng, SIZES) });
+    if (v < 0.25) out.push({ shape: base.shape, color: otherColor(), size: pick(rng, SIZES) });
+    else if (v < 0.5) out.push({ shape: otherShape(), color: base.color, size: pick(rng, SIZES) });
+    // A twin: same colour and shape, so only size or position can tell them apart.
+    else if (v < 0.62) out.push({ shape: base.shape, color: base.color, size: pick(rng, SIZES) });
+    else out.push({ shape: pick(rng, SHAPES), color: pick(rng, COLOR_NAMES), size: pick(rng, SIZES) });
   }
   return out;
 }
