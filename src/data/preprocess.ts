@@ -39,8 +39,8 @@ export async function prepareImage(
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(`prepareImage: cfg.imageSize must be a positive integer, got ${size}`);
   }
+  const limit = pixelLimit(opts);
   const { file, bytes } = await readInput(input, opts.name);
-  const limit = opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
   try {
     const image = sharp(bytes, { limitInputPixels: limit, failOn: 'error' });
     const meta = await image.metadata();
@@ -71,9 +71,10 @@ export async function makeThumbnail(input: string | Buffer, maxSide = 256, opts:
   if (!Number.isInteger(maxSide) || maxSide < 1) {
     throw new RangeError(`makeThumbnail: maxSide must be a positive integer, got ${maxSide}`);
   }
+  const limit = pixelLimit(opts);
   const { file, bytes } = await readInput(input, opts.name);
   try {
-    return await sharp(bytes, { limitInputPixels: opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS, failOn: 'error' })
+    return await sharp(bytes, { limitInputPixels: limit, failOn: 'error' })
       .rotate()
       .flatten({ background: FLATTEN_BACKGROUND })
       .toColourspace('srgb')
@@ -83,6 +84,14 @@ export async function makeThumbnail(input: string | Buffer, maxSide = 256, opts:
   } catch (err) {
     throw asDecodeError(err, file);
   }
+}
+
+function pixelLimit(opts: PrepareImageOptions): number {
+  const limit = opts.limitInputPixels ?? DEFAULT_LIMIT_INPUT_PIXELS;
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`limitInputPixels must be a positive integer (width x height), got ${limit}`);
+  }
+  return limit;
 }
 
 async function readInput(input: string | Buffer, name: string | undefined): Promise<{ file: string; bytes: Buffer }> {

@@ -163,6 +163,12 @@ describe('prepareImage', () => {
     await writeFile(file, huge);
     await expectDecodeError(prepareImage(file, PLAIN), file, 'too-large');
   });
+
+  it('rejects bad options with RangeError before reading anything', async () => {
+    await expect(prepareImage('/nonexistent.png', PLAIN, { limitInputPixels: -1 })).rejects.toThrow(/limitInputPixels must be a positive integer/);
+    await expect(prepareImage('/nonexistent.png', { ...PLAIN, imageSize: 0 })).rejects.toThrow(RangeError);
+    await expect(makeThumbnail(Buffer.from('x'), 0)).rejects.toThrow(/maxSide/);
+  });
 });
 
 describe('makeThumbnail', () => {
