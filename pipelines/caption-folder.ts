@@ -10,6 +10,7 @@
  * the Kafka pipeline builds the same graph on its own source; `startCaptionFolder` wires the folder
  * service around it. Flow control: the folder source's credit window (see folder-source.ts).
  */
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { connect, filter, merge, mergeMap, tap, type Observable, type SchedulerLike } from 'rxjs';
 import { batchWithin } from '../operators/batch-within.js';
@@ -131,6 +132,12 @@ export interface CaptionFolderOptions {
   /** How long a file must be unchanged before it is taken, ms [300]. */
   stabilityMs?: number;
   statsIntervalMs?: number;
+  /** Refuse images with more pixels than this [40 MP]. */
+  limitInputPixels?: number;
+  /** Refuse files larger than this many bytes [64 MiB]. */
+  maxFileBytes?: number;
+  /** Largest POST /caption body [20 MiB]. */
+  maxBodyBytes?: number;
   /** Feed server tuning for slow clients. */
   softBufferBytes?: number;
   hardBufferBytes?: number;
@@ -163,6 +170,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const files = createFilesSink({ outDir, renderFigure: options.renderFigure });
+  await mkdir(outDir, { recursive: true });
   const source = createFolderSource({
     dir,
     recursive: options.recursive,
@@ -184,6 +192,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
         statsIntervalMs: options.statsIntervalMs,
         softBufferBytes: options.softBufferBytes,
         hardBufferBytes: options.hardBufferBytes,
+        maxBodyBytes: options.maxBodyBytes,
         hello: { server: 'captioner', modelId: info.modelId, backend: info.backend, mode: 'watch' },
         isReady: () => pool.warm,
         caption: (bytes) => http.submit(bytes),
@@ -233,6 +242,8 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       batchConcurrency: pool.size,
       beam: { beamSize: options.beamSize ?? 3, maxSteps: 50, returnAlternatives: Math.min(3, options.beamSize ?? 3) },
       onBatch: (n) => metrics.batch(n),
+      limitInputPixels: options.limitInputPixels,
+      maxFileBytes: options.maxFileBytes,
     })
       .pipe(mergeMap(settle, 16))
       .subscribe({ error: rej, complete: res });

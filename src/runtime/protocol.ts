@@ -44,7 +44,7 @@ export interface ReplicaCaption extends PlainHypothesis {
 export type ToReplica = { type: 'run'; batchId: number; images: PreparedImage[]; beam: BeamOptions };
 
 export type FromReplica =
-  | { type: 'ready'; info: ReplicaInfo }
+  | { type: 'ready'; info: ReplicaInfo; memory: { numTensors: number; numBytes: number } }
   | { type: 'init-failed'; message: string }
   | {
       type: 'result';

@@ -100,7 +100,7 @@ export class ReplicaPool {
     }
     const pool = new ReplicaPool(opts, info);
     pool.nextIndex = 1;
-    pool.adopt(first.worker, 0);
+    pool.adopt(first.worker, 0, first.memory);
     const wanted = options.workers ?? (info.gpu ? 1 : availableParallelism());
     const others = Array.from({ length: wanted - 1 }, () => pool.add());
     await Promise.all(others);
@@ -178,11 +178,11 @@ export class ReplicaPool {
       await s.worker.terminate();
       return;
     }
-    this.adopt(s.worker, index);
+    this.adopt(s.worker, index, s.memory);
   }
 
-  private adopt(worker: Worker, index: number): void {
-    const replica: Replica = { index, worker, ready: true, memory: { numTensors: 0, numBytes: 0 } };
+  private adopt(worker: Worker, index: number, memory: { numTensors: number; numBytes: number }): void {
+    const replica: Replica = { index, worker, ready: true, memory: { ...memory } };
     this.replicas.push(replica);
     worker.on('message', (msg: FromReplica) => this.onMessage(replica, msg));
     const die = (why: string): void => this.onDeath(replica, why);
@@ -258,7 +258,8 @@ function tsBootstrap(entry: URL): string {
 }
 
 /** Starts one worker; `ready` settles with its info once loaded, or rejects with why it failed. */
-function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo> } {
+function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo>; memory: { numTensors: number; numBytes: number } } {
+  const memory = { numTensors: 0, numBytes: 0 };
   const here = fileURLToPath(import.meta.url);
   const isTs = here.endsWith('.ts');
   const file = new URL(`./replica-worker${isTs ? '.ts' : '.js'}`, import.meta.url);
@@ -270,6 +271,7 @@ function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, in
     const onMessage = (msg: FromReplica): void => {
       if (msg.type === 'ready') {
         cleanup();
+        Object.assign(memory, msg.memory);
         resolve(msg.info);
       } else if (msg.type === 'init-failed') {
         cleanup();
@@ -294,5 +296,5 @@ function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, in
     worker.on('error', onError);
     worker.on('exit', onExit);
   });
-  return { worker, ready };
+  return { worker, ready, memory };
 }
