@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import type { Split } from '../../data/types.js';
+import { loadCaptioner } from '../../model/index.js';
+import { evaluate, type EvaluationReport } from '../../../pipelines/evaluate.js';
+import { int, loadData, resolveModelDir, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { action } from '../user-error.js';
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+/** The human-readable form of an evaluation report. */
+export function formatReport(r: EvaluationReport): string {
+  const lines = [
+    `model ${r.modelId} on ${r.dataset} ${r.split} (${r.images} images, beam ${r.beamSize}, ${r.backend}, ${r.imagesPerSec.toFixed(1)} images/s)`,
+    `BLEU-1 ${pct(r.bleu.bleu1)}  BLEU-2 ${pct(r.bleu.bleu2)}  BLEU-3 ${pct(r.bleu.bleu3)}  BLEU-4 ${pct(r.bleu.bleu4)}  CIDEr-D ${pct(r.ciderD)}`,
+    `captions: mean length ${r.captions.length.mean.toFixed(1)} words, ${r.captions.distinctWords} distinct words, unfinished beams ${pct(r.unfinishedFraction)}%`,
+  ];
+  if (r.content) lines.push(`content accuracy ${pct(r.content.accuracy)}% (${r.content.correct}/${r.content.checked} captions entirely true of their scene)`);
+  if (r.attention) lines.push(`attention hit rate ${pct(r.attention.rate)}% (${r.attention.hits}/${r.attention.total} shape and colour words looked at their object)`);
+  if (r.skipped.length) lines.push(`skipped ${r.skipped.length} undecodable images, e.g. ${r.skipped[0]!.file} (${r.skipped[0]!.reason})`);
+  return lines.join('\n');
+}
+
+/** `captioner eval`. */
+export function evalCommand(): Command {
+  const cmd = new Command('eval')
+    .description('caption a split with beam search and score it (BLEU-1..4, CIDEr-D; content accuracy and attention hit rate on synthetic data)')
+    .requiredOption('--model <dir>', 'model directory (or a train --out directory: its best/ is used)');
+  withData(cmd);
+  withBackend(cmd);
+  return cmd
+    .addOption(new Option('--split <split>', 'split to evaluate').choices(['train', 'val', 'test']).default('test'))
+    .option('--beam-size <k>', 'beam size', int(1), 4)
+    .option('--max-steps <n>', 'beam search step cap', int(1), 50)
+    .option('--limit <n>', 'evaluate only the first n images of the split', int(1))
+    .option('--json', 'print the report as JSON')
+    .option('--predictions <file>', 'also write every caption to FILE (JSON, readable by `captioner score --hyps`)')
+    .action(
+      action('eval', async (o: DataOptions & { model: string; split: Split; beamSize: number; maxSteps: number; limit?: number; json?: boolean; predictions?: string; backend?: string }) => {
+        const info = await setupBackend(o.backend, { stderr: o.json });
+        const dir = await resolveModelDir(o.model);
+        const dataset = await loadData(o);
+        const captioner = await loadCaptioner(dir);
+        try {
+          const report = await evaluate({
+            captioner, dataset, split: o.split, beamSize: o.beamSize, maxSteps: o.maxSteps, limit: o.limit, backend: info.name,
+            predictionsPath: o.predictions ? resolve(o.predictions) : undefined,
+          });
+          console.log(o.json ? JSON.stringify(report, null, 2) : formatReport(report));
+          if (o.predictions && !o.json) console.log(`predictions: ${resolve(o.predictions)}`);
+        } finally {
+          captioner.dispose();
+        }
+      }),
+    );
+}
