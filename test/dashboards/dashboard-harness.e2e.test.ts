@@ -187,7 +187,7 @@ describe('reconnection and token', () => {
     const port = h.port;
     await h.close();
     await waitStatus(page, 'reconnecting');
-    expect(await page.textContent('#connection')).toMatch(/reconnecting in/);
+    expect(await page.textContent('#connection')).toMatch(/server unreachable · retry in/);
     await page.screenshot({ path: join(SHOTS, 'harness-reconnecting.png') });
     h = await startHarness({ distDir: dist, port });
     try {

@@ -99,8 +99,8 @@ const SHAPES = ['circle', 'square', 'triangle'] as const;
 const COLOURS = { red: '#d33', green: '#3a3', blue: '#36c', yellow: '#eb3' } as const;
 type Colour = keyof typeof COLOURS;
 
-/** A synthetic scene: one coloured shape at a grid position, and its JPEG thumbnail as a data URL. */
-export async function syntheticImage(i: number, size = 128): Promise<{ dataUrl: string; shape: string; colour: Colour; cx: number; cy: number }> {
+/** A synthetic scene: one coloured shape at a grid position, as JPEG bytes and as a data URL. */
+export async function syntheticImage(i: number, size = 128): Promise<{ jpeg: Buffer; dataUrl: string; shape: string; colour: Colour; cx: number; cy: number }> {
   const shape = SHAPES[i % SHAPES.length]!;
   const colour = (Object.keys(COLOURS) as Colour[])[Math.floor(i / 3) % 4]!;
   const cx = 0.25 + 0.5 * (((i * 7) % 5) / 4);
@@ -117,7 +117,7 @@ export async function syntheticImage(i: number, size = 128): Promise<{ dataUrl: 
         : `<polygon points="${x},${y - r} ${x + r},${y + r} ${x - r},${y + r}" fill="${fill}"/>`;
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}"><rect width="100%" height="100%" fill="#f1ece4"/><rect x="0" y="${size * 0.7}" width="${size}" height="${size * 0.3}" fill="#c9d8c5"/>${el}</svg>`;
   const jpeg = await sharp(Buffer.from(svg)).jpeg({ quality: 80 }).toBuffer();
-  return { dataUrl: `data:image/jpeg;base64,${jpeg.toString('base64')}`, shape, colour, cx, cy };
+  return { jpeg, dataUrl: `data:image/jpeg;base64,${jpeg.toString('base64')}`, shape, colour, cx, cy };
 }
 
 /** Attention maps (one per word + <end>) peaking on the object for its words, diffuse elsewhere. */

@@ -40,7 +40,7 @@ export class AttentionViewer {
     const res = opts.resolution ?? 160;
     this.img = h('img', { class: 'attn-img', alt: '' });
     this.canvas = h('canvas', { class: 'attn-canvas', width: res, height: res });
-    this.note = h('div', { class: 'attn-note' });
+    this.note = h('div', { class: 'attn-note', hidden: true });
     this.wordsEl = h('div', { class: 'attn-words', role: 'listbox', 'aria-label': 'caption words' });
     this.root = h(
       'div',

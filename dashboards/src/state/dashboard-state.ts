@@ -65,7 +65,7 @@ export interface TrainingState {
 /** Everything the views draw. Mutated in place by {@link applyFrame}; `version` increments on each change. */
 export interface DashboardState {
   version: number;
-  connection: { status: ConnectionStatus; attempt: number; retryInMs?: number; error?: string; url: string };
+  connection: { status: ConnectionStatus; attempt: number; retryInMs?: number; retryAt?: number; error?: string; url: string };
   hello?: HelloMessage;
   received: number;
   ignored: number;
@@ -207,7 +207,9 @@ export function setConnection(
   state: DashboardState,
   status: ConnectionStatus,
   info: { attempt?: number; retryInMs?: number; error?: string } = {},
+  now: number = Date.now(),
 ): void {
   state.version++;
-  state.connection = { ...state.connection, status, attempt: info.attempt ?? 0, retryInMs: info.retryInMs, error: info.error };
+  const retryAt = info.retryInMs === undefined ? undefined : now + info.retryInMs;
+  state.connection = { ...state.connection, status, attempt: info.attempt ?? 0, retryInMs: info.retryInMs, retryAt, error: info.error };
 }

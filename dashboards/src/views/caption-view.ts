@@ -20,9 +20,12 @@ export class CaptionView {
   private readonly viewer: AttentionViewer;
   private readonly recent: HTMLElement;
   private readonly failures: HTMLElement;
+  private readonly failuresHead = h('h3', {}, 'Recent failures');
   private readonly counters: HTMLElement;
   private readonly detail: HTMLElement;
   private readonly follow: HTMLInputElement;
+  private readonly detailBox: HTMLElement;
+  private readonly placeholder: HTMLElement;
   private drawnTotal = 0;
   private drawnFailures = -1;
   private selected: CaptionMessage | undefined;
@@ -35,12 +38,24 @@ export class CaptionView {
     this.follow = h('input', { type: 'checkbox', checked: true });
     this.detail = h('div', { class: 'caption-detail-text' });
     this.counters = h('div', { class: 'counters' });
-    this.recent = h('div', { class: 'recent-grid' });
+    this.recent = h('div', { class: 'recent-grid', 'data-empty': 'none yet' });
     this.failures = h('div', { class: 'failure-list' });
     const playBtn = h('button', { type: 'button', class: 'btn' }, '▶ play words');
     playBtn.addEventListener('click', () => {
       setText(playBtn, this.viewer.togglePlay() ? '■ stop' : '▶ play words');
     });
+    this.placeholder = h(
+      'div',
+      { class: 'placeholder' },
+      h('div', { class: 'placeholder-title' }, 'Waiting for the first caption…'),
+      h('div', { class: 'muted' }, 'Each image the service captions appears here with its attention maps. Drop images into the watched folder, produce them to the Kafka topic, or POST one to /caption.'),
+    );
+    this.detailBox = h(
+      'div',
+      { class: 'caption-detail', hidden: true },
+      h('div', { class: 'caption-visual' }, this.viewer.root, h('div', { class: 'hint' }, 'Hover or click a word (← → to step) to see where the model looked.'), playBtn),
+      this.detail,
+    );
     this.root = h(
       'section',
       { class: 'view', id: 'view-captions' },
@@ -49,15 +64,11 @@ export class CaptionView {
         { class: 'panel caption-main' },
         h('div', { class: 'panel-head' }, h('h2', {}, 'Caption feed'), this.counters,
           h('label', { class: 'follow' }, this.follow, ' follow latest')),
-        h(
-          'div',
-          { class: 'caption-detail' },
-          h('div', { class: 'caption-visual' }, this.viewer.root, h('div', { class: 'hint' }, 'Hover or click a word (← → to step) to see where the model looked.'), playBtn),
-          this.detail,
-        ),
+        this.placeholder,
+        this.detailBox,
       ),
       h('div', { class: 'panel' }, h('h3', {}, 'Recent captions'), this.recent),
-      h('div', { class: 'panel' }, h('h3', {}, 'Recent failures'), this.failures),
+      h('div', { class: 'panel' }, this.failuresHead, this.failures),
     );
     this.recent.addEventListener('click', (ev) => {
       const card = (ev.target as HTMLElement).closest<HTMLElement>('.caption-card');
@@ -85,6 +96,8 @@ export class CaptionView {
   private select(msg: CaptionMessage, now: number): void {
     this.selected = msg;
     this.lastSwitch = now;
+    this.placeholder.hidden = true;
+    this.detailBox.hidden = false;
     this.viewer.set({ ...msg, id: keyOf(msg) });
     for (const card of Array.from(this.recent.children)) {
       card.classList.toggle('selected', (card as HTMLElement).dataset['key'] === keyOf(msg));
@@ -111,6 +124,8 @@ export class CaptionView {
   private renderFailures(state: DashboardState): void {
     this.drawnFailures = state.failures.total;
     const rows = state.failures.toArray().slice(-8).reverse();
+    const reasons = Object.entries(state.failuresByReason).map(([r, n]) => `${r} ${n}`).join(' · ');
+    this.failuresHead.textContent = reasons ? `Recent failures · ${reasons}` : 'Recent failures';
     this.failures.replaceChildren(
       ...(rows.length === 0
         ? [h('div', { class: 'muted' }, 'none')]
@@ -143,7 +158,7 @@ function detailNodes(msg: CaptionMessage): Node[] {
   const stageSum = timingEntries.reduce((a, [, v]) => a + v, 0) || 1;
   const colors = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#9c755f'];
   return [
-    h('div', { class: 'caption-text' }, msg.caption || '(empty caption)'),
+    h('div', { class: msg.words.length > 16 ? 'caption-text long' : 'caption-text', title: msg.caption }, msg.caption || '(empty caption)'),
     h(
       'dl',
       { class: 'facts' },
@@ -164,7 +179,7 @@ function detailNodes(msg: CaptionMessage): Node[] {
       h('tbody', {}, ...(msg.alternatives.length === 0
         ? [h('tr', {}, h('td', { class: 'muted' }, 'none'))]
         : msg.alternatives.map((a, i) =>
-            h('tr', { class: i === 0 ? 'best' : undefined }, h('td', { class: 'num' }, fmt(a.score, 3)), h('td', {}, a.caption))))),
+            h('tr', { class: i === 0 ? 'best' : undefined }, h('td', { class: 'num' }, fmt(a.score, 3)), h('td', { title: a.caption }, a.caption))))),
     ),
   ];
 }

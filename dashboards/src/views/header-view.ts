@@ -1,5 +1,5 @@
 import { h, setText } from '../dom.js';
-import { fmtDuration } from '../format.js';
+import { fmtDuration, fmtMs } from '../format.js';
 import type { DashboardState } from '../state/dashboard-state.js';
 
 /** The connection indicator and what the server said in its hello. */
@@ -30,7 +30,7 @@ export class HeaderView {
     const ago = state.lastMessageAt === undefined ? '' : ` · last message ${fmtDuration((now - state.lastMessageAt) / 1000)} ago`;
     let text: string;
     if (c.status === 'open') text = `connected${ago}`;
-    else if (c.status === 'reconnecting') text = `reconnecting in ${fmtDuration((c.retryInMs ?? 0) / 1000)} (attempt ${c.attempt})`;
+    else if (c.status === 'reconnecting') text = `server unreachable · retry in ${fmtMs(Math.max(0, (c.retryAt ?? now) - now))} (attempt ${c.attempt})`;
     else text = c.status;
     setText(this.label, text);
     this.conn.title = `${c.url}${c.error ? `\n${c.error}` : ''}`;

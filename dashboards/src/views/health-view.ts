@@ -31,7 +31,7 @@ export class HealthView {
     ],
   });
   private readonly batches = new LineChart({
-    title: 'Batch size per interval',
+    title: 'Batch size (recent batches)',
     time: true,
     series: [
       { label: 'mean', color: '#4e79a7' },
@@ -52,7 +52,7 @@ export class HealthView {
         'div',
         { class: 'two-col' },
         h('div', { class: 'panel' }, h('h3', {}, 'Failures by reason (server totals)'), this.failures),
-        h('div', { class: 'panel' }, h('h3', {}, 'Batch sizes, last minute'), this.histogram),
+        h('div', { class: 'panel' }, h('h3', {}, 'Recent batch sizes (server window)'), this.histogram),
       ),
     );
   }
@@ -75,9 +75,9 @@ export class HealthView {
     ]);
     const failed = last?.imagesFailed ?? {};
     this.failures.replaceChildren(...bars(Object.entries(failed).sort((a, b) => b[1] - a[1]), 'bar-bad'));
-    const minuteAgo = (last?.ts ?? 0) - 60_000;
+    // The server sends the sizes of its most recent batches (a rolling window), so only the newest message counts.
     const counts = new Map<number, number>();
-    for (const s of stats.toArray()) if (s.ts >= minuteAgo) for (const b of s.batchSizes) counts.set(b, (counts.get(b) ?? 0) + 1);
+    for (const b of last?.batchSizes ?? []) counts.set(b, (counts.get(b) ?? 0) + 1);
     this.histogram.replaceChildren(...bars([...counts.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [`size ${k}`, v]), 'bar'));
   }
 
