@@ -200,6 +200,20 @@ describe('reconnection and token', () => {
     }
   });
 
+  it('opens on the training tab when the server is a trainer', async () => {
+    const h = await startHarness({ distDir: dist, mode: 'train' });
+    try {
+      const page = await openPage(h.url);
+      await waitStatus(page, 'open');
+      await page.waitForSelector('[data-tab="training"][aria-selected="true"]');
+      expect(await page.isVisible('#view-training')).toBe(true);
+      expect(await page.isVisible('#view-captions')).toBe(false);
+      await page.close();
+    } finally {
+      await h.close();
+    }
+  });
+
   it('forwards ?token= from the page URL to the WebSocket', async () => {
     const h = await startHarness({ distDir: dist, token: 's3cret' });
     try {

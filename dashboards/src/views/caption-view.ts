@@ -179,7 +179,7 @@ function detailNodes(msg: CaptionMessage): Node[] {
       h('tbody', {}, ...(msg.alternatives.length === 0
         ? [h('tr', {}, h('td', { class: 'muted' }, 'none'))]
         : msg.alternatives.map((a, i) =>
-            h('tr', { class: i === 0 ? 'best' : undefined }, h('td', { class: 'num' }, fmt(a.score, 3)), h('td', { title: a.caption }, a.caption))))),
+            h('tr', { class: i === 0 ? 'best' : undefined }, h('td', { class: 'num' }, fmt(a.score, 3)), h('td', {}, h('div', { class: 'alt-text', title: a.caption }, a.caption)))))),
     ),
   ];
 }
