@@ -1,0 +1,113 @@
+import { join, resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { startCaptionFolder } from '../../../pipelines/caption-folder.js';
+import { renderAttentionFigure } from '../../render/index.js';
+import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
+import { exists, int, isDir, positive, resolveModelDir, withBackend } from '../options.js';
+import { packageRoot } from '../package-root.js';
+import { UserError, action } from '../user-error.js';
+
+interface WatchOptions {
+  model?: string;
+  out?: string;
+  maxBatch: number;
+  maxDelayMs: number;
+  workers?: number;
+  port: number;
+  host: string;
+  token?: string;
+  recursive?: boolean;
+  ext: string[];
+  beamSize: number;
+  figures?: boolean;
+  backend?: string;
+  highWater?: number;
+}
+
+const extList = (v: string): string[] => {
+  const exts = v.split(',').map((e) => e.trim().replace(/^\./, '').toLowerCase()).filter(Boolean);
+  if (exts.length === 0) throw new InvalidArgumentError('expected a comma-separated list such as jpg,png');
+  return exts;
+};
+
+/** The model directory: --model, else models/default in the working directory or the package. */
+async function modelDirOf(model: string | undefined): Promise<string> {
+  if (model) return resolveModelDir(model);
+  for (const candidate of [resolve('models', 'default'), join(packageRoot(), 'models', 'default')]) {
+    if (await exists(join(candidate, 'model.json'))) return candidate;
+  }
+  throw new UserError('no model: pass --model DIR (a checkpoint from `captioner train --out DIR`) or install one at models/default');
+}
+
+/**
+ * `captioner watch DIR`: the caption service. Images dropped into DIR are captioned live; results go
+ * to --out as JSON (and attention figures with --figures); inputs move to DIR/processed or
+ * DIR/failed (with a reason file); a WebSocket feed, Prometheus /metrics and POST /caption share
+ * one port. SIGINT/SIGTERM stop it gracefully (a second signal exits at once).
+ */
+export function watchCommand(): Command {
+  const cmd = new Command('watch')
+    .description('caption images dropped into a folder, live (results as JSON, WebSocket feed, /metrics, POST /caption)')
+    .argument('<dir>', 'the folder to watch (files already there are captioned too)')
+    .option('--model <dir>', 'model checkpoint directory (default: models/default)')
+    .option('--out <dir>', 'where JSON results go (default: DIR/captions)')
+    .option('--max-batch <n>', 'largest batch sent to a model replica', int(1), 8)
+    .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
+    .option('--workers <n>', 'model replicas (default: one per core on CPU backends, one on GPU)', int(1))
+    .option('--port <port>', 'port of the feed server (0 picks a free one)', int(0), 8080)
+    .option('--host <host>', 'interface to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
+    .option('--token <token>', 'require this bearer token for the feed, /caption and /metrics (default: $CAPTIONER_TOKEN)')
+    .option('--recursive', 'watch subfolders too')
+    .option('--ext <list>', 'image extensions to take', extList, DEFAULT_EXTENSIONS)
+    .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
+    .option('--figures', 'also write NAME.attention.png per image')
+    .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
+  withBackend(cmd);
+  cmd.action(
+    action('watch', async (dir: string, o: WatchOptions) => {
+      if (!(await isDir(dir))) throw new UserError(`${dir}: no such directory; create it or pass the folder to watch`);
+      const modelDir = await modelDirOf(o.model);
+      const token = o.token ?? (process.env.CAPTIONER_TOKEN || undefined);
+      const log = (line: string): void => console.error(`[${new Date().toISOString()}] ${line}`);
+      const service = await startCaptionFolder({
+        dir,
+        modelDir,
+        outDir: o.out,
+        maxBatch: o.maxBatch,
+        maxDelayMs: o.maxDelayMs,
+        workers: o.workers,
+        backend: o.backend,
+        port: o.port,
+        host: o.host,
+        token,
+        recursive: o.recursive,
+        extensions: o.ext,
+        beamSize: o.beamSize,
+        renderFigure: o.figures ? renderAttentionFigure : undefined,
+        highWater: o.highWater,
+        log,
+      });
+      let signals = 0;
+      const onSignal = (sig: NodeJS.Signals): void => {
+        if (++signals > 1) {
+          log(`${sig} again: exiting without finishing in-flight images (they are redone at next start)`);
+          process.exit(130);
+        }
+        log(`${sig}: finishing in-flight images (send ${sig} again to exit at once)`);
+        void service.stop();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        await service.done;
+      } finally {
+        await service.stop();
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        const s = service.source.stats();
+        log(`stopped: ${s.acked} captioned, ${s.failed} failed, ${s.queued} left in the inbox`);
+      }
+    }),
+  );
+  return cmd;
+}
