@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { attendPrecompute, decoderStep, initialState } from '../../src/model/decoder.js';
 import { adaptiveAvgPoolToGrid } from '../../src/model/adaptive-pool.js';
+import { avgPool2x2 } from '../../src/model/compact-cnn.js';
 import { ShowAttendTell, defaultModelConfig, referenceModelConfig, validateModelConfig } from '../../src/model/index.js';
 import { noise } from './helpers.js';
 
@@ -37,6 +38,24 @@ describe('adaptive average pooling', () => {
     const y = adaptiveAvgPoolToGrid(x, 2);
     expect(Array.from(y.dataSync())).toEqual([3, 4, 6, 7]);
     tf.dispose([x, y]);
+  });
+});
+
+describe('2x2 average pooling', () => {
+  it('has the same value and gradient as tf.avgPool, also for odd sizes', () => {
+    for (const shape of [[2, 6, 4, 3], [1, 5, 7, 2]] as [number, number, number, number][]) {
+      const [mine, theirs] = tf.tidy(() => {
+        const x = tf.tensor4d(noise(shape.reduce((a, b) => a * b), 3), shape);
+        const weights = tf.tensor4d(noise(shape[0] * Math.floor(shape[1] / 2) * Math.floor(shape[2] / 2) * shape[3], 4), [shape[0], Math.floor(shape[1] / 2), Math.floor(shape[2] / 2), shape[3]]);
+        const f = (pool: (t: tf.Tensor4D) => tf.Tensor4D) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(pool(t as tf.Tensor4D), weights)))(x);
+        return [tf.concat([tf.reshape(avgPool2x2(x), [-1]), tf.reshape(f(avgPool2x2), [-1])]), tf.concat([tf.reshape(tf.avgPool(x, 2, 2, 'valid'), [-1]), tf.reshape(f((t) => tf.avgPool(t, 2, 2, 'valid')), [-1])])];
+      });
+      const a = mine!.dataSync();
+      const b = theirs!.dataSync();
+      expect(a.length).toBe(b.length);
+      for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i]!, 5);
+      tf.dispose([mine!, theirs!]);
+    }
   });
 });
 

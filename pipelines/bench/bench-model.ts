@@ -1,0 +1,122 @@
+/**
+ * Model throughput on the current backend: training examples/s and captioning images/s (beam 1 and 4)
+ * for the default synthetic-scene model and for the reference decoder sizes on precomputed features
+ * (2048-d on 14x14, 512/512/512, vocabulary 9490, batch 32). Prints medians of several timed runs
+ * after a warm-up. Run: npx tsx pipelines/bench/bench-model.ts [--runs 5] [--skip-reference]
+ *
+ * Weights are untrained, so beam search runs to a fixed step cap (no hypothesis is forced to end):
+ * the captioning numbers are for captions of exactly that many steps.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/index.js';
+import { Vocabulary } from '../../src/data/vocabulary.js';
+import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, referenceModelConfig, type EmbeddingMode, type ModelConfig } from '../../src/model/index.js';
+import { seededRandom } from '../../src/model/random.js';
+
+const args = process.argv.slice(2);
+const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
+const skipReference = args.includes('--skip-reference');
+
+function vocabOf(size: number): Vocabulary {
+  return Vocabulary.fromJSON({ formatVersion: 1, words: ['<pad>', ...Array.from({ length: size - 4 }, (_, i) => `w${i}`), '<unk>', '<start>', '<end>'] });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function timeRuns(n: number, fn: () => Promise<void>): Promise<number[]> {
+  await fn(); // warm-up: kernel compilation, optimizer state, caches
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn();
+    ms.push(performance.now() - t);
+  }
+  return ms;
+}
+
+/** B captions of random words, lengths spread over [minWords, maxWords]. */
+function captions(vocab: Vocabulary, b: number, minWords: number, maxWords: number, rng: () => number) {
+  const width = maxWords + 2;
+  const ids = new Int32Array(b * width);
+  const lengths = new Int32Array(b);
+  for (let i = 0; i < b; i++) {
+    const n = minWords + Math.floor(rng() * (maxWords - minWords + 1));
+    ids[i * width] = vocab.startId;
+    for (let t = 1; t <= n; t++) ids[i * width + t] = 1 + Math.floor(rng() * (vocab.size - 4));
+    ids[i * width + n + 1] = vocab.endId;
+    lengths[i] = n + 2;
+  }
+  return { ids, lengths };
+}
+
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
+
+async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode): Promise<void> {
+  const vocab = vocabOf(config.vocabSize);
+  const rng = seededRandom(1);
+  const model = ShowAttendTell.create(config, { seed: 1 });
+  model.embeddingMode = mode;
+  const trainer = new Trainer(model, { decoderLr: 4e-4, encoderLr: 1e-4, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1 });
+  const { ids, lengths } = captions(vocab, b, words[0], words[1], rng);
+  const precomputed = config.encoder.kind === 'precomputed';
+  const features = precomputed ? tf.randomUniform([b, config.gridSize ** 2, config.encoderDim], 0, 1, 'float32', 1) as tf.Tensor3D : null;
+  const images = precomputed ? null : Float32Array.from({ length: b * imageSize * imageSize * 3 }, () => rng() * 2 - 1);
+  const ms = await timeRuns(runs, async () => {
+    if (features) await trainer.stepOnFeatures(features, { batchSize: b, captions: ids, lengths });
+    else await trainer.step({ batchSize: b, imageSize, maxLen: words[1], images: images!, captions: ids, lengths, ids: [] });
+  });
+  const m = median(ms);
+  const embedding = model.useOneHotEmbedding() ? 'oneHot·E' : 'gather';
+  console.log(`train   ${label}: batch ${b}, ${words[0]}-${words[1]} words, embedding ${embedding}: median ${fmt(m)} ms/step = ${fmt((b * 1000) / m)} examples/s  [runs ${ms.map(fmt).join(', ')}]`);
+  features?.dispose();
+  trainer.dispose();
+  model.dispose();
+}
+
+async function benchCaptioning(label: string, config: ModelConfig, b: number, imageSize: number, beamSize: number, maxSteps: number): Promise<void> {
+  const vocab = vocabOf(config.vocabSize);
+  const model = ShowAttendTell.create(config, { seed: 2 });
+  // Push <end> far down so every image decodes exactly maxSteps tokens: comparable runs.
+  tf.tidy(() => {
+    const bias = model.decoder.fcBias.arraySync() as number[];
+    bias[vocab.endId] = -1e4;
+    model.decoder.fcBias.assign(tf.tensor1d(bias));
+  });
+  const precomputed = config.encoder.kind === 'precomputed';
+  const input = precomputed
+    ? tf.randomUniform([b, config.gridSize ** 2, config.encoderDim], 0, 1, 'float32', 2)
+    : tf.randomUniform([b, imageSize, imageSize, 3], -1, 1, 'float32', 2);
+  const ms = await timeRuns(runs, async () => {
+    const feats = model.encode(input as tf.Tensor4D);
+    try {
+      await beamSearch(model, feats, vocab, { beamSize, maxSteps });
+    } finally {
+      feats.dispose();
+    }
+  });
+  const m = median(ms);
+  console.log(`caption ${label}: batch ${b}, beam ${beamSize}, ${maxSteps} steps${precomputed ? ' (features given)' : ' (incl. encoder)'}: median ${fmt(m)} ms/batch = ${fmt((b * 1000) / m)} images/s  [runs ${ms.map(fmt).join(', ')}]`);
+  input.dispose();
+  model.dispose();
+}
+
+const info = await initBackend();
+console.log(`backend: ${info.name} (tf backend '${info.tfBackend}'): ${info.description}`);
+console.log(`runs: median of ${runs} after one warm-up; ${new Date().toISOString()}`);
+
+const small = defaultModelConfig({ vocabSize: 32 });
+await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'auto');
+await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'one-hot');
+for (const k of [1, 4]) await benchCaptioning('default 64x64, V 32', small, 32, 64, k, 12);
+
+if (!skipReference) {
+  const ref = referenceModelConfig(9490);
+  for (const mode of ['gather', 'one-hot'] as const) {
+    if (mode === 'gather' && tf.getKernel('UnsortedSegmentSum', tf.getBackend()) === undefined) continue;
+    await benchTraining('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, [8, 14], mode);
+  }
+  for (const k of [1, 4]) await benchCaptioning('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, k, 16);
+}
