@@ -10,7 +10,7 @@ import { startCaptionKafka } from '../../pipelines/caption-kafka.js';
 import type { CaptionRecordValue } from '../../src/kafka/formats.js';
 
 const brokers = kafkaBrokers();
-const childScript = fileURLToPath(new URL('./kafka-worker-child.ts', import.meta.url));
+const childScript = fileURLToPath(new URL('../../src/cli/commands/kafka.ts', import.meta.url));
 
 describe.skipIf(!brokers)('caption-kafka pipeline on the real broker with a tiny model', () => {
   const client = testClient(brokers ?? []);

@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
@@ -116,4 +117,10 @@ interface KafkaCommandOptions {
   host: string;
   token?: string;
   logLevel?: KafkaLogLevel;
+}
+
+// Runnable on its own too (`node --import tsx src/cli/commands/kafka.ts --brokers ...`): the crash
+// and scale-out tests and bench-kafka start worker processes this way, independent of main.ts.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await kafkaCommand().parseAsync(process.argv, { from: 'node' });
 }
