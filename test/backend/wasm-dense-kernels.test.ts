@@ -45,6 +45,11 @@ describe('BatchMatMul on wasm (transposes made explicit)', () => {
     { a: [3, 4, 5], b: [3, 5, 2] },
     { a: [1, 4, 5], b: [3, 5, 2] }, // batch broadcast
     { a: [2, 1, 9], b: [2, 9, 1] },
+    // b without a real batch: a's batch is folded into rows
+    { a: [3, 4, 5], b: [5, 2] },
+    { a: [3, 4, 5], b: [1, 5, 2] },
+    { a: [2, 3, 4, 5], b: [1, 5, 2] },
+    { a: [4, 5], b: [1, 1, 5, 2] },
   ];
   const combos = shapes.flatMap((s) =>
     [[false, true], [true, false], [true, true], [false, false]].map(([ta, tb]) => ({ ...s, ta: ta!, tb: tb! })),
