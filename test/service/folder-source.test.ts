@@ -1,0 +1,111 @@
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Subscription } from 'rxjs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createFolderSource, type FolderSource } from '../../src/sources/folder-source.js';
+import type { Job } from '../../src/sources/job.js';
+import { dropImages, tempDir, waitFor } from './helpers.js';
+
+describe('folder source: credits, settle moves, recovery (real files, chokidar)', () => {
+  let root: string;
+  let inbox: string;
+  let source: FolderSource | undefined;
+  let sub: Subscription | undefined;
+  beforeEach(async () => {
+    root = await tempDir('folder');
+    inbox = join(root, 'inbox');
+    await mkdir(inbox);
+  });
+  afterEach(async () => {
+    sub?.unsubscribe();
+    await source?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const run = (opts: Partial<Parameters<typeof createFolderSource>[0]> = {}): Job[] => {
+    const jobs: Job[] = [];
+    source = createFolderSource({ dir: inbox, stabilityMs: 100, ...opts });
+    sub = source.jobs$.subscribe((j) => jobs.push(j));
+    return jobs;
+  };
+
+  it('stops taking files at the high-water mark and resumes as jobs settle', async () => {
+    await dropImages(inbox, 30);
+    const jobs = run({ highWater: 5 });
+    await waitFor(() => jobs.length === 5 && source!.stats().queued === 25, '5 jobs and 25 queued paths');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(jobs).toHaveLength(5);
+    expect((await readdir(join(inbox, '.processing'))).length).toBe(5);
+    await jobs[0]!.ack();
+    await jobs[1]!.fail('corrupt', 'img: test failure');
+    await waitFor(() => jobs.length === 7, 'two more jobs');
+    expect(source!.stats()).toMatchObject({ inFlight: 5, acked: 1, failed: 1, claimed: 7 });
+    const settled = new Set(jobs.slice(0, 2));
+    await waitFor(async () => {
+      for (const j of jobs) {
+        if (settled.has(j)) continue;
+        settled.add(j);
+        await j.ack();
+      }
+      return settled.size === 30;
+    }, 'all jobs');
+    expect((await readdir(join(inbox, 'processed'))).length).toBe(29);
+    expect(new Set(jobs.map((j) => j.id)).size).toBe(30);
+  });
+
+  it('settles a job only once: ack after fail is a no-op; fail writes the reason first', async () => {
+    await dropImages(inbox, 1);
+    const jobs = run();
+    await waitFor(() => jobs.length === 1, 'one job');
+    await jobs[0]!.fail('unsupported', 'img-000.png: not an image');
+    await jobs[0]!.ack();
+    expect(await readdir(join(inbox, 'processed'))).toEqual([]);
+    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual(['img-000.png', 'img-000.png.error.json']);
+    const rec = JSON.parse(await readFile(join(inbox, 'failed', 'img-000.png.error.json'), 'utf8'));
+    expect(rec).toMatchObject({ id: 'img-000.png', reason: 'unsupported', message: 'img-000.png: not an image' });
+  });
+
+  it('recovers .processing after a crash: redoes unfinished jobs, only moves finished ones', async () => {
+    const processing = join(inbox, '.processing');
+    await mkdir(processing);
+    await mkdir(join(inbox, 'failed'));
+    await dropImages(processing, 3); // img-000 finished, img-001 failed, img-002 never finished
+    await writeFile(join(inbox, 'failed', 'img-001.png.error.json'), '{}');
+    const jobs = run({ hasResult: async (id) => id === 'img-000.png' });
+    await source!.ready;
+    expect(jobs.map((j) => j.id)).toEqual(['img-002.png']);
+    expect(await readdir(join(inbox, 'processed'))).toEqual(['img-000.png']);
+    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual(['img-001.png', 'img-001.png.error.json']);
+    expect(source!.stats().recovered).toBe(3);
+  });
+
+  it('gives a re-dropped name a fresh id, filters extensions, and ignores its own folders', async () => {
+    await dropImages(inbox, 1);
+    await writeFile(join(inbox, 'readme.txt'), 'not an image');
+    const jobs = run({ recursive: true });
+    await waitFor(() => jobs.length === 1, 'first job');
+    await jobs[0]!.ack();
+    await dropImages(inbox, 1);
+    await mkdir(join(inbox, 'sub'));
+    const [name] = await dropImages(join(inbox, 'sub'), 1, 7);
+    await waitFor(() => jobs.length === 3, 'the re-dropped and the nested file');
+    expect(jobs.map((j) => j.id).sort()).toEqual(['img-000-2.png', 'img-000.png', `sub__${name}`]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(jobs).toHaveLength(3);
+    expect(await readdir(inbox)).toContain('readme.txt');
+  });
+
+  it('completes on close() and leaves unclaimed files in the inbox', async () => {
+    await dropImages(inbox, 4);
+    const jobs = run({ highWater: 2 });
+    await waitFor(() => jobs.length === 2, 'two jobs');
+    await source!.close();
+    expect(sub!.closed).toBe(true);
+    const left = (await readdir(inbox)).filter((f) => f.endsWith('.png'));
+    expect(left).toHaveLength(2);
+    // Moving a file in after close() does nothing.
+    await rename(join(inbox, left[0]!), join(inbox, 'late.png'));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(jobs).toHaveLength(2);
+  });
+});
