@@ -41,6 +41,8 @@ app.append(header.root, h('div', { class: 'toolbar' }, tabs, overlayControls()),
 
 let lastDrawn = -1;
 let lastTick = 0;
+/** Set when a view deferred work (throttled charts) and wants the next frame even without new messages. */
+let pending = false;
 let active: TabName = (new URL(location.href).searchParams.get('tab') as TabName | null) ?? 'captions';
 let chosenByUser = new URL(location.href).searchParams.has('tab');
 show(active, chosenByUser);
@@ -88,11 +90,11 @@ addEventListener('pagehide', () => connection.stop());
 function frame(now: number): void {
   const wall = Date.now();
   // Redraw on change, and twice a second regardless so "last message 3 s ago" and rates stay true.
-  if (state.version !== lastDrawn || now - lastTick > 500) {
+  if (pending || state.version !== lastDrawn || now - lastTick > 500) {
     lastDrawn = state.version;
     lastTick = now;
     header.render(state, wall);
-    views[active].render(state, wall);
+    pending = views[active].render(state, wall) === true;
     setBadge('captions', state.captions.total);
     setBadge('health', state.stats.total);
     setBadge('training', state.training.steps.total);

@@ -48,8 +48,10 @@ export class LineChart {
 
   /** Replaces the data: [x, y1, y2, ...] columns of equal length; null marks a gap. */
   setData(data: uPlot.AlignedData): void {
-    const hasData = (data[0]?.length ?? 0) > 0;
-    this.empty.hidden = hasData;
+    const points = data[0]?.length ?? 0;
+    this.empty.hidden = points > 0;
+    // Exposed for tests and for anyone inspecting the page: how many x values the chart holds.
+    this.root.dataset['points'] = String(points);
     if (!this.plot) {
       this.pending = data;
       this.resize();

@@ -58,11 +58,11 @@ export class TrainingView {
     );
   }
 
-  /** Draws what changed; charts at most every CHART_INTERVAL_MS. */
-  render(state: DashboardState, now: number): void {
+  /** Draws what changed; charts at most every CHART_INTERVAL_MS. Returns true while a chart update is pending. */
+  render(state: DashboardState, now: number): boolean {
     const t = state.training;
     const changed = state.version !== this.drawnVersion;
-    if (!changed) return;
+    if (!changed) return false;
     this.renderTiles(state, t.steps.last());
     if (now - this.lastCharts >= CHART_INTERVAL_MS) {
       this.drawnVersion = state.version;
@@ -70,6 +70,7 @@ export class TrainingView {
       this.renderCharts(state);
     }
     if (t.probes !== this.drawnProbes) this.renderProbes(t.probes);
+    return state.version !== this.drawnVersion;
   }
 
   private renderTiles(state: DashboardState, last: StepPoint | undefined): void {
