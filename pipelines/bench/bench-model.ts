@@ -2,11 +2,12 @@
  * Model throughput on the current backend: training examples/s and captioning images/s (beam 1 and 4)
  * for the default synthetic-scene model and for the reference decoder sizes on precomputed features
  * (2048-d on 14x14, 512/512/512, vocabulary 9490, batch 32). Prints medians of several timed runs
- * after a warm-up. Run: npx tsx pipelines/bench/bench-model.ts [--runs 5] [--skip-reference]
+ * after a warm-up. Run: npx tsx pipelines/bench/bench-model.ts [--runs 5] [--ref-runs 3] [--skip-reference]
  *
  * Weights are untrained, so beam search runs to a fixed step cap (no hypothesis is forced to end):
  * the captioning numbers are for captions of exactly that many steps.
  */
+import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
@@ -15,6 +16,7 @@ import { seededRandom } from '../../src/model/random.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
+const refRuns = Number(args[args.indexOf('--ref-runs') + 1] ?? 3) || 3;
 const skipReference = args.includes('--skip-reference');
 
 function vocabOf(size: number): Vocabulary {
@@ -54,7 +56,7 @@ function captions(vocab: Vocabulary, b: number, minWords: number, maxWords: numb
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
 
-async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode): Promise<void> {
+async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode, runs: number): Promise<void> {
   const vocab = vocabOf(config.vocabSize);
   const rng = seededRandom(1);
   const model = ShowAttendTell.create(config, { seed: 1 });
@@ -76,7 +78,7 @@ async function benchTraining(label: string, config: ModelConfig, b: number, imag
   model.dispose();
 }
 
-async function benchCaptioning(label: string, config: ModelConfig, b: number, imageSize: number, beamSize: number, maxSteps: number): Promise<void> {
+async function benchCaptioning(label: string, config: ModelConfig, b: number, imageSize: number, beamSize: number, maxSteps: number, runs: number): Promise<void> {
   const vocab = vocabOf(config.vocabSize);
   const model = ShowAttendTell.create(config, { seed: 2 });
   // Push <end> far down so every image decodes exactly maxSteps tokens: comparable runs.
@@ -105,18 +107,18 @@ async function benchCaptioning(label: string, config: ModelConfig, b: number, im
 
 const info = await initBackend();
 console.log(`backend: ${info.name} (tf backend '${info.tfBackend}'): ${info.description}`);
-console.log(`runs: median of ${runs} after one warm-up; ${new Date().toISOString()}`);
+console.log(`runs: median of ${runs} (reference sizes: ${refRuns}) after one warm-up; load average ${os.loadavg()[0]!.toFixed(1)} on ${os.cpus().length} cores; ${new Date().toISOString()}`);
 
 const small = defaultModelConfig({ vocabSize: 32 });
-await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'auto');
-await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'one-hot');
-for (const k of [1, 4]) await benchCaptioning('default 64x64, V 32', small, 32, 64, k, 12);
+await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'auto', runs);
+await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], 'one-hot', runs);
+for (const k of [1, 4]) await benchCaptioning('default 64x64, V 32', small, 32, 64, k, 12, runs);
 
 if (!skipReference) {
   const ref = referenceModelConfig(9490);
   for (const mode of ['gather', 'one-hot'] as const) {
     if (mode === 'gather' && tf.getKernel('UnsortedSegmentSum', tf.getBackend()) === undefined) continue;
-    await benchTraining('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, [8, 14], mode);
+    await benchTraining('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, [8, 14], mode, refRuns);
   }
-  for (const k of [1, 4]) await benchCaptioning('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, k, 16);
+  for (const k of [1, 4]) await benchCaptioning('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, k, 16, refRuns);
 }

@@ -67,11 +67,20 @@ export class Trainer {
     const t = new Trainer(model, opts);
     t.stepCount = state.steps;
     t.setLearningRates(state.learningRates);
-    const load = async (opt: tf.AdamOptimizer | null, saved: SerializedTensor[], group: string) => {
+    const load = async (opt: tf.AdamOptimizer | null, saved: SerializedTensor[], group: string, vars: NamedVariable[]) => {
       if (!opt) {
         if (saved.length > 0) throw new Error(`trainer state has ${group} optimizer moments but the model's ${group} is not trainable`);
         return;
       }
+      // Adam keeps its moments by position: [iterations, m of each variable..., v of each variable...].
+      if (saved.length > 1 && saved.length !== 1 + 2 * vars.length) {
+        throw new Error(`trainer state holds ${(saved.length - 1) / 2} ${group} moment pairs but the model has ${vars.length} ${group} weights: it belongs to another model`);
+      }
+      saved.slice(1, 1 + vars.length).forEach((s, i) => {
+        if (s.shape.join(',') !== vars[i]!.variable.shape.join(',')) {
+          throw new Error(`trainer state moment ${s.name} has shape [${s.shape.join(', ')}], the model's ${vars[i]!.name} [${vars[i]!.variable.shape.join(', ')}]`);
+        }
+      });
       const tensors = saved.map((s) => ({ name: s.name, tensor: tf.tensor(s.values, s.shape, s.dtype) }));
       try {
         await opt.setWeights(tensors);
@@ -79,8 +88,13 @@ export class Trainer {
         tf.dispose(tensors.map((x) => x.tensor));
       }
     };
-    await load(t.decoderOpt, state.optimizers.decoder, 'decoder');
-    await load(t.encoderOpt, state.optimizers.encoder, 'encoder');
+    try {
+      await load(t.decoderOpt, state.optimizers.decoder, 'decoder', t.decoderVars);
+      await load(t.encoderOpt, state.optimizers.encoder, 'encoder', t.encoderVars);
+    } catch (err) {
+      t.dispose();
+      throw err;
+    }
     return t;
   }
 

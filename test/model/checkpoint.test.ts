@@ -101,6 +101,10 @@ describe('checkpoints', () => {
     await naive.step(batch(3));
     const diff = Math.abs(fresh.model.decoder.fcKernel.dataSync()[0]! - model.decoder.fcKernel.dataSync()[0]!);
     expect(diff).toBeGreaterThan(1e-6);
+    // Optimizer state of another model is refused instead of silently mis-assigned.
+    const other = ShowAttendTell.create({ ...config, decoderDim: 24 }, { seed: 2 });
+    await expect(Trainer.restore(other, options, loaded.trainerState!)).rejects.toThrow(/decoder\/embedding|another model|shape/);
+    other.dispose();
     for (const t of [trainer, resumed, naive]) t.dispose();
     for (const m of [model, loaded.model, fresh.model]) m.dispose();
   });
