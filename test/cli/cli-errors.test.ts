@@ -1,0 +1,73 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+/** A user error: exit 1, exactly one line on stderr, no stack trace. */
+function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp) {
+  expect(r.code).toBe(1);
+  const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('(run with --help'));
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+describe('captioner CLI: help and user errors', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cli-errors-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints help for the program and every command', async () => {
+    const top = await runCli(['--help']);
+    expect(top.code).toBe(0);
+    for (const c of ['synth', 'train', 'eval', 'caption', 'score', 'demo']) expect(top.stdout).toContain(c);
+    const results = await Promise.all(['synth', 'train', 'eval', 'caption', 'score', 'demo'].map((c) => runCli([c, '--help'])));
+    for (const r of results) expect(r.code).toBe(0);
+    expect(results[1]!.stdout).toMatch(/--resume[\s\S]*--max-minutes[\s\S]*--backend/);
+    expect(results[3]!.stdout).toMatch(/--no-figure/);
+  });
+
+  it('rejects bad option values naming the option', async () => {
+    const [epochs, backend, split] = await Promise.all([
+      runCli(['train', '--out', join(dir, 'm'), '--epochs', '0']),
+      runCli(['synth', '--out', join(dir, 's'), '--backend', 'tpu']),
+      runCli(['eval', '--model', dir, '--split', 'dev']),
+    ]);
+    expectOneLineError(epochs, /--epochs <n>.*'0' is invalid.*integer >= 1/);
+    expectOneLineError(backend, /--backend.*'tpu'.*Allowed choices/);
+    expectOneLineError(split, /--split.*'dev'/);
+  });
+
+  it('names a missing file, a malformed JSON file and a missing data set', async () => {
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, '{"1": "a cat",');
+    const [missing, malformed, noData] = await Promise.all([
+      runCli(['score', '--hyps', join(dir, 'nope.json'), '--refs', bad]),
+      runCli(['score', '--hyps', bad, '--refs', bad]),
+      runCli(['train', '--out', join(dir, 'm2'), '--data', join(dir, 'nodata')]),
+    ]);
+    expectOneLineError(missing, /^captioner score: .*nope\.json/);
+    expectOneLineError(malformed, /^captioner score: .*bad\.json/);
+    expectOneLineError(noData, /^captioner train: --data .*nodata: no dataset\.json.*captioner synth/);
+  });
+
+  it('refuses a model directory written by another version, and a directory that is no model', async () => {
+    const other = join(dir, 'other-version');
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'model.json'), JSON.stringify({ formatVersion: 99, kind: 'show-attend-tell' }));
+    const img = join(dir, 'x.png');
+    await writeFile(img, 'whatever');
+    const [version, notModel] = await Promise.all([
+      runCli(['caption', '-i', img, '-o', join(dir, 'out'), '--model', other]),
+      runCli(['caption', '-i', img, '-o', join(dir, 'out'), '--model', dir]),
+    ]);
+    expect(version.stdout).toMatch(/^backend: wasm/m);
+    expectOneLineError(version, /^captioner caption: .*other-version.*another version/);
+    expectOneLineError(notModel, /^captioner caption: --model .*not a model directory/);
+  });
+});
