@@ -103,8 +103,8 @@ async function main(): Promise<void> {
     tf.conv2dTranspose(cdy as tf.Tensor4D, cw as tf.Tensor4D, [8, 64, 64, 32], 1, 'same'), { repeats: 5 });
   const pooled = hold(rand([16, 32, 32, 64]));
   const poolIn = hold(rand([16, 64, 64, 64]));
-  await compare('(info) avgPool 2x2 s2 forward [16,64,64,64]', [], () => tf.avgPool(poolIn as tf.Tensor4D, 2, 2, 'valid'));
-  await compare('(info) AvgPoolGrad 2x2 s2 stock [16,64,64,64]', [], () =>
+  await compare('(reference) avgPool 2x2 s2 forward [16,64,64,64]', [], () => tf.avgPool(poolIn as tf.Tensor4D, 2, 2, 'valid'));
+  await compare('AvgPoolGrad 2x2 s2 [16,64,64,64]', ['AvgPoolGrad'], () =>
     tf.engine().runKernel('AvgPoolGrad', { dy: pooled, input: poolIn }, { filterSize: 2, strides: 2, pad: 'valid' }) as tf.Tensor);
 
   const filterGrad = (xs: number[], k: number[], stride: number) => (): tf.Tensor =>
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
 
   // A training step of a small conv + LSTM-like model: speed-ups off vs on (the kernels wasm
   // lacks stay registered in both, or the step could not run at all).
-  const speedUps: WasmTrainingKernel[] = ['BatchMatMul', 'Identity', 'Conv2DBackpropInput'];
+  const speedUps: WasmTrainingKernel[] = ['BatchMatMul', 'Identity', 'Conv2DBackpropInput', 'AvgPoolGrad'];
   await compare('training step (4 convs, 8 recurrent steps, embedding), B=16', speedUps, makeTrainingStep(), { repeats: 5 });
   tf.dispose(keep);
 }

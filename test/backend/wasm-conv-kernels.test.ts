@@ -100,3 +100,28 @@ describe('conv2d gradients end to end (tf.grads)', () => {
     }
   });
 });
+
+describe('AvgPoolGrad on wasm (direct 2x2 stride 2 path, stock otherwise)', () => {
+  const cases: { x: [number, number, number, number]; size: number; stride: number; pad: 'same' | 'valid' }[] = [
+    { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
+    { x: [2, 9, 7, 3], size: 2, stride: 2, pad: 'valid' }, // odd: last row/column get no gradient
+    { x: [1, 6, 10, 2], size: 2, stride: 2, pad: 'same' }, // even 'same' pads nothing
+    { x: [2, 7, 7, 2], size: 2, stride: 2, pad: 'same' }, // padded: stock
+    { x: [2, 9, 9, 2], size: 3, stride: 2, pad: 'valid' }, // stock
+    { x: [2, 6, 6, 2], size: 2, stride: 1, pad: 'valid' }, // stock
+  ];
+  it.each(cases)('tf.grad of avgPool matches cpu without leaks: $x size $size stride $stride $pad', async (c) => {
+    const xv = randomValues(tf.util.sizeFromShape(c.x), 41);
+    const pooledShape = tf.backend_util.computePool2DInfo(c.x, c.size, c.stride, 1, c.pad).outShape;
+    const rv = randomValues(tf.util.sizeFromShape(pooledShape), 42);
+    const f = (): tf.Tensor =>
+      tf.grad((x: tf.Tensor) => tf.avgPool(x as tf.Tensor4D, c.size, c.stride, c.pad).mul(tf.tensor(rv, pooledShape)).sum())(
+        tf.tensor(xv, c.x),
+      );
+    const ref = await runOn('cpu', f);
+    const before = liveCounts();
+    const got = await runOn('wasm', f);
+    expect(liveCounts()).toEqual(before);
+    expect(relativeError(got, ref)).toBeLessThan(1e-5);
+  });
+});

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { makeAvgPoolGrad } from './avg-pool-grad.js';
 import { makeBatchMatMul } from './batch-mat-mul.js';
 import { conv2DBackpropFilter } from './conv2d-backprop-filter.js';
 import { makeConv2DBackpropInput } from './conv2d-backprop-input.js';
@@ -18,6 +19,7 @@ const KERNELS = {
   Conv2DBackpropInput: { build: (stock?: tf.KernelConfig): KernelBody => makeConv2DBackpropInput(needStock(stock)) },
   BatchMatMul: { build: (stock?: tf.KernelConfig): KernelBody => makeBatchMatMul(needStock(stock)) },
   Identity: { build: (stock?: tf.KernelConfig): KernelBody => makeIdentity(needStock(stock)) },
+  AvgPoolGrad: { build: (stock?: tf.KernelConfig): KernelBody => makeAvgPoolGrad(needStock(stock)) },
 } as const;
 
 /** Names of the wasm kernels registered by {@link registerWasmTrainingKernels}. */
