@@ -292,8 +292,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const h = await startHarness({ port: arg('port', 0) });
   const stop = runSyntheticFeed(h, { captionsPerSec: arg('rate', 4), stepsPerSec: arg('steps', 10) });
   console.log(`dashboard harness at ${h.url} (Ctrl-C to stop)`);
-  process.on('SIGINT', () => {
+  const shutdown = (): void => {
     stop();
     void h.close().then(() => process.exit(0));
-  });
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
 }
