@@ -134,4 +134,29 @@ describe.skipIf(!brokers)('Kafka source -> sink on the real broker', () => {
     expect(st.pauses).toBeGreaterThan(3);
     expect(st.paused).toBe(false);
   });
+
+  it('stays in the group while blocked on credit for longer than the session timeout', async () => {
+    const [inT, groupId] = [unique('hb'), unique('g')];
+    await admin.ensureTopics([{ topic: inT }]);
+    const producer = client.producer();
+    await producer.send(inT, Array.from({ length: 5 }, (_, i) => ({ key: `h${i}`, value: Buffer.from([0x89, 0x50, i]) })));
+    await producer.stop();
+    // One job at a time, 1.6 s each, one record per fetch: the batch handler is blocked on credit for
+    // about 8 s in all, beyond the 6 s session timeout. The member must stay (one join, no eviction).
+    // What keeps it alive is shared: the source's heartbeats, the client's heartbeat on empty fetches
+    // of paused partitions, and the broker counting each offset commit as a sign of life.
+    const source = createKafkaSource({
+      client, topics: [inT], consumer: { groupId, sessionTimeout: 6000, heartbeatInterval: 1000, maxBytesPerPartition: 16 },
+      deadLetter: async () => { throw new Error('no dead letters expected'); },
+      highWater: 1, lowWater: 0, heartbeatMs: 500,
+    });
+    const sub = source.jobs$.pipe(mergeMap((job) => timer(1600).pipe(mergeMap(() => job.ack())))).subscribe();
+    await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'all 5 committed', 30000);
+    const st = source.stats();
+    await source.close();
+    sub.unsubscribe();
+    expect(st.acked).toBe(5);
+    expect(st.rebalances).toBe(1);
+    expect(st.maxInFlight).toBe(1);
+  });
 });

@@ -1,7 +1,12 @@
 import { pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
+import { join, resolve } from 'node:path';
+import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
+import { exists, resolveModelDir } from '../options.js';
+import { packageRoot } from '../package-root.js';
+import { UserError, action } from '../user-error.js';
 
 const int = (name: string, min: number) => (v: string): number => {
   const n = Number(v);
@@ -21,7 +26,7 @@ export function kafkaCommand(): Command {
     .requiredOption('--out <topic>', 'output topic of caption results (JSON, key = id)')
     .option('--group <id>', 'consumer group; processes with the same group share the partitions', 'captioner')
     .option('--dead-letter <topic>', 'dead-letter topic [<first --in topic>.dead-letter]')
-    .option('--model <dir>', 'checkpoint directory', process.env.CAPTIONER_MODEL ?? 'models/default')
+    .option('--model <dir>', 'model checkpoint directory (default: models/default)')
     .option('--config <file>', 'JSON client config: brokers, clientId, ssl, sasl, retry, requestTimeout, logLevel')
     .option('--client-id <id>', 'Kafka client id [captioner]')
     .option('--allow-root <dir>', 'directory that JSON path references must resolve inside (nothing outside is read)')
@@ -39,36 +44,51 @@ export function kafkaCommand(): Command {
     .option('--host <addr>', 'feed server interface', '127.0.0.1')
     .option('--token <t>', 'bearer token the feed requires')
     .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug']))
-    .action(async (o: KafkaCommandOptions) => {
-      const kafka = await resolveKafkaOptions(o.config, {
-        brokers: o.brokers !== undefined ? parseBrokerList(o.brokers) : undefined,
-        clientId: o.clientId,
-        logLevel: o.logLevel,
-      });
+    .action(action('kafka', async (o: KafkaCommandOptions) => {
+      let kafka;
+      try {
+        kafka = await resolveKafkaOptions(o.config, {
+          brokers: o.brokers !== undefined ? parseBrokerList(o.brokers) : undefined,
+          clientId: o.clientId,
+          logLevel: o.logLevel,
+        });
+      } catch (e) {
+        throw e instanceof KafkaConfigError ? new UserError(e.message) : e;
+      }
+      const modelDir = await modelDirOf(o.model);
       const log = (line: string): void => console.log(`[kafka] ${line}`);
-      const service = await startCaptionKafka({
-        kafka,
-        inTopics: o.in,
-        outTopic: o.out,
-        groupId: o.group,
-        deadLetterTopic: o.deadLetter,
-        createTopics: o.createTopics ?? false,
-        partitions: o.partitions,
-        modelDir: o.model,
-        allowRoot: o.allowRoot,
-        maxBytes: o.maxBytes,
-        workers: o.workers,
-        backend: o.backend,
-        maxBatch: o.maxBatch,
-        maxDelayMs: o.maxDelay,
-        beamSize: o.beam,
-        highWater: o.highWater,
-        sessionTimeout: o.sessionTimeout,
-        port: o.port ?? null,
-        host: o.host,
-        token: o.token,
-        log,
-      });
+      let service;
+      try {
+        service = await startCaptionKafka({
+          kafka,
+          inTopics: o.in,
+          outTopic: o.out,
+          groupId: o.group,
+          deadLetterTopic: o.deadLetter,
+          createTopics: o.createTopics ?? false,
+          partitions: o.partitions,
+          modelDir,
+          allowRoot: o.allowRoot,
+          maxBytes: o.maxBytes,
+          workers: o.workers,
+          backend: o.backend,
+          maxBatch: o.maxBatch,
+          maxDelayMs: o.maxDelay,
+          beamSize: o.beam,
+          highWater: o.highWater,
+          sessionTimeout: o.sessionTimeout,
+          port: o.port ?? null,
+          host: o.host,
+          token: o.token,
+          log,
+        });
+      } catch (e) {
+        // The client library's connection and protocol errors are about the user's setup, not a bug.
+        if (e instanceof Error && e.name.startsWith('KafkaJS')) {
+          throw new UserError(`Kafka at ${kafka.brokers.join(',')}: ${e.message}. Check --brokers / --config and that the broker is up (for tests: .ci/kafka/broker.sh start)`);
+        }
+        throw e;
+      }
       let signalled = false;
       const onSignal = (sig: string): void => {
         if (signalled) {
@@ -90,7 +110,16 @@ export function kafkaCommand(): Command {
         const s = service.source.stats();
         log(`stopped: ${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`);
       }
-    });
+    }));
+}
+
+/** --model, else models/default in the working directory or the package (as `captioner watch`). */
+async function modelDirOf(model: string | undefined): Promise<string> {
+  if (model) return resolveModelDir(model);
+  for (const candidate of [resolve('models', 'default'), join(packageRoot(), 'models', 'default')]) {
+    if (await exists(join(candidate, 'model.json'))) return candidate;
+  }
+  throw new UserError('no model: pass --model DIR (a checkpoint from `captioner train --out DIR`) or install one at models/default');
 }
 
 interface KafkaCommandOptions {
@@ -99,7 +128,7 @@ interface KafkaCommandOptions {
   out: string;
   group: string;
   deadLetter?: string;
-  model: string;
+  model?: string;
   config?: string;
   clientId?: string;
   allowRoot?: string;
