@@ -1,21 +1,21 @@
 /**
  * The built dashboard in real headless Chromium following a real (short) training run: the training
- * pipeline on a tiny synthetic data set, its events published through the real feed server, the page
- * drawing loss and BLEU curves, figures, and probe images with attention as the run progresses.
+ * pipeline on a tiny synthetic data set, its events mapped by toTrainFeed and published through the real
+ * feed server, the page drawing loss and BLEU curves, figures, and probe images with attention.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { concatMap, lastValueFrom } from 'rxjs';
+import { lastValueFrom, tap } from 'rxjs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toTrainFeed } from '../../pipelines/train-feed.js';
 import { trainPipeline } from '../../pipelines/train.js';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
 import { FeedServer } from '../../src/sinks/feed-server.js';
 import { launchChromium } from './browser.js';
 import { buildDashboard } from './build-dashboard.js';
-import { trainEventToFeed } from './train-feed-adapter.js';
 
 const SHOTS = join(process.cwd(), 'artifacts', 'screenshots');
 
@@ -71,14 +71,11 @@ describe('dashboard following a real training run', () => {
       probeCount: 3, maxDecodeSteps: 8, imageSize: 32,
       model: { encoder: { kind: 'compact-cnn', channels: [8, 16] }, attentionDim: 16, embedDim: 16, decoderDim: 32 },
     }).pipe(
-      concatMap(async (e) => {
-        const msg = await trainEventToFeed(e);
-        if (msg) feed.publish(msg);
-        return e;
-      }),
+      toTrainFeed(),
+      tap((msg) => feed.publish(msg)),
     );
     const end = await lastValueFrom(run);
-    expect(end).toMatchObject({ type: 'train.end', reason: 'completed', steps: 12 });
+    expect(end).toMatchObject({ type: 'train.end', reason: 'completed', epochs: 3 });
 
     await page.waitForFunction(() => document.querySelector('[data-tile="status"] .tile-value')?.textContent === 'ended: completed');
     expect(await page.textContent('[data-tile="step"] .tile-value')).toBe('12');

@@ -86,7 +86,9 @@ export class AttentionViewer {
     this.subject = subject;
     this.hovered = undefined;
     this.pinned = undefined;
-    this.img.src = subject.thumbnail;
+    // A probe whose image vanished arrives without a thumbnail: show the dark stage, not a broken-image icon.
+    this.img.hidden = !subject.thumbnail;
+    if (subject.thumbnail) this.img.src = subject.thumbnail;
     this.maps = subject.attention && subject.gridSize > 0 ? dequantiseAttention(subject.attention, subject.gridSize) : [];
     this.tokens = [...subject.words];
     if (this.maps.length > this.tokens.length) this.tokens.push('<end>');
