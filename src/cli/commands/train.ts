@@ -1,7 +1,9 @@
 import { Command } from 'commander';
-import { Subject } from 'rxjs';
+import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
+import { FeedServer } from '../../sinks/feed-server.js';
 import { trainPipeline, type TrainOptions } from '../../../pipelines/train.js';
-import type { TrainEndEvent } from '../../../pipelines/train-events.js';
+import { toTrainFeed } from '../../../pipelines/train-feed.js';
+import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
 import { int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { trainProgress } from '../train-progress.js';
 import { UserError, action } from '../user-error.js';
@@ -30,6 +32,8 @@ interface TrainCliOptions extends DataOptions {
   seed: number;
   cache: boolean;
   backend?: string;
+  feedPort?: number;
+  feedHost: string;
 }
 
 /** Parses --channels "16,32,64,64". */
@@ -51,9 +55,21 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
   };
 }
 
-/** Runs a training pipeline with progress output and Ctrl-C handling; resolves with the end event. */
-export async function runTraining(options: TrainOptions): Promise<TrainEndEvent | undefined> {
+/**
+ * Runs a training pipeline with progress output and Ctrl-C handling; resolves with the end event.
+ * With `feed`, also serves the dashboard and publishes the run's step/validation/end messages.
+ */
+export async function runTraining(options: TrainOptions, feed?: { port: number; host: string; backend: string }): Promise<TrainEndEvent | undefined> {
   const stop$ = new Subject<void>();
+  const events = new Subject<TrainEvent>();
+  let server: FeedServer | undefined;
+  let published: Promise<unknown> = Promise.resolve();
+  if (feed) {
+    server = await FeedServer.start({ port: feed.port, host: feed.host, hello: { server: 'captioner train', mode: 'train', backend: feed.backend, modelId: 'training' } });
+    console.log(`dashboard: ${server.address().url}/`);
+    const s = server;
+    published = lastValueFrom(events.pipe(toTrainFeed(), tap((m) => s.publish(m)), defaultIfEmpty(undefined)));
+  }
   const progress = trainProgress();
   let interrupts = 0;
   const onSigint = () => {
@@ -73,16 +89,20 @@ export async function runTraining(options: TrainOptions): Promise<TrainEndEvent 
       trainPipeline({ ...options, stop$ }).subscribe({
         next: (e) => {
           progress.next(e);
+          events.next(e);
           if (e.type === 'train.end') end = e;
         },
         error: reject,
         complete: resolve,
       });
     });
+    events.complete();
+    await published;
     return end;
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
+    await server?.close();
   }
 }
 
@@ -116,16 +136,19 @@ export function trainCommand(): Command {
   const cmd = new Command('train')
     .description('train a Show, Attend and Tell model; writes OUT/best (best validation BLEU-4) and OUT/last (for --resume)')
     .requiredOption('--out <dir>', 'model directory to write')
-    .option('--resume', 'continue the run saved in OUT/last');
+    .option('--resume', 'continue the run saved in OUT/last')
+    .option('--feed-port <port>', 'serve the live training dashboard (HTTP + WebSocket) on this port; 0 picks one', int(0))
+    .option('--feed-host <host>', 'interface of the dashboard server', '127.0.0.1');
   withData(cmd);
   withTrainOptions(cmd, { epochs: 120, batchSize: 32 });
   withBackend(cmd);
   return cmd.action(
     action('train', async (o: TrainCliOptions) => {
       const options = trainOptionsOf(o);
-      await setupBackend(o.backend);
+      const info = await setupBackend(o.backend);
       const dataset = await loadData(o);
-      const end = await runTraining({ ...options, dataset });
+      const feed = o.feedPort === undefined ? undefined : { port: o.feedPort, host: o.feedHost, backend: info.name };
+      const end = await runTraining({ ...options, dataset }, feed);
       if (end) console.log(`best model: ${end.bestDir}  (resume point: ${end.lastDir})`);
     }),
   );
