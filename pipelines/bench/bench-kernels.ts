@@ -93,6 +93,9 @@ async function main(): Promise<void> {
   await compare('attention projection [32,64,256] x [256,128]', mm, () => tf.matMul(feats, proj));
   await compare('its input grad [32,64,128] x [256,128]^T', mm, () => tf.matMul(dProj, proj, false, true));
   await compare('batched scores [32,64,256] x [32,64,256]^T (stock path)', mm, () => tf.matMul(feats, feats, false, true));
+  const alpha = hold(rand([32, 1, 64]));
+  const dContext = hold(rand([32, 1, 512]));
+  await compare('context grad alpha^T dy [32,1,64]^T x [32,1,512]', mm, () => tf.matMul(alpha, dContext, true, false));
 
   const big = hold(rand([32, 32, 32, 64]));
   await compare('Identity (tf.clone) of [32,32,32,64], call only', ['Identity'], () => tf.clone(big), { read: false, repeats: 41 });

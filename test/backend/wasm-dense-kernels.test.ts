@@ -50,6 +50,11 @@ describe('BatchMatMul on wasm (transposes made explicit)', () => {
     { a: [3, 4, 5], b: [1, 5, 2] },
     { a: [2, 3, 4, 5], b: [1, 5, 2] },
     { a: [4, 5], b: [1, 1, 5, 2] },
+    // inner dimension 1: outer products, batched or not
+    { a: [5, 7, 1], b: [5, 1, 3] },
+    { a: [5, 1, 1], b: [5, 1, 3] },
+    { a: [2, 5, 4, 1], b: [5, 1, 3] },
+    { a: [6, 1], b: [1, 4] },
   ];
   const combos = shapes.flatMap((s) =>
     [[false, true], [true, false], [true, true], [false, false]].map(([ta, tb]) => ({ ...s, ta: ta!, tb: tb! })),
@@ -77,6 +82,24 @@ describe('BatchMatMul on wasm (transposes made explicit)', () => {
       tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.matMul(a.reshape([24, 5]), b).sigmoid().sum())([
         tf.tensor(av, [4, 6, 5]),
         tf.tensor(bv, [5, 3]),
+      ]);
+    const ref = await runManyOn('cpu', f);
+    const before = liveCounts();
+    const got = await runManyOn('wasm', f);
+    expect(liveCounts()).toEqual(before);
+    expect(relativeError(got[0]!, ref[0]!)).toBeLessThan(1e-5);
+    expect(relativeError(got[1]!, ref[1]!)).toBeLessThan(1e-5);
+  });
+});
+
+describe('attention-context product [B,1,L] x [B,L,E] (its feature gradient is an outer product)', () => {
+  it('gradients equal cpu without leaks', async () => {
+    const alphaV = randomValues(4 * 1 * 6, 25);
+    const featV = randomValues(4 * 6 * 5, 26);
+    const f = (): tf.Tensor[] =>
+      tf.grads((alpha: tf.Tensor, feats: tf.Tensor) => tf.matMul(alpha, feats).tanh().sum())([
+        tf.tensor(alphaV, [4, 1, 6]),
+        tf.tensor(featV, [4, 6, 5]),
       ]);
     const ref = await runManyOn('cpu', f);
     const before = liveCounts();

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { attr, disposeInfos, runKernelConfig, wasmTranspose, type WasmKernelArgs } from './kernel-utils.js';
+import { attr, disposeInfos, runKernelConfig, runWasmKernel, wasmTranspose, type WasmKernelArgs } from './kernel-utils.js';
 
 /**
  * Builds a BatchMatMul for wasm that steers products onto the stock kernel's fast path.
@@ -11,7 +11,10 @@ import { attr, disposeInfos, runKernelConfig, wasmTranspose, type WasmKernelArgs
  * so when `b` has no real batch (its batch dims are all 1) this kernel transposes explicitly
  * (memory-bound, cheap), folds a's batch into its rows (free: a reshape), runs one plain
  * product and restores the broadcast output shape. Truly batched products (b's batch > 1) stay
- * on the stock kernel, which is faster there with transposeB than with an explicit transpose.
+ * on the stock kernel, which is faster there with transposeB than with an explicit transpose,
+ * except when the inner dimension is 1: then the product is an outer product, computed as one
+ * broadcast multiply (the attention context's gradient alpha^T dy, [32,1,64]^T x [32,1,512]:
+ * ~22 ms stock, <1 ms here, once per decoder time step).
  * `stock` is the original wasm kernel, captured before it was replaced.
  */
 export function makeBatchMatMul(stock: tf.KernelConfig): (args: WasmKernelArgs) => tf.TensorInfo {
@@ -20,6 +23,9 @@ export function makeBatchMatMul(stock: tf.KernelConfig): (args: WasmKernelArgs) 
     const b = inputs.b as tf.TensorInfo;
     const transposeA = attr<boolean>(attrs, 'transposeA');
     const transposeB = attr<boolean>(attrs, 'transposeB');
+    if (a.shape[a.shape.length - (transposeA ? 2 : 1)] === 1 && a.dtype === 'float32' && b.dtype === 'float32') {
+      return outerProduct(backend, a, b, transposeA, transposeB);
+    }
     const bBatch = tf.util.sizeFromShape(b.shape.slice(0, -2));
     const aBatch = tf.util.sizeFromShape(a.shape.slice(0, -2));
     const plainAlready = !transposeA && !transposeB && aBatch === 1;
@@ -44,6 +50,24 @@ export function makeBatchMatMul(stock: tf.KernelConfig): (args: WasmKernelArgs) 
       if (transposeB) disposeInfos(backend, bPlain);
     }
   };
+}
+
+/**
+ * a·b when the inner dimension is 1: a as a column [..., M, 1] times b as a row [..., 1, N],
+ * broadcast over batch dims. With a size-1 axis, "transposing" is only a reshape (a view).
+ */
+function outerProduct(
+  backend: WasmKernelArgs['backend'],
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo {
+  const m = a.shape[a.shape.length - (transposeA ? 1 : 2)] as number;
+  const n = b.shape[b.shape.length - (transposeB ? 2 : 1)] as number;
+  const column = { ...a, shape: [...a.shape.slice(0, -2), m, 1] };
+  const row = { ...b, shape: [...b.shape.slice(0, -2), 1, n] };
+  return runWasmKernel('Multiply', backend, { a: column, b: row });
 }
 
 function swapLastTwo(rank: number): number[] {
