@@ -58,6 +58,14 @@ export class LineChart {
       return;
     }
     this.plot.setData(data);
+    this.showLatest();
+  }
+
+  /** With the pointer off the chart the legend shows the newest values rather than dashes. */
+  private showLatest(): void {
+    const u = this.plot;
+    const n = u?.data[0]?.length ?? 0;
+    if (u && n > 0 && (u.cursor.idx === null || u.cursor.idx === undefined)) u.setLegend({ idx: n - 1 }, false);
   }
 
   private resize(): void {
@@ -68,6 +76,7 @@ export class LineChart {
       if (!this.pending) return;
       this.plot = new uPlot(this.config(width, height), this.pending, this.body);
       this.pending = undefined;
+      this.showLatest();
     } else if (this.plot.width !== width) {
       this.plot.setSize({ width, height });
     }
@@ -82,6 +91,7 @@ export class LineChart {
       height,
       legend: { show: true, live: true },
       cursor: { drag: { x: true, y: false } },
+      hooks: { setCursor: [() => this.showLatest()] },
       scales: { x: { time: o.time ?? false }, y: { auto: true } },
       axes: [
         {
