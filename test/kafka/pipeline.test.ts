@@ -110,26 +110,4 @@ describe.skipIf(!brokers)('caption-kafka pipeline on the real broker with a tiny
     const got = await outputIds(outT, ids.length);
     expect([...got].sort()).toEqual([...ids].sort());
   });
-
-  it('shares partitions between two workers of one group and finishes everything when one is killed', async () => {
-    const [inT, outT, groupId] = [unique('sin'), unique('sout'), unique('sg')];
-    await admin.ensureTopics([{ topic: inT, partitions: 4 }, { topic: outT }, { topic: `${inT}.dead-letter` }]);
-    const args = ['--in', inT, '--out', outT, '--group', groupId, '--high-water', '4'];
-    const a = await startWorker(args);
-    await startWorker(args);
-    await waitFor(async () => {
-      const g = await admin.describeGroup(groupId);
-      return g.state === 'Stable' && g.members.length === 2 && g.members.every((m) => m.assignment.length === 2);
-    }, 'two members with two partitions each');
-    const ids = Array.from({ length: 40 }, (_, i) => `s-${i}`);
-    await produceImages(inT, ids);
-    await waitFor(async () => (await admin.endOffsets(outT)).reduce((s, o) => s + Number(o.offset), 0) >= 5, 'first results');
-    a.kill('SIGKILL');
-    await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'lag 0 with the survivor', 60000);
-    const g = await admin.describeGroup(groupId);
-    expect(g.members).toHaveLength(1);
-    expect(g.members[0]!.assignment).toHaveLength(4);
-    const got = await outputIds(outT, ids.length);
-    expect([...got].sort()).toEqual([...ids].sort());
-  });
 });
