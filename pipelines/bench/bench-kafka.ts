@@ -88,7 +88,12 @@ async function readAll(topic: string, n: number): Promise<ConsumedRecord[]> {
   const c = client.consumer({ groupId: uniq('reader'), sessionTimeout: 10000, heartbeatInterval: 1000 });
   const got: ConsumedRecord[] = [];
   await c.subscribe([topic], { fromBeginning: true });
-  await c.run({ eachBatch: async (rs) => void got.push(...rs) });
+  await c.run({
+    eachBatch: async (rs, ctx) => {
+      got.push(...rs);
+      if (rs.length > 0) ctx.resolveOffset(rs[rs.length - 1]!.offset);
+    },
+  });
   const deadline = Date.now() + 30000;
   while (got.length < n && Date.now() < deadline) await sleep(100);
   await c.stop();

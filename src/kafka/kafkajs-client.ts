@@ -123,10 +123,10 @@ class KafkajsConsumer implements MessageConsumer {
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
-      eachBatchAutoResolve: true,
-      eachBatch: async ({ batch, heartbeat, isRunning }) => {
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, resolveOffset }) => {
         this.lastHeartbeat = heartbeat;
-        const ctx: BatchContext = { heartbeat, isRunning: () => isRunning() && this.running };
+        const ctx: BatchContext = { heartbeat, isRunning: () => isRunning() && this.running, resolveOffset };
         const records: ConsumedRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -137,7 +137,13 @@ class KafkajsConsumer implements MessageConsumer {
           timestamp: m.timestamp,
         }));
         if ('eachBatch' in handlers) await handlers.eachBatch(records, ctx);
-        else for (const r of records) await handlers.eachMessage(r, ctx);
+        else {
+          for (const r of records) {
+            if (!ctx.isRunning()) return;
+            await handlers.eachMessage(r, ctx);
+            resolveOffset(r.offset);
+          }
+        }
       },
     });
   }

@@ -148,6 +148,7 @@ export async function* kafkaTrainingExamples(opts: KafkaTrainingOptions): AsyncG
             opts.onSkip?.(recordSource(r), e.reason, e.message);
             queue.push({ pos });
           }
+          ctx.resolveOffset(r.offset);
           signal();
         }
       },

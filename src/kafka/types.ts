@@ -48,6 +48,12 @@ export interface BatchContext {
   heartbeat(): Promise<void>;
   /** False once stop() began: a long handler should return early. */
   isRunning(): boolean;
+  /**
+   * Marks the batch's records up to `offset` as taken: the next fetch starts after it. A batch
+   * handler that returns early leaves the rest unresolved, and those records are fetched again
+   * (never skipped). Per-message handlers are resolved automatically after each record.
+   */
+  resolveOffset(offset: string): void;
 }
 
 export type BatchHandler = (records: ConsumedRecord[], ctx: BatchContext) => Promise<void>;
@@ -60,8 +66,8 @@ export type ConsumerHandlers = { eachMessage: MessageHandler } | { eachBatch: Ba
  * A group member. Offsets are never committed automatically: the owner commits explicitly what it
  * has finished, which is what at-least-once delivery needs.
  *
- * A handler returning resolves its records for fetching (the next fetch starts after them) but not
- * for committing: after a crash or rebalance, everything after the last commit is delivered again.
+ * Resolving (BatchContext.resolveOffset) moves the fetch position only, never the commit: after a
+ * crash or rebalance, everything after the last commit is delivered again.
  */
 export interface MessageConsumer {
   readonly groupId: string;

@@ -4,7 +4,7 @@ import { settleOnce, type FailureReason, type Job } from './job.js';
 import { PoisonRecordError } from '../kafka/errors.js';
 import { parseInputRecord, recordSource } from '../kafka/formats.js';
 import { OffsetTracker } from '../kafka/offset-tracker.js';
-import type { ConsumedRecord, ConsumerOptions, KafkaClient, MessageConsumer, TopicPartition } from '../kafka/types.js';
+import type { BatchContext, ConsumedRecord, ConsumerOptions, KafkaClient, MessageConsumer, TopicPartition } from '../kafka/types.js';
 
 /**
  * Kafka topics as a source of caption jobs, at least once.
@@ -191,7 +191,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     }
   };
 
-  const handleBatch = async (records: ConsumedRecord[], ctx: { isRunning(): boolean }): Promise<void> => {
+  // Each record is resolved (the fetch position passes it) only once it is tracked, so returning
+  // early (stop, rebalance, heartbeat failure) never skips a record: the rest is fetched again.
+  const handleBatch = async (records: ConsumedRecord[], ctx: BatchContext): Promise<void> => {
     for (const record of records) {
       if (!(await awaitCredit(ctx.isRunning))) return;
       if (!ctx.isRunning() || closing || !subscriber) return;
@@ -204,6 +206,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         const reason = e instanceof PoisonRecordError ? e.reason : 'bad-message';
         stats.rejected++;
         void toDeadLetter(record, reason, (e as Error).message, finish);
+        ctx.resolveOffset(record.offset);
         continue;
       }
       const settle = settleOnce(
@@ -223,6 +226,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         receivedAt: performance.now(),
         ...settle,
       };
+      ctx.resolveOffset(record.offset);
       subscriber.next(job);
     }
   };

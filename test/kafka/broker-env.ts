@@ -45,7 +45,12 @@ export async function readRecords(client: KafkaClient, topic: string, n: number,
   const got: ConsumedRecord[] = [];
   try {
     await consumer.subscribe([topic], { fromBeginning: true });
-    await consumer.run({ eachBatch: async (rs) => void got.push(...rs) });
+    await consumer.run({
+      eachBatch: async (rs, ctx) => {
+        got.push(...rs);
+        if (rs.length > 0) ctx.resolveOffset(rs[rs.length - 1]!.offset);
+      },
+    });
     await waitFor(() => got.length >= n, `${n} records on ${topic} (got ${got.length})`, timeoutMs);
     return got;
   } finally {

@@ -42,6 +42,27 @@ describe.skipIf(!brokers)('kafkajs client against the real broker', () => {
     expect(new Set(got.map((r) => r.partition)).size).toBe(2); // keys spread over both partitions
   });
 
+  it('fetches unresolved records of a batch again instead of skipping them', async () => {
+    const topic = unique('resolve');
+    await admin.ensureTopics([{ topic }]);
+    const producer = client.producer();
+    await producer.send(topic, Array.from({ length: 6 }, (_, i) => ({ key: `r${i}`, value: `v${i}` })));
+    await producer.stop();
+    const consumer = client.consumer({ groupId: unique('g'), sessionTimeout: 10000, heartbeatInterval: 1000 });
+    const seen: string[] = [];
+    await consumer.subscribe([topic], { fromBeginning: true });
+    // Take only the first record of every batch, as a handler that stops early would.
+    await consumer.run({
+      eachBatch: async (rs, ctx) => {
+        seen.push(rs[0]!.offset);
+        ctx.resolveOffset(rs[0]!.offset);
+      },
+    });
+    await waitFor(() => seen.length >= 6, 'six single-record takes');
+    await consumer.stop();
+    expect(seen.slice(0, 6)).toEqual(['0', '1', '2', '3', '4', '5']);
+  });
+
   it('rejects a heartbeat interval not below the session timeout, naming the option', () => {
     expect(() => client.consumer({ groupId: 'x', sessionTimeout: 3000, heartbeatInterval: 3000 })).toThrow(/^heartbeatInterval: \(3000\) must be lower than sessionTimeout/);
   });
