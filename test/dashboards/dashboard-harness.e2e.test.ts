@@ -105,6 +105,17 @@ describe('dashboard against the synthetic harness', () => {
     expect(dimmer.alphaSum).toBeLessThan(before.alphaSum * 0.5);
     await page.selectOption('#overlay-colormap', 'jet');
     expect((await overlayPixels(page)).opaque).toBeGreaterThan(0);
+
+    // A client that fell behind gets captions without attention: the page says so instead of drawing nothing silently.
+    await page.keyboard.press('Escape');
+    h.broadcast({ ...(await syntheticCaption(5)), id: 'stripped', attention: '' });
+    await page.waitForFunction(() => document.querySelectorAll('.caption-card').length === 2);
+    await page.click('.caption-card'); // the newest card; clicking it also stops following the feed
+    expect(await page.isChecked('.follow input')).toBe(false);
+    await page.waitForSelector('.attn-large .attn-note:not([hidden])');
+    expect(await page.textContent('.attn-large .attn-note')).toMatch(/no attention/);
+    await page.hover('.attn-large .word[data-index="1"]');
+    expect((await overlayPixels(page)).opaque).toBe(0);
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });

@@ -1,5 +1,6 @@
 import uPlot from 'uplot';
 import { h } from '../dom.js';
+import { fmtClock } from '../format.js';
 
 /** One plotted series. */
 export interface SeriesSpec {
@@ -113,7 +114,10 @@ export class LineChart {
         },
       ],
       series: [
-        { label: o.xLabel ?? (o.time ? 'time' : 'x') },
+        {
+          label: o.xLabel ?? (o.time ? 'time' : 'x'),
+          value: (_u, v) => (v === null || v === undefined ? '–' : o.time ? fmtClock(v * 1000) : String(v)),
+        },
         ...o.series.map<uPlot.Series>((s) => ({
           label: s.label,
           stroke: s.color,
