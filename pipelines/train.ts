@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Observable, Subject, type Subscription, filter, map, startWith, takeWhile, tap } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig } from '../src/data/types.js';
 import { IMAGENET_PREPROCESS } from '../src/data/types.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
@@ -14,12 +14,10 @@ import {
   type ModelConfig,
   type TrainerOptions,
 } from '../src/model/index.js';
-import { batchExamples } from '../operators/batch-examples.js';
-import { loadImages } from '../operators/load-images.js';
-import { pullOnDemand } from '../operators/pull-on-demand.js';
-import { trainSteps, type StepDone } from '../operators/train-steps.js';
+import type { StepDone } from '../operators/train-steps.js';
 import { describeImages } from './describe-images.js';
 import { modelCaptioner } from './model-captioner.js';
+import { trainEpoch } from './train-epoch.js';
 import { type CaptionSampling, decodedBytes, epochExamples, imageLoader } from './train-data.js';
 import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent } from './train-events.js';
 import { REFERENCE_SCHEDULE, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
@@ -174,25 +172,15 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       for (; epoch < o.epochs; epoch++) {
         // --- one epoch of steps, pulled on demand ---
         const epochStart = performance.now();
-        const credit = new Subject<number>();
         let examples = 0;
         let lossSum = 0;
         let stepsDone = 0;
-        const cut = () => stopRequested || elapsedMin() >= o.maxMinutes;
-        const steps$ = pullOnDemand(epochExamples(train, state.seed, epoch, state.captionSampling), credit.pipe(startWith(prefetch))).pipe(
-          loadImages({ load, concurrency: o.loadConcurrency }),
-          tap((e) => {
-            if (e.kind !== 'skipped') return;
-            emit({ type: 'train.skipped', epoch, id: e.item.id, file: e.error.file, reason: e.error.reason, message: e.error.message });
-            credit.next(1);
-          }),
-          filter((e) => e.kind === 'loaded'),
-          map((e) => ({ id: e.item.id, tokens: e.item.tokens, image: e.image })),
-          batchExamples({ batchSize: o.batchSize, vocab, maxLen: o.maxLen }),
-          trainSteps({ step: (b) => track(t.step(b)) }, state.step),
-          tap((d) => credit.next(d.batchSize)),
-          takeWhile((d) => d.step - state.step < stepsPerEpoch && !cut(), true),
-        );
+        const steps$ = trainEpoch({
+          examples: epochExamples(train, state.seed, epoch, state.captionSampling), load, trainer: { step: (b) => track(t.step(b)) },
+          vocab, batchSize: o.batchSize, maxLen: o.maxLen, prefetch, loadConcurrency: o.loadConcurrency, firstStep: state.step,
+          maxSteps: stepsPerEpoch, cut: () => stopRequested || elapsedMin() >= o.maxMinutes,
+          onSkipped: (x, error) => emit({ type: 'train.skipped', epoch, id: x.id, file: error.file, reason: error.reason, message: error.message }),
+        });
         await new Promise<void>((resolve, reject) => {
           abortEpoch = resolve;
           inner = steps$.subscribe({
