@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,7 +48,6 @@ describe('captioner watch: kill -9 and restart (real child processes)', () => {
 
   it('processes every file exactly once across a kill -9 mid-run and a restart', async () => {
     const inbox = join(root, 'inbox');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(inbox);
     const names = await dropImages(inbox, 80);
     const out = join(inbox, 'captions');

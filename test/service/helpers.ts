@@ -1,7 +1,9 @@
 /** Fixtures of the caption service tests: a tiny random-weights checkpoint and real image files. */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
@@ -52,7 +54,6 @@ export async function dropImages(dir: string, count: number, start = 0): Promise
     await writeFile(join(staging, name), await imageBytes(i));
     names.push(name);
   }
-  const { rename } = await import('node:fs/promises');
   for (const n of names) await rename(join(staging, n), join(dir, n));
   await rm(staging, { recursive: true, force: true });
   return names;
@@ -66,4 +67,13 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/**
+ * `--import` argument that loads tsx in a child process whatever its cwd (a bare `tsx` resolves
+ * from the cwd, which in these tests is a temp dir without node_modules).
+ */
+export function tsxImport(): string {
+  const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
+  return pathToFileURL(join(dirname(pkg), 'dist', 'loader.mjs')).href;
 }

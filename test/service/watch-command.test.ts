@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropImages, makeTinyModel, tempDir, tsxImport, waitFor } from './helpers.js';
+
+const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
+
+/** Runs `captioner watch ARGS` in a child; `until` decides when to send SIGTERM (none: let it exit). */
+function runWatch(args: string[], cwd: string, until?: () => Promise<boolean>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', tsxImport(), fixture, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; stderr: string }>((res) => child.once('exit', (code) => res({ code, stderr })));
+  if (until) {
+    void waitFor(until, 'the watch condition', 40_000)
+      .catch(() => undefined)
+      .then(() => child.kill('SIGTERM'));
+  }
+  return exited;
+}
+
+describe('captioner watch options (real child processes)', () => {
+  let root: string;
+  let modelDir: string;
+  beforeAll(async () => {
+    root = await tempDir('watch');
+    modelDir = await makeTinyModel(root);
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  it('writes results to --out with attention figures (--figures), taking only --ext files', async () => {
+    const inbox = join(root, 'inbox');
+    const out = join(root, 'out');
+    await mkdir(inbox);
+    await dropImages(inbox, 2);
+    await sharp({ create: { width: 30, height: 30, channels: 3, background: 'red' } }).jpeg().toFile(join(inbox, 'skip.jpg'));
+    const { code, stderr } = await runWatch([inbox, '--model', modelDir, '--out', out, '--figures', '--ext', 'png', '--port', '0', '--workers', '1', '--backend', 'wasm'], root, async () =>
+      (await readdir(out).catch(() => [])).filter((f) => f.endsWith('.json')).length === 2,
+    );
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/stopped: 2 captioned, 0 failed/);
+    const files = (await readdir(out)).sort();
+    expect(files).toEqual(['img-000.png.attention.png', 'img-000.png.json', 'img-001.png.attention.png', 'img-001.png.json']);
+    const meta = await sharp(await readFile(join(out, 'img-000.png.attention.png'))).metadata();
+    expect(meta.format).toBe('png');
+    expect(await readdir(inbox)).toContain('skip.jpg');
+  });
+
+  // Once a default model ships with the package this case cannot happen from this checkout.
+  it.skipIf(existsSync(fileURLToPath(new URL('../../models/default/model.json', import.meta.url))))('without --model and without models/default, fails with one clear line', async () => {
+    const inbox = join(root, 'empty-inbox');
+    await mkdir(inbox);
+    const { code, stderr } = await runWatch([inbox, '--port', '0'], root);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(/^captioner watch: no model: pass --model DIR .* or install one at models\/default$/);
+  });
+
+  it('names a missing folder and a bad option value', async () => {
+    const missing = await runWatch([join(root, 'nope'), '--model', modelDir], root);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope: no such directory/);
+    const bad = await runWatch([root, '--max-batch', '0'], root);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--max-batch.*expected an integer >= 1/);
+  });
+});
