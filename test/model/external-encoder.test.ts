@@ -112,4 +112,49 @@ describe('external encoder loaded from a local directory', () => {
     await expect(ShowAttendTell.load({ ...configFor(false), encoder: { kind: 'external', path: path.join(tmp, 'missing'), featureOutput: 'feat', fineTune: false } })).rejects.toThrow(/no readable model\.json/);
     expect(() => ShowAttendTell.create(configFor(false))).toThrow(/ShowAttendTell\.load/);
   });
+
+  it('also takes a GraphModel (converter format) cut at a named node, frozen only', async () => {
+    // A hand-written converter-format graph: images -> Conv2D(stride 2) -> Relu named "feat".
+    const dir = path.join(tmp, 'graph');
+    await fs.mkdir(dir);
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const dims = (...d: number[]) => ({ dim: d.map((size) => ({ size: String(size) })) });
+    const json = {
+      format: 'graph-model',
+      generatedBy: 'test',
+      convertedBy: 'test',
+      modelTopology: {
+        node: [
+          { name: 'images', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(-1, 16, 16, 3) } } },
+          { name: 'kernel', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims(3, 3, 3, 12) } } } },
+          {
+            name: 'conv',
+            op: 'Conv2D',
+            input: ['images', 'kernel'],
+            attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '2', '2', '1'] } }, padding: { s: b64('SAME') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } },
+          },
+          { name: 'feat', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
+        ],
+        library: {},
+        versions: { producer: 1 },
+      },
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'kernel', shape: [3, 3, 3, 12], dtype: 'float32' }] }],
+    };
+    const kernel = noise(3 * 3 * 3 * 12, 8);
+    await fs.writeFile(path.join(dir, 'model.json'), JSON.stringify(json));
+    await fs.writeFile(path.join(dir, 'group1-shard1of1.bin'), Buffer.from(kernel.buffer));
+    const config = { ...configFor(false), encoder: { kind: 'external' as const, path: dir, featureOutput: 'feat', fineTune: false } };
+    const model = await ShowAttendTell.load(config);
+    const f = model.encode(images);
+    const expected = tf.tidy(() => adaptiveAvgPoolToGrid(tf.relu(tf.conv2d(images, tf.tensor4d(kernel, [3, 3, 3, 12]), 2, 'same')) as tf.Tensor4D, 4));
+    const a = f.dataSync();
+    const b = expected.dataSync();
+    for (let i = 0; i < a.length; i++) expect(a[i]).toBeCloseTo(b[i]!, 5);
+    tf.dispose([f, expected]);
+    model.dispose();
+    await expect(ShowAttendTell.load({ ...config, encoder: { ...config.encoder, fineTune: true } })).rejects.toThrow(/GraphModel's weights are constants/);
+    const wrong = await ShowAttendTell.load({ ...config, encoder: { ...config.encoder, featureOutput: 'nope' } });
+    expect(() => wrong.encode(images)).toThrow(/"nope" is not a node of the GraphModel/);
+    wrong.dispose();
+  });
 });
