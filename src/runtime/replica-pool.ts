@@ -77,6 +77,8 @@ export class ReplicaPool {
   private restarts = 0;
   private disposed?: Promise<void>;
   private nextIndex = 0;
+  /** Replicas being started (initial extras and replacements). */
+  private starting = 0;
 
   private constructor(
     private readonly opts: Required<Omit<ReplicaPoolOptions, 'backend' | 'workers'>> & { backend?: string },
@@ -148,6 +150,9 @@ export class ReplicaPool {
    */
   run(images: PreparedImage[], beam: BeamOptions): Promise<BatchOutput> {
     if (this.disposed) return Promise.reject(new ReplicaCrashError('replica pool is disposed', -1));
+    if (this.replicas.length === 0 && this.starting === 0) {
+      return Promise.reject(new ReplicaCrashError(`no replica is running (all crashed; ${this.restarts} replacements used)`, -1));
+    }
     return new Promise<BatchOutput>((resolve, reject) => {
       this.queue.push({ images, beam, queuedAt: performance.now(), resolve, reject });
       this.dispatch();
@@ -173,7 +178,12 @@ export class ReplicaPool {
   private async add(): Promise<void> {
     const index = this.nextIndex++;
     const s = spawn(this.opts, index);
-    await s.ready;
+    this.starting++;
+    try {
+      await s.ready;
+    } finally {
+      this.starting--;
+    }
     if (this.disposed) {
       await s.worker.terminate();
       return;
