@@ -3,8 +3,8 @@
  * processes (`captioner kafka`, one model replica each) in one consumer group, on a real broker.
  *
  * Two runs per worker count:
- * - drain: N images are produced first, then the workers start; messages/s = N / time to lag 0
- *   (from the first result, so process start-up and model load are not counted).
+ * - drain: the workers start and form the group (and caption one warm-up image), then N images
+ *   are produced at once; messages/s = N / (time from the first produce to consumer lag 0).
  * - sustained: images are produced at a fixed rate for a while; consumer lag is sampled every
  *   500 ms (max and final), and end-to-end latency is output broker timestamp minus input broker
  *   timestamp per image (p50/p95).
@@ -24,7 +24,7 @@ import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 import { createKafkajsClient } from '../../src/kafka/kafkajs-client.js';
-import type { ConsumedRecord, KafkaClient } from '../../src/kafka/types.js';
+import type { ConsumedRecord, KafkaClient, MessageAdmin } from '../../src/kafka/types.js';
 import { defaultModelConfig, saveCheckpoint, ShowAttendTell } from '../../src/model/index.js';
 
 const { values: args } = parseArgs({
@@ -100,6 +100,15 @@ async function readAll(topic: string, n: number): Promise<ConsumedRecord[]> {
   return got;
 }
 
+/** Waits until the group is Stable with n members that all own partitions. */
+async function groupFormed(admin: MessageAdmin, group: string, n: number): Promise<void> {
+  for (;;) {
+    const g = await admin.describeGroup(group).catch(() => undefined);
+    if (g && g.state === 'Stable' && g.members.length === n && g.members.every((m) => m.assignment.length > 0)) return;
+    await sleep(200);
+  }
+}
+
 const pct = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
@@ -108,19 +117,19 @@ const pct = (xs: number[], q: number) => {
 async function run(workers: number, modelDir: string): Promise<void> {
   const admin = client.admin();
   const drainN = Number(args.drain);
-  // Drain: preloaded backlog.
+  // Drain: a backlog produced at once to a group already formed (no rebalance inside the measurement).
   {
     const [inT, outT, group] = [uniq('in'), uniq('out'), uniq('g')];
     await admin.ensureTopics([{ topic: inT, partitions: 4 }, { topic: outT, partitions: 1 }, { topic: `${inT}.dead-letter` }]);
-    await produce(inT, 0, drainN);
     const ws = startWorkers(workers, modelDir, inT, outT, group);
-    const outCount = async () => (await admin.endOffsets(outT)).reduce((s, o) => s + Number(o.offset), 0);
-    while ((await outCount()) === 0) await sleep(100);
+    await groupFormed(admin, group, workers);
+    await produce(inT, 0, 1); // warm-up image: every replica has loaded and run the model once
+    while ((await admin.lag(group, inT)) > 0) await sleep(100);
     const t0 = performance.now();
-    const c0 = await outCount();
+    for (let i = 1; i <= drainN; i += 100) await produce(inT, i, Math.min(100, drainN + 1 - i));
     while ((await admin.lag(group, inT)) > 0) await sleep(100);
     const secs = (performance.now() - t0) / 1000;
-    console.log(`workers=${workers} drain: ${drainN} images, ${((drainN - c0) / secs).toFixed(1)} msg/s end to end (after the first result)`);
+    console.log(`workers=${workers} drain: ${drainN} images in ${secs.toFixed(1)} s = ${(drainN / secs).toFixed(1)} msg/s end to end`);
     await stopWorkers(ws);
   }
   // Sustained rate.
@@ -130,6 +139,7 @@ async function run(workers: number, modelDir: string): Promise<void> {
     const [inT, outT, group] = [uniq('in'), uniq('out'), uniq('g')];
     await admin.ensureTopics([{ topic: inT, partitions: 4 }, { topic: outT, partitions: 1 }, { topic: `${inT}.dead-letter` }]);
     const ws = startWorkers(workers, modelDir, inT, outT, group);
+    await groupFormed(admin, group, workers);
     await produce(inT, 0, 1);
     while ((await admin.lag(group, inT)) > 0) await sleep(100); // workers up and warm
     let sent = 1;
@@ -156,7 +166,7 @@ async function run(workers: number, modelDir: string): Promise<void> {
     const lat = outs.map((r) => Number(r.timestamp) - (ins.get(r.key!.toString()) ?? NaN)).filter((x) => Number.isFinite(x));
     console.log(
       `workers=${workers} sustained ${rate} msg/s for ${seconds} s: ${sent} sent, ${new Set(outs.map((r) => r.key!.toString())).size} captioned; ` +
-        `lag max ${Math.max(...lags)} mean ${(lags.reduce((a, b) => a + b, 0) / lags.length).toFixed(1)} at end ${lags.at(-1)}; ` +
+        `${outs.length - new Set(outs.map((r) => r.key!.toString())).size} duplicates; lag max ${Math.max(...lags)} mean ${(lags.reduce((a, b) => a + b, 0) / lags.length).toFixed(1)} at end ${lags.at(-1)}; ` +
         `drained ${tail.toFixed(1)} s after the last produce; latency p50 ${pct(lat, 0.5)} ms p95 ${pct(lat, 0.95)} ms`,
     );
     await stopWorkers(ws);
