@@ -15,6 +15,7 @@ export interface BatchRunner {
 /** A decoded job with its caption and the timing of its batch. */
 export interface CaptionedJob extends Omit<DecodedJob, 'image'> {
   caption: ReplicaCaption;
+  /** Images in the model call (the batch, or more when the pool merged queued batches). */
   batchSize: number;
   /** performance.now() when the batch was formed, and when the model answered. */
   batchedAt: number;
@@ -26,8 +27,9 @@ export interface CaptionedJob extends Omit<DecodedJob, 'image'> {
 }
 
 /**
- * Captions each batch on the runner, at most `concurrency` batches at once (one per replica: more
- * would only queue pixels in memory), and emits one item per image. When a batch fails every image
+ * Captions each batch on the runner, at most `concurrency` batches at once, and emits one item per
+ * image. Use the number of replicas, plus a few when the runner merges queued batches (coalesceUpTo);
+ * beyond that, more would only hold pixels in memory. When a batch fails every image
  * of it becomes a FailedJob: 'replica-crashed' if the replica died, else 'inference-error'.
  * The images' pixel buffers are handed to the runner (transferred to a worker, so detached here).
  */
@@ -52,7 +54,7 @@ export function captionBatch(
           if (!caption) {
             return { ok: false, job: d.job, reason: 'inference-error', message: `${d.job.source}: the model returned ${out.captions.length} captions for a batch of ${batch.length}` };
           }
-          return { ...d, caption, batchSize: batch.length, batchedAt, modelEnd, waitMs: out.waitMs, modelMs: out.modelMs, replica: out.replica };
+          return { ...d, caption, batchSize: out.modelBatchSize, batchedAt, modelEnd, waitMs: out.waitMs, modelMs: out.modelMs, replica: out.replica };
         });
       },
       (e: unknown): FailedJob[] => {

@@ -164,7 +164,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const dir = resolve(options.dir);
   const outDir = resolve(options.outDir ?? join(dir, 'captions'));
   const maxBatch = options.maxBatch ?? 8;
-  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend });
+  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: maxBatch });
   const info = pool.info;
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
@@ -239,7 +239,8 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       meta: { modelId: info.modelId, backend: info.backend },
       maxBatch,
       maxDelayMs: options.maxDelayMs,
-      batchConcurrency: pool.size,
+      // A few batches may wait at the pool so that it can merge those that formed small while busy.
+      batchConcurrency: pool.size + 4,
       beam: { beamSize: options.beamSize ?? 3, maxSteps: 50, returnAlternatives: Math.min(3, options.beamSize ?? 3) },
       onBatch: (n) => metrics.batch(n),
       limitInputPixels: options.limitInputPixels,

@@ -23,6 +23,12 @@ export interface ReplicaPoolOptions {
   warmUp?: boolean;
   /** Replacement attempts for replicas that crash or fail to start, per pool lifetime (default 10). */
   maxRestarts?: number;
+  /**
+   * When a replica becomes idle and several batches are waiting, merge them into one model call
+   * of at most this many images (default 0: never). Like Triton's queue: batches that formed small
+   * while every replica was busy are captioned together, which raises throughput under load.
+   */
+  coalesceUpTo?: number;
 }
 
 /** A batch's output: captions in input order, plus the replica's timings and memory. */
@@ -32,6 +38,8 @@ export interface BatchOutput {
   /** Time the batch waited for an idle replica, ms. */
   waitMs: number;
   replica: number;
+  /** Images in the model call that captioned this batch (more than the batch when coalesced). */
+  modelBatchSize: number;
   memory: { numTensors: number; numBytes: number };
 }
 
@@ -58,7 +66,7 @@ interface Replica {
   index: number;
   worker: Worker;
   ready: boolean;
-  current?: { batchId: number; pending: Pending; startedAt: number };
+  current?: { batchId: number; group: Pending[]; startedAt: number };
   memory: { numTensors: number; numBytes: number };
 }
 
@@ -88,7 +96,7 @@ export class ReplicaPool {
 
   /** Starts the replicas and resolves once all are loaded and warm; rejects if the first fails to load. */
   static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
-    const opts = { warmUp: true, maxRestarts: 10, ...options };
+    const opts = { warmUp: true, maxRestarts: 10, coalesceUpTo: 0, ...options };
     if (options.workers !== undefined && (!Number.isInteger(options.workers) || options.workers < 1)) {
       throw new RangeError(`workers (${options.workers}) must be a positive integer`);
     }
@@ -170,7 +178,7 @@ export class ReplicaPool {
     return (this.disposed ??= (async () => {
       for (const p of this.queue.splice(0)) p.reject(new ReplicaCrashError('replica pool disposed before the batch ran', -1));
       const all = this.replicas.splice(0);
-      for (const r of all) r.current?.pending.reject(new ReplicaCrashError('replica pool disposed mid-batch', r.index));
+      for (const r of all) for (const p of r.current?.group ?? []) p.reject(new ReplicaCrashError('replica pool disposed mid-batch', r.index));
       await Promise.all(all.map((r) => r.worker.terminate()));
     })());
   }
@@ -207,15 +215,20 @@ export class ReplicaPool {
     replica.current = undefined;
     if (msg.type === 'result') {
       replica.memory = msg.memory;
-      cur.pending.resolve({
-        captions: msg.captions,
-        modelMs: msg.modelMs,
-        waitMs: cur.startedAt - cur.pending.queuedAt,
-        replica: replica.index,
-        memory: msg.memory,
-      });
+      let offset = 0;
+      for (const p of cur.group) {
+        p.resolve({
+          captions: msg.captions.slice(offset, offset + p.images.length),
+          modelMs: msg.modelMs,
+          waitMs: cur.startedAt - p.queuedAt,
+          replica: replica.index,
+          modelBatchSize: msg.captions.length,
+          memory: msg.memory,
+        });
+        offset += p.images.length;
+      }
     } else {
-      cur.pending.reject(new Error(`replica ${replica.index}: ${msg.message}`));
+      for (const p of cur.group) p.reject(new Error(`replica ${replica.index}: ${msg.message}`));
     }
     this.dispatch();
   }
@@ -224,7 +237,7 @@ export class ReplicaPool {
     const i = this.replicas.indexOf(replica);
     if (i < 0) return;
     this.replicas.splice(i, 1);
-    replica.current?.pending.reject(new ReplicaCrashError(why, replica.index));
+    for (const p of replica.current?.group ?? []) p.reject(new ReplicaCrashError(why, replica.index));
     replica.current = undefined;
     if (this.disposed) return;
     if (this.restarts >= this.opts.maxRestarts) {
@@ -245,11 +258,18 @@ export class ReplicaPool {
     for (const r of this.replicas) {
       if (this.queue.length === 0) return;
       if (r.current || !r.ready) continue;
-      const pending = this.queue.shift()!;
+      const group = [this.queue.shift()!];
+      let size = group[0]!.images.length;
+      const beamKey = JSON.stringify(group[0]!.beam);
+      for (let next = this.queue[0]; next && size + next.images.length <= this.opts.coalesceUpTo && JSON.stringify(next.beam) === beamKey; next = this.queue[0]) {
+        group.push(this.queue.shift()!);
+        size += next.images.length;
+      }
+      const images = group.flatMap((p) => p.images);
       const batchId = this.nextBatchId++;
-      r.current = { batchId, pending, startedAt: performance.now() };
-      const msg: ToReplica = { type: 'run', batchId, images: pending.images, beam: pending.beam };
-      const transfer = [...new Set(pending.images.map((im) => im.pixels.buffer as ArrayBuffer))];
+      r.current = { batchId, group, startedAt: performance.now() };
+      const msg: ToReplica = { type: 'run', batchId, images, beam: group[0]!.beam };
+      const transfer = [...new Set(images.map((im) => im.pixels.buffer as ArrayBuffer))];
       r.worker.postMessage(msg, transfer);
     }
   }

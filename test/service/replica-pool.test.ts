@@ -66,6 +66,20 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
     expect(out.captions).toHaveLength(1);
   });
 
+  it('merges batches that queued while the replica was busy, up to coalesceUpTo images', async () => {
+    const single = await ReplicaPool.start({ modelDir, workers: 1, backend: 'wasm', coalesceUpTo: 4 });
+    try {
+      const beam = { beamSize: 2, maxSteps: 12 };
+      const [b0, b1, b2, b3, b4] = await Promise.all([batch(2), batch(1), batch(1), batch(1), batch(2)]);
+      const outs = await Promise.all([b0!, b1!, b2!, b3!, b4!].map((b) => single.run(b, beam)));
+      expect(outs.map((o) => o.modelBatchSize)).toEqual([2, 3, 3, 3, 2]);
+      expect(outs.map((o) => o.captions.length)).toEqual([2, 1, 1, 1, 2]);
+      expect(outs[3]!.waitMs).toBeGreaterThan(0);
+    } finally {
+      await single.dispose();
+    }
+  });
+
   it('rejects a model directory that does not exist, naming it', async () => {
     await expect(ReplicaPool.start({ modelDir: `${dir}/nope`, workers: 1, backend: 'wasm' })).rejects.toThrow(/nope/);
   });
