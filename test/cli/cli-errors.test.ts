@@ -46,14 +46,16 @@ describe('captioner CLI: help and user errors', () => {
   it('names a missing file, a malformed JSON file and a missing data set', async () => {
     const bad = join(dir, 'bad.json');
     await writeFile(bad, '{"1": "a cat",');
-    const [missing, malformed, noData] = await Promise.all([
+    const [missing, malformed, noData, noImages] = await Promise.all([
       runCli(['score', '--hyps', join(dir, 'nope.json'), '--refs', bad]),
       runCli(['score', '--hyps', bad, '--refs', bad]),
       runCli(['train', '--out', join(dir, 'm2'), '--data', join(dir, 'nodata')]),
+      runCli(['train', '--out', join(dir, 'm3'), '--karpathy', bad]),
     ]);
     expectOneLineError(missing, /^captioner score: .*nope\.json/);
     expectOneLineError(malformed, /^captioner score: .*bad\.json/);
     expectOneLineError(noData, /^captioner train: --data .*nodata: no dataset\.json.*captioner synth/);
+    expectOneLineError(noImages, /^captioner train: --karpathy needs --images DIR/);
   });
 
   it('refuses a model directory written by another version, and a directory that is no model', async () => {

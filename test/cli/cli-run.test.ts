@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -54,16 +54,27 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
     expect(train.stdout).toMatch(/training completed \(epochs limit\) after 1 epochs, 2 steps/);
     expect((await readdir(model)).sort()).toEqual(['best', 'last']);
 
-    const again = await runCli(['train', '--data', data, '--out', model, '--epochs', '1', ...tinyModel]);
+    // The rest runs side by side; resume works on a copy so the others read a stable model (the
+    // refused second run reads only: it checks for last/ before it creates anything).
+    const copy = join(dir, 'model-copy');
+    await cp(model, copy, { recursive: true });
+    const images = (await readdir(join(data, 'images'))).slice(0, 2).map((f) => join(data, 'images', f));
+    const out = join(dir, 'captions');
+    const noFig = join(dir, 'captions-nofig');
+    const preds = join(dir, 'pred.json');
+    const [again, resumed, ev, cap, cap2] = await Promise.all([
+      runCli(['train', '--data', data, '--out', model, '--epochs', '1', ...tinyModel]),
+      runCli(['train', '--data', data, '--out', copy, '--epochs', '2', '--steps-per-epoch', '2', '--resume', ...tinyModel]),
+      runCli(['eval', '--model', model, '--data', data, '--beam-size', '2', '--max-steps', '10', '--json', '--predictions', preds]),
+      runCli(['caption', '-i', ...images, '-o', out, '--model', model, '--beam-size', '2', '--max-steps', '10']),
+      runCli(['caption', '-i', images[0]!, '-o', noFig, '--model', model, '--no-figure', '--max-steps', '5']),
+    ]);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/already holds a training run.*--resume/);
-    const resumed = await runCli(['train', '--data', data, '--out', model, '--epochs', '2', '--steps-per-epoch', '2', '--resume', ...tinyModel]);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/resuming at epoch 2\/2/);
     expect(resumed.stdout).toMatch(/after 2 epochs, 4 steps/);
 
-    const preds = join(dir, 'pred.json');
-    const ev = await runCli(['eval', '--model', model, '--data', data, '--beam-size', '2', '--max-steps', '10', '--json', '--predictions', preds]);
     expect(ev.code).toBe(0);
     expect(ev.stderr).toMatch(/^backend: wasm/);
     const report = JSON.parse(ev.stdout) as { split: string; beamSize: number; backend: string; images: number; bleu: { bleu4: number }; content?: unknown };
@@ -74,9 +85,6 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
     expect(score.code).toBe(0);
     expect(JSON.parse(score.stdout)).toMatchObject({ count: report.images });
 
-    const images = (await readdir(join(data, 'images'))).slice(0, 2).map((f) => join(data, 'images', f));
-    const out = join(dir, 'captions');
-    const cap = await runCli(['caption', '-i', ...images, '-o', out, '--model', model, '--beam-size', '2', '--max-steps', '10']);
     expect(cap.code).toBe(0);
     const files = (await readdir(out)).sort();
     expect(files).toEqual(['synth-00000.attention.png', 'synth-00000.json', 'synth-00000.txt', 'synth-00001.attention.png', 'synth-00001.json', 'synth-00001.txt']);
@@ -90,8 +98,6 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
     expect(png.subarray(1, 4).toString()).toBe('PNG');
     expect(cap.stdout).toContain('synth-00000.attention.png');
 
-    const noFig = join(dir, 'captions-nofig');
-    const cap2 = await runCli(['caption', '-i', images[0]!, '-o', noFig, '--model', model, '--no-figure', '--max-steps', '5']);
     expect(cap2.code).toBe(0);
     expect((await readdir(noFig)).sort()).toEqual(['synth-00000.json', 'synth-00000.txt']);
   }, 180_000);
