@@ -62,7 +62,12 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const v = cfg.vocabSize;
   const rows = b * k;
   const w = model.decoder;
-  const att1 = tf.tidy(() => attendPrecompute(w, features).att1);
+  const ctx = tf.tidy(() => {
+    const c = attendPrecompute(w, features);
+    return c.featuresT ? [c.att1, c.featuresT] : [c.att1];
+  });
+  const att1 = ctx[0] as tf.Tensor3D;
+  const featuresT = ctx[1] as tf.Tensor3D | undefined;
   let [h, c] = tf.tidy(() => {
     const s = initialState(w, features);
     const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
@@ -79,7 +84,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
     for (let step = 1; step <= maxSteps && live.some((n) => n > 0); step++) {
       const [values, indices, alpha, hNew, cNew] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features, att1 }, emb, h, c, cfg.attentionActivation, k);
+        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k);
         const logp = tf.logSoftmax(outputLogits(w, out.h, 0, false));
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
@@ -130,7 +135,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       c = cg as tf.Tensor2D;
     }
   } finally {
-    tf.dispose([att1, h, c]);
+    tf.dispose([...ctx, h, c]);
   }
   const results: CaptionResult[] = [];
   for (let i = 0; i < b; i++) {

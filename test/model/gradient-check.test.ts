@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { ShowAttendTell, defaultModelConfig, prepareTargets, teacherForcedLoss } from '../../src/model/index.js';
+import { ShowAttendTell, defaultModelConfig, prepareTargets, teacherForcedLoss, type ModelConfig } from '../../src/model/index.js';
 import { noise, tinyVocab } from './helpers.js';
 
 // The reference kernels of the cpu backend, in float32: a finite-difference check of the full loss
@@ -10,16 +10,21 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
+const vocab = tinyVocab();
+const small = { vocabSize: vocab.size, attentionDim: 5, embedDim: 4, decoderDim: 6, attentionActivation: 'tanh' as const };
+const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; input: number[] }[] = [
+  { label: 'compact CNN, gather embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: false, input: [2, 8, 8, 3] },
+  { label: 'compact CNN, oneHot embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: true, input: [2, 8, 8, 3] },
+  // 4 x 16384 values per image: large enough for the transposed-annotation context product.
+  { label: 'wide precomputed features (transposed context)', config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 2, encoderDim: 16384 }), oneHotEmbedding: false, input: [2, 4, 16384] },
+];
+
 describe('gradient of the full training loss', () => {
-  for (const oneHotEmbedding of [false, true]) {
-    it(`matches central finite differences (${oneHotEmbedding ? 'oneHot' : 'gather'} embedding)`, () => {
-      const vocab = tinyVocab();
-      const model = ShowAttendTell.create(
-        defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2, attentionDim: 5, embedDim: 4, decoderDim: 6, attentionActivation: 'tanh' }),
-        { seed: 21 },
-      );
+  for (const { label, config, oneHotEmbedding, input } of cases) {
+    it(`matches central finite differences (${label})`, () => {
+      const model = ShowAttendTell.create(config, { seed: 21 });
       const b = 2;
-      const images = tf.tensor4d(noise(b * 8 * 8 * 3, 3), [b, 8, 8, 3]);
+      const images = tf.tensor(noise(input.reduce((x, y) => x * y), 3), input) as tf.Tensor4D;
       const e1 = vocab.encode(['a', 'red', 'circle'], 3);
       const e2 = vocab.encode(['blue'], 3);
       const targets = prepareTargets({ batchSize: b, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) });
