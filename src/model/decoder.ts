@@ -30,7 +30,8 @@ const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
 /**
  * Creates the decoder weights with the reference's initialisation: embedding and fc U(-0.1, 0.1),
  * fc bias 0; every other Linear as PyTorch's default U(+-1/sqrt(fan_in)) for weight and bias;
- * the LSTMCell U(+-1/sqrt(hidden)) (its two biases are summed, so ours spans twice the range).
+ * the LSTMCell U(+-1/sqrt(hidden)); PyTorch has two LSTM biases that are always summed, we keep one
+ * drawn from U(+-2/sqrt(hidden)) (the range of that sum).
  */
 export function createDecoderWeights(config: ModelConfig, prefix: string, rng: () => number): { weights: DecoderWeights; named: NamedVariable[] } {
   const { vocabSize: v, encoderDim: enc, attentionDim: att, embedDim: emb, decoderDim: dec } = config;
