@@ -12,7 +12,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { connect, filter, merge, mergeMap, tap, type Observable, type SchedulerLike } from 'rxjs';
+import { connect, filter, merge, mergeMap, tap, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { batchWithin } from '../operators/batch-within.js';
 import { captionBatch, type BatchRunner } from '../operators/caption-batch.js';
 import { decodeImages, type DecodedJob, type FailedJob } from '../operators/decode-images.js';
@@ -232,8 +232,9 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   };
 
   const jobs$ = merge(source.jobs$, http.jobs$).pipe(tap(() => metrics.jobIn()));
+  let subscription: Subscription | undefined;
   const done = new Promise<void>((res, rej) => {
-    captionJobs(jobs$, {
+    subscription = captionJobs(jobs$, {
       runner: pool,
       preprocess: info.preprocess,
       meta: { modelId: info.modelId, backend: info.backend },
@@ -250,7 +251,14 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       .subscribe({ error: rej, complete: res });
   });
   done.catch(() => undefined);
-  await source.ready;
+  try {
+    await source.ready;
+  } catch (e) {
+    subscription?.unsubscribe();
+    await feed?.close();
+    await pool.dispose();
+    throw e;
+  }
   log(`watching ${dir}${options.recursive ? ' (recursive)' : ''}; results in ${outDir}`);
 
   let stopping: Promise<void> | undefined;

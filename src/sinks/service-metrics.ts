@@ -26,7 +26,7 @@ export class ServiceMetrics {
   private readonly imagesIn = new Counter({ name: 'captioner_images_in_total', help: 'Images taken from sources', registers: [this.registry] });
   private readonly imagesOut = new Counter({ name: 'captioner_images_out_total', help: 'Images captioned', registers: [this.registry] });
   private readonly imagesFailed = new Counter({ name: 'captioner_images_failed_total', help: 'Images that failed, by reason', labelNames: ['reason'], registers: [this.registry] });
-  private readonly batchSize = new Histogram({ name: 'captioner_batch_size', help: 'Images per model batch', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
+  private readonly batchSize = new Histogram({ name: 'captioner_batch_size', help: 'Images per batch formed by the batcher (the pool may merge batches that queued while replicas were busy)', buckets: [1, 2, 4, 8, 16, 32, 64], registers: [this.registry] });
   private readonly stageLatency = new Histogram({
     name: 'captioner_stage_latency_seconds',
     help: 'Time per stage of the caption graph (wait, decode, batch, queue, model, total)',

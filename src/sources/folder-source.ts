@@ -179,7 +179,6 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
   /** Resolves what a previous run left in .processing/ (see the module comment). */
   const recover = async (): Promise<void> => {
     for (const id of (await readdir(layout.processing)).sort()) {
-      if (id.includes('.tmp-')) continue;
       if (await hasResult(id)) {
         await rename(join(layout.processing, id), join(layout.processed, id));
         counts.recovered++;
