@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, readRecords, testClient, unique, waitFor } from './broker-env.js';
 import { saveTinyModel, testPng } from './tiny-model.js';
+import { WebSocket } from 'ws';
 import { startCaptionKafka } from '../../pipelines/caption-kafka.js';
+import type { FeedMessage } from '../../src/protocol/messages.js';
 import type { CaptionRecordValue } from '../../src/kafka/formats.js';
 
 const brokers = kafkaBrokers();
@@ -61,19 +63,29 @@ describe.skipIf(!brokers)('caption-kafka pipeline on the real broker with a tiny
     const [inT, outT, dlqT, groupId] = [unique('pin'), unique('pout'), unique('pdlq'), unique('pg')];
     await admin.ensureTopics([{ topic: inT, partitions: 2 }, { topic: outT }, { topic: dlqT }]);
     const ids = Array.from({ length: 12 }, (_, i) => `img-${i}`);
-    await produceImages(inT, ids);
-    const producer = client.producer();
-    await producer.send(inT, [{ key: 'broken', value: Buffer.from('\x89PNG\r\n\x1a\n garbage'), headers: { 'content-type': 'image/png' } }]);
-    await producer.stop();
-
     const service = await startCaptionKafka({
       client, inTopics: [inT], outTopic: outT, deadLetterTopic: dlqT, groupId, modelDir, workers: 1, backend: 'cpu', port: 0, maxBatch: 4,
     });
+    const feed: FeedMessage[] = [];
+    const ws = new WebSocket(service.feed!.address().url.replace(/^http/, 'ws'));
+    ws.on('message', (d: Buffer) => feed.push(JSON.parse(d.toString()) as FeedMessage));
+    await new Promise((r, j) => ws.once('open', r).once('error', j));
     try {
+      const tensorsBefore = service.pool.memory().numTensors;
+      await produceImages(inT, ids);
+      const producer = client.producer();
+      await producer.send(inT, [{ key: 'broken', value: Buffer.from('\x89PNG\r\n\x1a\n garbage'), headers: { 'content-type': 'image/png' } }]);
+      await producer.stop();
       await waitFor(async () => (await admin.lag(groupId, inT)) === 0, 'lag 0', 45000);
-      const metrics = await (await fetch(`${service.feed!.address().url.replace(/^ws/, 'http')}/metrics`)).text();
+      const metrics = await (await fetch(`${service.feed!.address().url}/metrics`)).text();
       expect(metrics).toMatch(/captioner_images_out_total 12/);
+      await waitFor(() => feed.filter((m) => m.type === 'caption').length === 12, '12 caption messages on the feed', 10000);
+      expect(feed[0]).toMatchObject({ type: 'hello', mode: 'kafka' });
+      expect(feed.filter((m) => m.type === 'caption.failed').map((m) => m.id)).toEqual(['broken']);
+      // Replicas hold no tensors per image: the count after captioning equals the warm count.
+      expect(service.pool.memory().numTensors).toBe(tensorsBefore);
     } finally {
+      ws.close();
       await service.stop();
     }
     const out = await readRecords(client, outT, 12);
