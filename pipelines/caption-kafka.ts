@@ -80,11 +80,20 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   const groupId = options.groupId ?? 'captioner';
   const deadLetterTopic = options.deadLetterTopic ?? `${options.inTopics[0]}.dead-letter`;
   const maxBatch = options.maxBatch ?? 8;
-  if (options.createTopics) {
+  {
+    // Fail before loading the model when a topic is missing: the producer never auto-creates
+    // topics, so a typo in --out would otherwise surface as dead letters or a crash much later.
     const admin = client.admin();
     try {
       const topics = [...options.inTopics, options.outTopic, deadLetterTopic];
-      await admin.ensureTopics(topics.map((topic) => ({ topic, partitions: options.partitions ?? 1 })));
+      if (options.createTopics) {
+        await admin.ensureTopics(topics.map((topic) => ({ topic, partitions: options.partitions ?? 1 })));
+      } else {
+        const missing = await admin.missingTopics(topics);
+        if (missing.length > 0) {
+          throw new RangeError(`Kafka topic(s) ${missing.join(', ')} do not exist: create them (e.g. kafka-topics.sh --create) or pass --create-topics`);
+        }
+      }
     } finally {
       await admin.stop();
     }

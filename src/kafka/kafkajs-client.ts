@@ -253,6 +253,12 @@ class KafkajsAdmin implements MessageAdmin {
     }
   }
 
+  async missingTopics(topics: string[]): Promise<string[]> {
+    await this.connect();
+    const existing = new Set(await this.admin.listTopics());
+    return topics.filter((t) => !existing.has(t));
+  }
+
   async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
     await this.connect();
     const offs = await this.admin.fetchTopicOffsets(topic);

@@ -102,6 +102,8 @@ export interface MessageProducer {
 export interface MessageAdmin {
   /** Creates missing topics and waits until every partition has a leader. Existing topics are left alone. */
   ensureTopics(topics: Array<{ topic: string; partitions?: number }>): Promise<void>;
+  /** Which of `topics` do not exist on the cluster. */
+  missingTopics(topics: string[]): Promise<string[]>;
   /** Latest offset (high watermark) per partition. */
   endOffsets(topic: string): Promise<TopicPartitionOffset[]>;
   /** Committed position per partition for a group ('-1' when none). */
