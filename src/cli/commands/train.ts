@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
+import type { ModelConfig } from '../../model/index.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
 import { trainPipeline, type TrainOptions } from '../../../pipelines/train.js';
@@ -21,6 +23,11 @@ interface TrainCliOptions extends DataOptions {
   valLimit?: number;
   imageSize: number;
   channels: string;
+  encoderPath?: string;
+  encoderOutput?: string;
+  encoderDim?: number;
+  gridSize?: number;
+  fineTune?: boolean;
   attentionDim: number;
   embedDim: number;
   decoderDim: number;
@@ -43,13 +50,25 @@ function channelsOf(s: string): number[] {
   return xs;
 }
 
+/** The encoder and its feature grid from the options: the compact CNN, or a pretrained backbone on disk. */
+function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<Pick<ModelConfig, 'encoderDim' | 'gridSize'>> {
+  const grid = o.gridSize === undefined ? {} : { gridSize: o.gridSize };
+  if (o.encoderPath === undefined) {
+    if (o.encoderOutput !== undefined || o.fineTune) throw new UserError('--encoder-output and --fine-tune apply to a pretrained backbone: add --encoder-path DIR');
+    return { encoder: { kind: 'compact-cnn', channels: channelsOf(o.channels) }, ...grid, ...(o.encoderDim === undefined ? {} : { encoderDim: o.encoderDim }) };
+  }
+  if (o.encoderOutput === undefined) throw new UserError(`--encoder-path ${o.encoderPath}: also pass --encoder-output NAME, the layer or node whose output is the feature grid`);
+  if (o.encoderDim === undefined) throw new UserError(`--encoder-path ${o.encoderPath}: also pass --encoder-dim N, the channel count of ${o.encoderOutput}`);
+  return { encoder: { kind: 'external', path: resolve(o.encoderPath), featureOutput: o.encoderOutput, fineTune: Boolean(o.fineTune) }, encoderDim: o.encoderDim, ...grid };
+}
+
 /** Maps CLI options onto the training pipeline's options (exported for the demo). */
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
-    model: { encoder: { kind: 'compact-cnn', channels: channelsOf(o.channels) }, attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout },
+    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout },
     trainer: { decoderLr: o.lr, encoderLr: o.encoderLr }, minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
   };
@@ -119,6 +138,11 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
     .option('--image-size <px>', 'input side of a new model', int(16), 64)
     .option('--channels <list>', 'conv block widths of the compact CNN encoder', '32,64,128,128')
+    .option('--encoder-path <dir>', 'use a pretrained backbone instead: a local tfjs LayersModel or GraphModel directory (model.json + shards)')
+    .option('--encoder-output <name>', 'with --encoder-path: the layer or node whose output is the feature grid')
+    .option('--encoder-dim <n>', 'channels of each annotation vector (with --encoder-path: of --encoder-output)', int(1))
+    .option('--grid-size <n>', 'side of the feature grid after adaptive average pooling (default 8)', int(1))
+    .option('--fine-tune', 'with --encoder-path: train the backbone too, at --encoder-lr')
     .option('--attention-dim <n>', 'attention size', int(1), 128)
     .option('--embed-dim <n>', 'word embedding size', int(1), 96)
     .option('--decoder-dim <n>', 'LSTM size', int(1), 256)
