@@ -171,6 +171,8 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   metrics.setBackend(info);
   const files = createFilesSink({ outDir, renderFigure: options.renderFigure });
   await mkdir(outDir, { recursive: true });
+  const swept = await files.sweep();
+  if (swept > 0) log(`removed ${swept} half-written temp file(s) a previous run left in ${outDir}`);
   const source = createFolderSource({
     dir,
     recursive: options.recursive,

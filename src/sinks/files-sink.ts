@@ -1,4 +1,4 @@
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { atomicWrite } from '../sources/folder-source.js';
 import type { CaptionRecord } from './caption-record.js';
@@ -25,6 +25,8 @@ export interface FilesSink {
    * @param image The input image for the figure (path or bytes).
    */
   write(record: CaptionRecord, image?: string | Buffer): Promise<void>;
+  /** Removes temp files a crash left half-written (`.NAME.tmp-*`); call before the service starts. */
+  sweep(): Promise<number>;
 }
 
 /**
@@ -42,6 +44,12 @@ export function createFilesSink(options: FilesSinkOptions): FilesSink {
       (s) => s.isFile(),
       () => false,
     ),
+    async sweep() {
+      const names = await readdir(outDir).catch(() => [] as string[]);
+      const temps = names.filter((n) => n.startsWith('.') && n.includes('.tmp-'));
+      await Promise.all(temps.map((n) => rm(join(outDir, n), { force: true })));
+      return temps.length;
+    },
     async write(record, image) {
       await (made ??= mkdir(outDir, { recursive: true }));
       if (options.renderFigure && image !== undefined) {

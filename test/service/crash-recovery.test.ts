@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,12 +64,14 @@ describe('captioner watch: kill -9 and restart (real child processes)', () => {
     expect(inFlightAtCrash.length).toBeGreaterThan(0); // the crash really was mid-run
     const mtimes = new Map(await Promise.all(before.map(async (f) => [f, (await stat(join(out, f))).mtimeMs] as const)));
 
+    await writeFile(join(out, '.img-999.png.json.tmp-1-abc'), '{"half": '); // as a crash mid-write leaves
     const second = await startWatch(inbox, modelDir);
     children.push(second.child);
     await waitFor(async () => (await readdir(join(inbox, 'processed'))).length === 80, 'all 80 processed', 50_000);
     expect((await results()).sort()).toEqual(names.map((n) => `${n}.json`).sort());
     expect(await readdir(join(inbox, '.processing'))).toEqual([]);
     expect(await readdir(join(inbox, 'failed'))).toEqual([]);
+    expect((await readdir(out)).filter((f) => f.startsWith('.'))).toEqual([]);
     // Results that were durable before the crash were not redone.
     for (const [f, m] of mtimes) expect((await stat(join(out, f))).mtimeMs).toBe(m);
 
