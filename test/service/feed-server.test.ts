@@ -113,6 +113,20 @@ describe('FeedServer: per-client backpressure and heartbeat (real sockets)', () 
     expect(server!.clientCount).toBe(1);
   });
 
+  it('disconnects a client that stays above the soft bound for longer than maxBehindMs', async () => {
+    const url = await start({ softBufferBytes: 16 * 1024, hardBufferBytes: 64 * 1024 * 1024, maxBehindMs: 300 });
+    const slow = await connect(url);
+    clients.push(slow.ws);
+    slow.ws.pause();
+    const t0 = Date.now();
+    while (server!.clientCount === 1 && Date.now() - t0 < 10_000) {
+      server!.publish(caption(0, 10, 50_000));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(server!.clientCount).toBe(0);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+  });
+
   it('terminates clients that stop answering pings', async () => {
     const url = await start({ heartbeatMs: 100 });
     const alive = await connect(url);
