@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Observable, type Subscription } from 'rxjs';
-import type { CaptionedImage, PreprocessConfig } from '../src/data/types.js';
+import type { CaptionedImage, PreprocessConfig, TrainBatch } from '../src/data/types.js';
 import { IMAGENET_PREPROCESS } from '../src/data/types.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
 import { corpusBleu, stripSpecialTokens } from '../src/metrics/index.js';
@@ -12,6 +12,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type ModelConfig,
+  type StepStats,
   type TrainerOptions,
 } from '../src/model/index.js';
 import type { StepDone } from '../operators/train-steps.js';
@@ -65,6 +66,11 @@ export interface TrainOptions {
   probeCount?: number;
   /** Beam search step cap (maxLen + 2). */
   maxDecodeSteps?: number;
+  /**
+   * Also save last/ every this many steps inside an epoch, so a killed run loses at most that many
+   * (default: only at epoch ends). Resuming mid-epoch skips the examples of the epoch already used.
+   */
+  checkpointEverySteps?: number;
   /** Emitting anything stops gracefully: the step in flight finishes, the epoch is validated and saved. */
   stop$?: Observable<unknown>;
 }
@@ -73,6 +79,13 @@ export interface TrainOptions {
 interface TrainingState {
   formatVersion: 1;
   nextEpoch: number;
+  /**
+   * Mid-epoch checkpoints: examples of nextEpoch's shuffled list already trained or skipped, and
+   * steps taken in it. Decoding completes out of order within the prefetch window, so on resume up to
+   * `prefetch` examples around that point may be trained once more or not at all in this epoch.
+   */
+  epochOffset?: number;
+  epochSteps?: number;
   step: number;
   seed: number;
   schedule: ScheduleState;
@@ -172,14 +185,36 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       for (; epoch < o.epochs; epoch++) {
         // --- one epoch of steps, pulled on demand ---
         const epochStart = performance.now();
+        // A mid-epoch resume continues this epoch's list where the saved run had got to.
+        const offset = epoch === state.nextEpoch ? (state.epochOffset ?? 0) : 0;
+        const stepsBefore = epoch === state.nextEpoch ? (state.epochSteps ?? 0) : 0;
+        const epochFirstStep = state.step;
         let examples = 0;
         let lossSum = 0;
-        let stepsDone = 0;
+        let stepsDone = stepsBefore;
+        let skippedInEpoch = 0;
+        let trained = 0;
+        let taken = 0;
+        const stepAndMaybeSave = async (b: TrainBatch): Promise<StepStats> => {
+          const stats = await track(t.step(b));
+          taken++;
+          trained += b.batchSize;
+          // Saved inside the step, so no other step changes the weights while they are read.
+          if (!aborted && o.checkpointEverySteps && taken % o.checkpointEverySteps === 0 && stepsBefore + taken < stepsPerEpoch) {
+            const mid: TrainingState = { ...state, step: epochFirstStep + taken, nextEpoch: epoch, epochOffset: offset + trained + skippedInEpoch, epochSteps: stepsBefore + taken };
+            await track(saveCheckpoint(lastDir, { model: m, vocab, preprocess, trainer: t, training: mid, meta: { epoch, step: mid.step, dataset: o.dataset.name, savedAt: new Date().toISOString() } }));
+            emit({ type: 'train.checkpoint', epoch, kind: 'last', dir: lastDir });
+          }
+          return stats;
+        };
         const steps$ = trainEpoch({
-          examples: epochExamples(train, state.seed, epoch, state.captionSampling), load, trainer: { step: (b) => track(t.step(b)) },
+          examples: epochExamples(train, state.seed, epoch, state.captionSampling).slice(offset), load, trainer: { step: stepAndMaybeSave },
           vocab, batchSize: o.batchSize, maxLen: o.maxLen, prefetch, loadConcurrency: o.loadConcurrency, firstStep: state.step,
-          maxSteps: stepsPerEpoch, cut: () => stopRequested || elapsedMin() >= o.maxMinutes,
-          onSkipped: (x, error) => emit({ type: 'train.skipped', epoch, id: x.id, file: error.file, reason: error.reason, message: error.message }),
+          maxSteps: stepsPerEpoch - stepsBefore, cut: () => stopRequested || elapsedMin() >= o.maxMinutes,
+          onSkipped: (x, error) => {
+            skippedInEpoch++;
+            emit({ type: 'train.skipped', epoch, id: x.id, file: error.file, reason: error.reason, message: error.message });
+          },
         });
         await new Promise<void>((resolve, reject) => {
           abortEpoch = resolve;
@@ -188,16 +223,16 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
               stepsDone++;
               examples += d.batchSize;
               lossSum += d.stats.loss;
-              emit(stepEvent(d, epoch, stepsDone, stepsPerEpoch, t.learningRates().decoder, epochStart, examples, o, elapsedMin()));
+              emit(stepEvent(d, epoch, stepsDone, stepsDone - stepsBefore, stepsPerEpoch, t.learningRates().decoder, epochStart, examples, o, elapsedMin()));
             },
             error: reject,
             complete: resolve,
           });
         });
         if (aborted) return;
-        state = { ...state, step: state.step + stepsDone };
+        state = { ...state, step: state.step + taken, epochOffset: 0, epochSteps: 0 };
         const epochMs = performance.now() - epochStart;
-        emit({ type: 'train.epoch', epoch, steps: stepsDone, examples, meanLoss: stepsDone ? lossSum / stepsDone : NaN, examplesPerSec: examples / (epochMs / 1000), durationMs: epochMs });
+        emit({ type: 'train.epoch', epoch, steps: stepsDone, examples, meanLoss: taken ? lossSum / taken : NaN, examplesPerSec: examples / (epochMs / 1000), durationMs: epochMs });
 
         // --- free-running validation ---
         const valStart = performance.now();
@@ -307,11 +342,11 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
 }
 
 function stepEvent(
-  d: StepDone, epoch: number, stepInEpoch: number, stepsPerEpoch: number, learningRate: number, epochStart: number,
+  d: StepDone, epoch: number, stepInEpoch: number, stepsThisRun: number, stepsPerEpoch: number, learningRate: number, epochStart: number,
   examples: number, o: { epochs: number; maxMinutes: number }, elapsedMin: number,
 ): TrainStepEvent {
   const sec = (performance.now() - epochStart) / 1000;
-  const secPerStep = sec / stepInEpoch;
+  const secPerStep = sec / Math.max(1, stepsThisRun);
   const stepsLeft = stepsPerEpoch - stepInEpoch + (o.epochs - epoch - 1) * stepsPerEpoch;
   const etaSec = Math.min(stepsLeft * secPerStep, Math.max(0, (o.maxMinutes - elapsedMin) * 60));
   return {

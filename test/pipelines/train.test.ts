@@ -113,6 +113,32 @@ describe('trainPipeline on a tiny synthetic set', () => {
     expect(tf.memory().numTensors - before).toBe(modelLeak);
   });
 
+  it('with checkpointEverySteps, a run killed mid-epoch resumes at the saved step inside the epoch', async () => {
+    const outDir = join(root, 'mid-epoch');
+    const opts = { ...base(), outDir, epochs: 1, stepsPerEpoch: 4, checkpointEverySteps: 1 };
+    const seen: TrainEvent[] = [];
+    await new Promise<void>((resolve) => {
+      const sub = trainPipeline(opts).subscribe((e) => {
+        seen.push(e);
+        if (e.type === 'train.step' && e.step === 2) {
+          sub.unsubscribe(); // a kill: nothing is saved after this point
+          resolve();
+        }
+      });
+    });
+    expect(of(seen, 'train.checkpoint').map((c) => [c.kind, c.epoch])).toEqual([['last', 0], ['last', 0]]);
+    await sleep(300); // let the step in flight (3) settle; it is not saved
+    const last = await loadCheckpoint(join(outDir, 'last'));
+    expect(last.training).toMatchObject({ nextEpoch: 0, step: 2, epochSteps: 2, epochOffset: 8 });
+    last.model.dispose();
+
+    const resumed = await lastValueFrom(trainPipeline({ ...opts, resume: true }).pipe(toArray()));
+    expect(resumed[0]).toMatchObject({ type: 'train.start', epoch: 0, step: 2, resumed: true });
+    expect(of(resumed, 'train.step').map((e) => [e.step, e.stepInEpoch])).toEqual([[3, 3], [4, 4]]);
+    expect(of(resumed, 'train.epoch')[0]).toMatchObject({ epoch: 0, steps: 4, examples: 8 });
+    expect(resumed.at(-1)).toMatchObject({ type: 'train.end', epochs: 1, steps: 4 });
+  });
+
   it('fails on bad options with a message naming them', async () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad1'), prefetch: 2 }))).rejects.toThrow(/prefetch \(2\) must be an integer >= batchSize \(4\)/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad2'), patience: 0 }))).rejects.toThrow(/patience/);

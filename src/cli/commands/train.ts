@@ -40,6 +40,7 @@ interface TrainCliOptions extends DataOptions {
   cache: boolean;
   backend?: string;
   feedPort?: number;
+  checkpointEvery?: number;
   feedHost: string;
 }
 
@@ -71,6 +72,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout },
     trainer: { decoderLr: o.lr, encoderLr: o.encoderLr }, minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
+    checkpointEverySteps: o.checkpointEvery,
   };
 }
 
@@ -161,6 +163,7 @@ export function trainCommand(): Command {
     .description('train a Show, Attend and Tell model; writes OUT/best (best validation BLEU-4) and OUT/last (for --resume)')
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--resume', 'continue the run saved in OUT/last')
+    .option('--checkpoint-every <steps>', 'also save OUT/last every n steps within an epoch (a killed run then loses at most n steps)', int(1))
     .option('--feed-port <port>', 'serve the live training dashboard (HTTP + WebSocket) on this port; 0 picks one', int(0))
     .option('--feed-host <host>', 'interface of the dashboard server', '127.0.0.1');
   withData(cmd);
