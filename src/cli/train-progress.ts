@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { TrainEvent } from '../../pipelines/train-events.js';
 
 const pct = (x: number) => (100 * Math.max(0, x)).toFixed(2);
+const clip = (s: string, n = 90) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 const fmtSec = (s: number) => {
   if (!Number.isFinite(s)) return '?';
   const m = Math.floor(s / 60);
@@ -23,7 +24,7 @@ export function describeEvent(e: TrainEvent): string | undefined {
         `epoch ${e.epoch + 1} validation: BLEU-1..4 ${e.bleu.map(pct).join(' / ')}` +
         ` ${e.improved ? '(best so far)' : `(best ${pct(e.bestBleu4)} at epoch ${e.bestEpoch + 1}, ${e.epochsSinceImprovement} without improvement)`}` +
         `${e.lrDecayed ? `, learning rate decayed to ${e.learningRate.toExponential(2)}` : ''}` +
-        (probe ? `\n  e.g. ${probe.id}: "${probe.caption}"  (reference: "${probe.references[0] ?? ''}")` : '')
+        (probe ? `\n  e.g. ${probe.id}: "${clip(probe.caption)}"  (reference: "${clip(probe.references[0] ?? '')}")` : '')
       );
     }
     case 'train.end':
