@@ -96,6 +96,9 @@ async function main(): Promise<void> {
   const alpha = hold(rand([32, 1, 64]));
   const dContext = hold(rand([32, 1, 512]));
   await compare('context grad alpha^T dy [32,1,64]^T x [32,1,512]', mm, () => tf.matMul(alpha, dContext, true, false));
+  const act = hold(rand([2048, 128]));
+  const dScores = hold(rand([2048, 1]));
+  await compare('score kernel grad act^T de [2048,128]^T x [2048,1]', mm, () => tf.matMul(act, dScores, true, false));
 
   const big = hold(rand([32, 32, 32, 64]));
   await compare('Identity (tf.clone) of [32,32,32,64], call only', ['Identity'], () => tf.clone(big), { read: false, repeats: 41 });

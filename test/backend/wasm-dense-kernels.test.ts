@@ -45,6 +45,10 @@ describe('BatchMatMul on wasm (transposes made explicit)', () => {
     { a: [3, 4, 5], b: [3, 5, 2] },
     { a: [1, 4, 5], b: [3, 5, 2] }, // batch broadcast
     { a: [2, 1, 9], b: [2, 9, 1] },
+    // wide enough (>= 8) on the transposed side for the explicit-transpose route
+    { a: [20, 10], b: [10, 9] },
+    { a: [3, 9, 10], b: [10, 12] },
+    { a: [2, 3, 8, 5], b: [1, 5, 9] },
     // b without a real batch: a's batch is folded into rows
     { a: [3, 4, 5], b: [5, 2] },
     { a: [3, 4, 5], b: [1, 5, 2] },
@@ -55,6 +59,11 @@ describe('BatchMatMul on wasm (transposes made explicit)', () => {
     { a: [5, 1, 1], b: [5, 1, 3] },
     { a: [2, 5, 4, 1], b: [5, 1, 3] },
     { a: [6, 1], b: [1, 4] },
+    // b a single column: with transposeA, a weighted sum of a's rows
+    { a: [7, 9], b: [9, 1] },
+    { a: [3, 7, 9], b: [3, 9, 1] },
+    { a: [3, 7, 9], b: [9, 1] },
+    { a: [1, 7, 9], b: [2, 9, 1] },
   ];
   const combos = shapes.flatMap((s) =>
     [[false, true], [true, false], [true, true], [false, false]].map(([ta, tb]) => ({ ...s, ta: ta!, tb: tb! })),
