@@ -20,11 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { mergeMap } from 'rxjs';
 import sharp from 'sharp';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 import { createKafkajsClient } from '../../src/kafka/kafkajs-client.js';
 import type { ConsumedRecord, KafkaClient, MessageAdmin } from '../../src/kafka/types.js';
+import { createKafkaSink } from '../../src/sinks/kafka-sink.js';
+import { createKafkaSource } from '../../src/sources/kafka-source.js';
 import { defaultModelConfig, saveCheckpoint, ShowAttendTell } from '../../src/model/index.js';
 
 const { values: args } = parseArgs({
@@ -174,10 +177,38 @@ async function run(workers: number, modelDir: string): Promise<void> {
   await admin.stop();
 }
 
+/**
+ * The Kafka layer alone, in-process: source -> (no model) -> sink with acks=all and offset commits,
+ * so the numbers above can be read against what the plumbing costs.
+ */
+async function plumbing(n: number): Promise<void> {
+  const admin = client.admin();
+  const [inT, outT, group] = [uniq('pin'), uniq('pout'), uniq('pg')];
+  await admin.ensureTopics([{ topic: inT, partitions: 4 }, { topic: outT, partitions: 1 }]);
+  for (let i = 0; i < n; i += 200) await produce(inT, i, Math.min(200, n - i));
+  const sink = createKafkaSink({ client, topic: outT });
+  const source = createKafkaSource({ client, topics: [inT], consumer: { groupId: group }, deadLetter: async () => undefined, highWater: 256 });
+  const t0 = performance.now();
+  const sub = source.jobs$
+    .pipe(mergeMap(async (job) => {
+      await sink.write({ id: job.id, source: job.source, caption: 'x', words: ['x'], score: 0, finished: true, alternatives: [], gridSize: 1, attention: [[1]], modelId: 'none', backend: 'none', timings: {} });
+      await job.ack();
+    }, 256))
+    .subscribe();
+  while ((await admin.lag(group, inT)) > 0) await sleep(50);
+  const secs = (performance.now() - t0) / 1000;
+  console.log(`plumbing (no model, in-process, acks=all, commits): ${n} images (${Math.round(images.reduce((a, b) => a + b.length, 0) / images.length)} B each) in ${secs.toFixed(1)} s = ${(n / secs).toFixed(0)} msg/s; ${source.stats().commits} commits, ${sink.stats().requests} produce requests`);
+  await source.close();
+  sub.unsubscribe();
+  await sink.close();
+  await admin.stop();
+}
+
 const tmp = await mkdtemp(join(tmpdir(), 'bench-kafka-'));
 try {
   const modelDir = args.model ?? join(tmp, 'model');
   if (!args.model) await makeModel(modelDir);
+  await plumbing(Number(args.drain) * 10);
   console.log(`bench-kafka: brokers ${brokers.join(',')}, backend ${args.backend}, model ${args.model ?? 'random default compact config (64 px)'}`);
   for (const w of args.workers!.split(',').map(Number)) await run(w, modelDir);
 } finally {
