@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, extname, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { watch, type FSWatcher } from 'chokidar';
@@ -30,10 +30,10 @@ import { settleOnce, type FailureReason, type Job } from './job.js';
  *
  * ## Readiness
  * chokidar's awaitWriteFinish reports a file once its size stopped changing; we check again
- * ourselves: the modification time must be at least `stabilityMs` old and the header must decode
- * (sharp metadata). A file whose header does not decode is re-checked `maxHeaderRetries` times (it may
- * still be being written) and then claimed anyway, so it ends in failed/ with the decoder's reason
- * instead of blocking the inbox forever.
+ * ourselves: the modification time must be at least `stabilityMs` old, the header must decode
+ * (sharp metadata) and a JPEG/PNG/GIF must end with its end marker. A file failing the last two is
+ * re-checked `maxHeaderRetries` times, `stabilityMs` apart (a writer may have paused), and then
+ * claimed anyway, so it ends in failed/ with the decoder's reason instead of blocking the inbox.
  */
 export interface FolderSourceOptions {
   /** The inbox. */
@@ -46,7 +46,7 @@ export interface FolderSourceOptions {
   highWater?: number;
   /** How long a file's size and mtime must be unchanged before it is taken (ms, default 300). */
   stabilityMs?: number;
-  /** Re-checks of an undecodable header before the file is claimed anyway (default 3). */
+  /** Re-checks of an undecodable header or missing end marker before the file is claimed anyway (default 3). */
   maxHeaderRetries?: number;
   /** Tells recovery whether a job's result is already durable (e.g. the files sink's JSON exists). */
   hasResult?: (id: string) => Promise<boolean>;
@@ -211,7 +211,7 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     if (Date.now() - before.mtimeMs < stabilityMs) return 'wait';
     const header = await sharp(file)
       .metadata()
-      .then(() => true)
+      .then(async (m) => endsComplete(file, m.format, before.size))
       .catch(() => false);
     const after = await stat(file).catch(() => undefined);
     if (!after) return 'gone';
@@ -318,6 +318,27 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     ready,
     stats: () => ({ queued: queue.length, inFlight, ...counts }),
   };
+}
+
+/**
+ * Whether a JPEG, PNG or GIF has its end marker (JPEG EOI within the last bytes, PNG IEND, GIF
+ * trailer): a header that decodes only proves the start arrived, and a writer pausing longer than
+ * `stabilityMs` would otherwise hand us half a file. Other formats have no cheap check: true.
+ */
+async function endsComplete(file: string, format: string | undefined, size: number): Promise<boolean> {
+  if (format !== 'jpeg' && format !== 'png' && format !== 'gif') return true;
+  const n = Math.min(size, 64);
+  const tail = Buffer.alloc(n);
+  const fh = await open(file, 'r');
+  try {
+    await fh.read(tail, 0, n, size - n);
+  } finally {
+    await fh.close();
+  }
+  if (format === 'png') return tail.includes('IEND');
+  if (format === 'gif') return tail[n - 1] === 0x3b;
+  // Cameras and editors may append padding after EOI; 64 bytes of slack covers the usual cases.
+  return tail.includes(Buffer.from([0xff, 0xd9]));
 }
 
 async function exists(p: string): Promise<boolean> {

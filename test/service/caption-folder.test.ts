@@ -103,6 +103,19 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect((await readFile(join(inbox, 'processed', 'slow.jpg'))).equals(bytes)).toBe(true);
   });
 
+  it('waits for the end marker of a file whose writer paused longer than the stability window', async () => {
+    // Noise makes a big file whose first half holds a complete, decodable header.
+    const bytes = await sharp({ create: { width: 400, height: 300, channels: 3, background: 'teal', noise: { type: 'gaussian', mean: 120, sigma: 40 } } }).jpeg().toBuffer();
+    expect((await sharp(bytes.subarray(0, Math.floor(bytes.length / 2))).metadata()).format).toBe('jpeg');
+    const path = join(inbox, 'paused.jpg');
+    await writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    await new Promise((r) => setTimeout(r, 550)); // > stabilityMs (250): chokidar reports the half file
+    await writeFile(path, bytes.subarray(Math.floor(bytes.length / 2)), { flag: 'a' });
+    await waitFor(async () => (await results()).includes('paused.jpg.json') || (await listing('failed')).includes('paused.jpg'), 'paused.jpg settled');
+    expect(await listing('failed')).toEqual([]);
+    expect(await results()).toContain('paused.jpg.json');
+  });
+
   it('sends corrupt, non-image, empty and oversized files to failed/ with a reason, and carries on', async () => {
     const good = await imageBytes(5, 'png');
     await writeFile(join(inbox, 'truncated.png'), good.subarray(0, Math.floor(good.length / 2)));
