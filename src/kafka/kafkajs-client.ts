@@ -13,6 +13,7 @@ import type {
   MessageAdmin,
   MessageConsumer,
   MessageProducer,
+  OutgoingRecord,
   ProducedRecordMetadata,
   TopicPartition,
   TopicPartitionOffset,
@@ -200,7 +201,7 @@ class KafkajsProducer implements MessageProducer {
 
   constructor(private readonly producer: Producer) {}
 
-  async send(topic: string, records: import('./types.js').OutgoingRecord[]): Promise<ProducedRecordMetadata[]> {
+  async send(topic: string, records: OutgoingRecord[]): Promise<ProducedRecordMetadata[]> {
     if (this.stopped) throw new Error(`producer: send to ${topic} after stop()`);
     await (this.connected ??= this.producer.connect());
     const meta = await this.producer.send({
