@@ -129,6 +129,13 @@ start() {
     return 0
   fi
   require_tools
+  for p in "$port" "$cport"; do
+    # Something already answers there (another broker, another checkout): say so now instead of
+    # after a JVM start and a BindException.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "port $p on 127.0.0.1 is in use (not by this checkout's broker). Set KAFKA_PORT/KAFKA_CONTROLLER_PORT."
+    fi
+  done
   local t0
   t0="$(date +%s%N)"
   gather_classpath
