@@ -302,28 +302,24 @@ export class FeedServer {
     const tooLarge = (): void => {
       res.setHeader('Connection', 'close');
       sendJson(res, 413, { error: 'too-large', message: `uploads are limited to ${limit} bytes` });
-      req.resume();
     };
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limit) return tooLarge();
+    if (declared > limit) {
+      res.once('finish', () => req.destroy());
+      return tooLarge();
+    }
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (type && !type.startsWith('image/') && type !== 'application/octet-stream') {
-      req.resume();
+      res.setHeader('Connection', 'close');
+      res.once('finish', () => req.destroy());
       return sendJson(res, 415, { error: 'unsupported-media-type', message: `Content-Type ${type} is not an image; send the image bytes as image/* or application/octet-stream` });
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        over = true;
-        break;
-      }
-      chunks.push(chunk);
+    const body = await readBody(req, limit);
+    if (!body) {
+      // Answer first, then cut the upload: the rest of a too-large body is not worth receiving.
+      res.once('finish', () => req.destroy());
+      return tooLarge();
     }
-    if (over) return tooLarge();
-    const body = Buffer.concat(chunks);
     if (body.length === 0) return sendJson(res, 400, { error: 'empty', message: 'the request body is empty; POST the image bytes' });
     if (!sniffImageType(body)) {
       return sendJson(res, 415, { error: 'unsupported-media-type', message: 'the body is not a JPEG, PNG, GIF, WebP, TIFF, AVIF or SVG image' });
@@ -351,6 +347,27 @@ export class FeedServer {
     res.writeHead(200, { 'Content-Type': STATIC_TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': info.size });
     res.end(await readFile(file));
   }
+}
+
+/** The request body, or undefined as soon as it exceeds `limit` bytes (reading stops there). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -1,4 +1,5 @@
 import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,6 +168,18 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect(((await corrupt.json()) as { error: string }).error).toBe('corrupt');
     const big = await fetch(`${url}/caption`, { method: 'POST', body: new Uint8Array(300_000).fill(1), headers: auth });
     expect(big.status).toBe(413);
+    // Without Content-Length (chunked), the limit is enforced while reading.
+    const chunked = await new Promise<number>((res, rej) => {
+      const req = request(`${url}/caption`, { method: 'POST', headers: auth }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      });
+      req.on('error', rej);
+      const chunk = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff]), Buffer.alloc(50_000, 7)]);
+      for (let i = 0; i < 6; i++) req.write(chunk);
+      req.end();
+    });
+    expect(chunked).toBe(413);
   });
 
   it('rejects missing or wrong tokens on WebSocket, /caption and /metrics; health stays open', async () => {
