@@ -79,6 +79,8 @@ export interface DecoderContext {
    * the big operand instead of repacking it per image ([32,1,196]x[32,196,2048] took 2.5x longer).
    */
   featuresT?: tf.Tensor3D;
+  /** Set by training: per-step weight products then use these for their input gradients. */
+  kernelsT?: TransposedKernels;
 }
 
 /** Above this many values per image, contexts are computed from the transposed annotations. */
@@ -92,6 +94,43 @@ export interface StepOutput {
 }
 
 const dense = (x: tf.Tensor2D, k: tf.Variable, b: tf.Variable): tf.Tensor2D => tf.add(tf.matMul(x, k as tf.Tensor2D), b);
+
+/**
+ * x·W + b whose input gradient uses a W^T computed once per sequence: tfjs's matMul gradient asks
+ * for dy·W^T (transposeB), which the wasm backend serves by transposing W on every step (the
+ * single largest cost of a reference-size training step).
+ */
+function denseWithTransposed(x: tf.Tensor2D, k: tf.Variable, kT: tf.Tensor2D, b: tf.Variable): tf.Tensor2D {
+  const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as tf.Tensor2D;
+    // kT is saved with the input: tensors captured any other way are disposed with the forward pass.
+    (args[2] as tf.GradSaveFunc)([input, kT]);
+    return {
+      value: tf.matMul(input, args[1] as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [savedInput, savedKT] = saved as [tf.Tensor2D, tf.Tensor2D];
+        return [tf.matMul(dy, savedKT), tf.matMul(tf.transpose(savedInput), dy)];
+      },
+    };
+  }) as (input: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;
+  return tf.add(linear(x, k as tf.Tensor2D), b);
+}
+
+/** Transposed copies of the recurrent kernels, for training (see denseWithTransposed). */
+export interface TransposedKernels {
+  lstm: tf.Tensor2D;
+  fBeta: tf.Tensor2D;
+  decoderAtt: tf.Tensor2D;
+}
+
+/** Computes the transposed kernels once per training sequence. Not tidied. */
+export function transposedKernels(w: DecoderWeights): TransposedKernels {
+  return {
+    lstm: tf.transpose(w.lstmKernel as tf.Tensor2D),
+    fBeta: tf.transpose(w.fBetaKernel as tf.Tensor2D),
+    decoderAtt: tf.transpose(w.decoderAttKernel as tf.Tensor2D),
+  };
+}
 
 /** att1 = encoder_att(a). Not tidied: call inside the caller's tidy / gradient scope. */
 export function attendPrecompute(w: DecoderWeights, features: tf.Tensor3D): DecoderContext {
@@ -125,7 +164,9 @@ export function decoderStep(
   const [b, l, enc] = ctx.features.shape;
   const att = ctx.att1.shape[2];
   const k = rowsPerImage;
-  const att2 = tf.reshape(dense(h, w.decoderAttKernel, w.decoderAttBias), [b, k, 1, att]);
+  const kT = ctx.kernelsT;
+  const hAtt = kT ? denseWithTransposed(h, w.decoderAttKernel, kT.decoderAtt, w.decoderAttBias) : dense(h, w.decoderAttKernel, w.decoderAttBias);
+  const att2 = tf.reshape(hAtt, [b, k, 1, att]);
   const pre = tf.add(tf.reshape(ctx.att1, [b, 1, l, att]), att2);
   const act = activation === 'relu' ? tf.relu(pre) : tf.tanh(pre);
   const e = tf.add(tf.matMul(tf.reshape(act, [b * k * l, att]), w.fullAttKernel as tf.Tensor2D), w.fullAttBias);
@@ -134,9 +175,9 @@ export function decoderStep(
   const context = ctx.featuresT
     ? tf.reshape(tf.transpose(tf.matMul(ctx.featuresT, alpha3, false, true), [0, 2, 1]), [b * k, enc])
     : tf.reshape(tf.matMul(alpha3, ctx.features), [b * k, enc]);
-  const gate = tf.sigmoid(dense(h, w.fBetaKernel, w.fBetaBias));
-  const x = tf.concat([emb, tf.mul(gate, context), h], 1);
-  const z = dense(x as tf.Tensor2D, w.lstmKernel, w.lstmBias);
+  const gate = tf.sigmoid(kT ? denseWithTransposed(h, w.fBetaKernel, kT.fBeta, w.fBetaBias) : dense(h, w.fBetaKernel, w.fBetaBias));
+  const x = tf.concat([emb, tf.mul(gate, context), h], 1) as tf.Tensor2D;
+  const z = kT ? denseWithTransposed(x, w.lstmKernel, kT.lstm, w.lstmBias) : dense(x, w.lstmKernel, w.lstmBias);
   const [zi, zf, zg, zo] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const cNew = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg))) as tf.Tensor2D;
   const hNew = tf.mul(tf.sigmoid(zo), tf.tanh(cNew)) as tf.Tensor2D;

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { attendPrecompute, decoderStep, initialState, outputLogits } from './decoder.js';
+import { attendPrecompute, decoderStep, initialState, outputLogits, transposedKernels } from './decoder.js';
 import { mixSeed } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
@@ -79,7 +79,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const { batchSize: b, steps } = p;
   const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
     o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
-  const ctx = attendPrecompute(w, features);
+  const ctx = { ...attendPrecompute(w, features), kernelsT: transposedKernels(w) };
   let { h, c } = initialState(w, features);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;

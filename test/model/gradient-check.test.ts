@@ -24,7 +24,8 @@ describe('gradient of the full training loss', () => {
     it(`matches central finite differences (${label})`, () => {
       const model = ShowAttendTell.create(config, { seed: 21 });
       const b = 2;
-      const images = tf.tensor(noise(input.reduce((x, y) => x * y), 3), input) as tf.Tensor4D;
+      const inputTensor: tf.Tensor = tf.tensor(noise(input.reduce((x, y) => x * y), 3), input);
+      const images = inputTensor as tf.Tensor4D;
       const e1 = vocab.encode(['a', 'red', 'circle'], 3);
       const e2 = vocab.encode(['blue'], 3);
       const targets = prepareTargets({ batchSize: b, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) });
