@@ -89,13 +89,16 @@ export function kafkaCommand(): Command {
         }
         throw e;
       }
-      let signalled = false;
+      let signalledAt: number | undefined;
       const onSignal = (sig: string): void => {
-        if (signalled) {
+        // A launcher (npx, tsx) may relay the same signal the process group already got: only a
+        // second signal well after the first means "exit now".
+        if (signalledAt !== undefined) {
+          if (Date.now() - signalledAt < 1000) return;
           log(`second ${sig}: exiting now (uncommitted records will be redelivered)`);
           process.exit(130);
         }
-        signalled = true;
+        signalledAt = Date.now();
         log(`${sig}: finishing in-flight images, committing, leaving the group`);
         void service.stop();
       };
