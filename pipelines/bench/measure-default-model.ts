@@ -1,0 +1,93 @@
+/**
+ * The full measurement of the shipped default model (or any model directory) on a fresh-seed
+ * synthetic test set: BLEU-1..4, CIDEr-D, content accuracy and attention hit rate (overall and per
+ * word class) at beam 1 and 4, beside a constant-caption baseline and one reference scored against
+ * the other four; also renders example attention figures.
+ *
+ * Run: npx tsx pipelines/bench/measure-default-model.ts [--model models/default] [--seed 9001]
+ *        [--count 5000] [--beams 1,4] [--report FILE.json] [--examples DIR] [--data DIR]
+ * The test split of a generated set is 10% of --count (5000 -> 500 images). The seed must never have
+ * been used for training or validation (models/default/README.md lists the training seed).
+ */
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { initBackend } from '../../src/backend/index.js';
+import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
+import { loadCaptioner } from '../../src/model/index.js';
+import { packageRoot } from '../../src/cli/package-root.js';
+import { captionFiles } from '../../src/cli/commands/caption.js';
+import { writeFileAtomic } from '../atomic-write.js';
+import { captionBaselines } from '../caption-baselines.js';
+import { evaluate, type EvaluationReport } from '../evaluate.js';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const modelDir = resolve(arg('model', join(packageRoot(), 'models', 'default')));
+const seed = Number(arg('seed', '9001'));
+const count = Number(arg('count', '5000'));
+const beams = arg('beams', '1,4').split(',').map(Number);
+const reportPath = arg('report', '');
+const examplesDir = arg('examples', '');
+const givenData = arg('data', '');
+
+const backend = await initBackend();
+const tmp = await mkdtemp(join(tmpdir(), 'measure-default-'));
+try {
+  const dataDir = givenData ? resolve(givenData) : join(tmp, 'data');
+  if (!givenData) {
+    const t = performance.now();
+    await generateSynthetic({ outDir: dataDir, count, seed });
+    console.error(`synthesised ${count} scenes (seed ${seed}) in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  }
+  const dataset = await loadKarpathy(join(dataDir, 'dataset.json'), join(dataDir, 'images'));
+  const test = dataset.images.filter((im) => im.split === 'test');
+  const baselines = captionBaselines(test, dataset.images.filter((im) => im.split !== 'test'));
+  const captioner = await loadCaptioner(modelDir);
+  const reports: EvaluationReport[] = [];
+  try {
+    for (const beamSize of beams) {
+      const r = await evaluate({ captioner, dataset: { ...dataset, name: `synthetic seed ${seed}` }, split: 'test', beamSize, backend: backend.name });
+      reports.push(r);
+      console.error(`beam ${beamSize}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
+    }
+    if (examplesDir) {
+      // Three test scenes with two or three objects: the figures then show attention moving between objects.
+      const picks = test.filter((im) => (im.objects?.length ?? 0) >= 2).slice(0, 3);
+      const out = join(tmp, 'figures');
+      await mkdir(resolve(examplesDir), { recursive: true });
+      const results = await captionFiles(captioner, picks.map((im) => im.path), out, { beamSize: 4, maxSteps: 50, figure: true, alternatives: 1 });
+      for (const [i, r] of results.entries()) {
+        const target = join(resolve(examplesDir), `example-${i + 1}.png`);
+        await copyFile(r.figure!, target);
+        console.error(`${target}: ${r.caption}`);
+      }
+    }
+  } finally {
+    captioner.dispose();
+  }
+
+  const pct = (x: number) => (100 * x).toFixed(1);
+  const lines = [
+    `| | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | content acc. | hit rate (shape / colour) |`,
+    `|---|---|---|---|---|---|---|---|`,
+    ...reports.map((r) => {
+      const a = r.attention!;
+      return `| model, beam ${r.beamSize} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
+    }),
+    `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | |`,
+    `| one reference vs the other four | ${pct(baselines.oneVsRest.bleu.bleu1)} | ${pct(baselines.oneVsRest.bleu.bleu2)} | ${pct(baselines.oneVsRest.bleu.bleu3)} | ${pct(baselines.oneVsRest.bleu.bleu4)} | ${baselines.oneVsRest.ciderD.toFixed(3)} | | |`,
+  ];
+  console.log(`model ${reports[0]?.modelId} (${modelDir}) on ${test.length} test images of synthetic seed ${seed}, backend ${backend.name}`);
+  console.log(lines.join('\n'));
+  if (reportPath) {
+    const full = { model: modelDir, seed, count, testImages: test.length, backend: backend.name, baselines, reports, measuredAt: new Date().toISOString() };
+    await writeFileAtomic(resolve(reportPath), JSON.stringify(full, null, 2) + '\n');
+    console.error(`report: ${resolve(reportPath)}`);
+  }
+} finally {
+  await rm(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,20 @@
+import { join, resolve } from 'node:path';
+import { exists, resolveModelDir } from './options.js';
+import { packageRoot } from './package-root.js';
+import { UserError } from './user-error.js';
+
+/** The model shipped with the package (trained on the synthetic shapes; see models/default/README.md). */
+export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'default');
+
+/**
+ * The model directory every command uses: --model when given (a checkpoint, or a train --out
+ * directory whose best/ is used), else models/default in the working directory, else the one
+ * shipped in the package.
+ */
+export async function modelDirOrDefault(model: string | undefined, option = '--model'): Promise<string> {
+  if (model) return resolveModelDir(model, option);
+  for (const candidate of [resolve('models', 'default'), DEFAULT_MODEL_DIR]) {
+    if (await exists(join(candidate, 'model.json'))) return candidate;
+  }
+  throw new UserError(`no ${option} given and no default model in ${DEFAULT_MODEL_DIR}; pass ${option} DIR (train one with \`captioner train --out DIR\` or \`captioner demo\`)`);
+}
