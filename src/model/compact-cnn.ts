@@ -23,36 +23,57 @@ export const avgPool2x2 = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
 /**
- * The compact CNN encoder: 3x3 conv + ReLU blocks, every block after the first preceded by 2x2
- * average pooling (max pooling's gradient is slow and wrong on wasm for all-negative windows),
- * then adaptive average pooling to the attention grid. Trained from scratch with the model.
+ * Options of the compact CNN. kernelSizes and coordChannels are optional extensions read from the
+ * encoder config when present (absent: 3x3 everywhere, no coordinates, as before).
+ */
+export interface CompactCnnOptions {
+  channels: number[];
+  /** Odd kernel size per block (default 3 for every block). */
+  kernelSizes?: number[];
+  /** Append each grid cell's centre (x, y) in [-1, 1] to its annotation (2 extra channels). */
+  coordChannels?: boolean;
+}
+
+/** The annotation width the compact CNN produces for these options. */
+export function compactCnnOutputDim(o: CompactCnnOptions): number {
+  return (o.channels[o.channels.length - 1] ?? 0) + (o.coordChannels ? 2 : 0);
+}
+
+/**
+ * The compact CNN encoder: conv + ReLU blocks (3x3 unless kernelSizes says otherwise), every block
+ * after the first preceded by 2x2 average pooling (max pooling's gradient is slow and wrong on wasm
+ * for all-negative windows), then adaptive average pooling to the attention grid, optionally
+ * followed by two coordinate channels. Trained from scratch with the model.
  */
 export class CompactCnnEncoder {
   readonly variables: NamedVariable[];
   private readonly kernels: tf.Variable[] = [];
   private readonly biases: tf.Variable[] = [];
+  private readonly coords: boolean;
 
   constructor(
-    channels: number[],
+    options: CompactCnnOptions,
     private readonly gridSize: number,
     prefix: string,
     rng: () => number,
   ) {
     this.variables = [];
+    this.coords = options.coordChannels === true;
     let inC = 3;
-    channels.forEach((outC, i) => {
+    options.channels.forEach((outC, i) => {
+      const k = options.kernelSizes?.[i] ?? 3;
       // He-uniform: the layers are ReLU and trained from scratch.
-      const bound = Math.sqrt(6 / (9 * inC));
-      const k = tf.variable(tf.tensor4d(uniformArray(rng, 9 * inC * outC, -bound, bound), [3, 3, inC, outC]), true, `${prefix}/encoder/conv${i}/kernel`);
+      const bound = Math.sqrt(6 / (k * k * inC));
+      const kernel = tf.variable(tf.tensor4d(uniformArray(rng, k * k * inC * outC, -bound, bound), [k, k, inC, outC]), true, `${prefix}/encoder/conv${i}/kernel`);
       const b = tf.variable(tf.zeros([outC]), true, `${prefix}/encoder/conv${i}/bias`);
-      this.kernels.push(k);
+      this.kernels.push(kernel);
       this.biases.push(b);
-      this.variables.push({ name: `encoder/conv${i}/kernel`, variable: k }, { name: `encoder/conv${i}/bias`, variable: b });
+      this.variables.push({ name: `encoder/conv${i}/kernel`, variable: kernel }, { name: `encoder/conv${i}/bias`, variable: b });
       inC = outC;
     });
   }
 
-  /** images [B, S, S, 3] -> annotations [B, grid*grid, C]. Caller owns the result. */
+  /** images [B, S, S, 3] -> annotations [B, grid*grid, C (+2)]. Caller owns the result. */
   encode(images: tf.Tensor4D): tf.Tensor3D {
     return tf.tidy(() => {
       let x: tf.Tensor4D = images;
@@ -60,7 +81,18 @@ export class CompactCnnEncoder {
         if (i > 0) x = avgPool2x2(x);
         x = tf.relu(tf.add(tf.conv2d(x, k as tf.Tensor4D, 1, 'same'), this.biases[i]!)) as tf.Tensor4D;
       });
-      return adaptiveAvgPoolToGrid(x, this.gridSize);
+      const pooled = adaptiveAvgPoolToGrid(x, this.gridSize);
+      if (!this.coords) return pooled;
+      const g = this.gridSize;
+      const xy = new Float32Array(g * g * 2);
+      for (let r = 0; r < g; r++) {
+        for (let c = 0; c < g; c++) {
+          xy[(r * g + c) * 2] = -1 + (2 * c + 1) / g;
+          xy[(r * g + c) * 2 + 1] = -1 + (2 * r + 1) / g;
+        }
+      }
+      const coords = tf.tile(tf.tensor3d(xy, [1, g * g, 2]), [images.shape[0], 1, 1]);
+      return tf.concat([pooled, coords], 2) as tf.Tensor3D;
     });
   }
 

@@ -1,3 +1,4 @@
+import { compactCnnOutputDim, type CompactCnnOptions } from './compact-cnn.js';
 import type { ModelConfig } from './types.js';
 
 /**
@@ -21,8 +22,8 @@ export function defaultModelConfig(overrides: Partial<ModelConfig> = {}): ModelC
     ...overrides,
   };
   if (config.encoder.kind === 'compact-cnn' && overrides.encoderDim === undefined) {
-    // The annotation size is the last conv block's width unless the caller says otherwise.
-    config.encoderDim = config.encoder.channels[config.encoder.channels.length - 1] ?? config.encoderDim;
+    // The annotation size follows from the encoder (last conv width, + 2 coordinate channels) unless set.
+    config.encoderDim = compactCnnOutputDim(config.encoder) || config.encoderDim;
   }
   validateModelConfig(config);
   return config;
@@ -72,9 +73,20 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
       if (!Array.isArray(enc.channels) || enc.channels.length < 1 || !enc.channels.every((c) => Number.isInteger(c) && c > 0)) {
         throw new TypeError(`${source}: encoder.channels must be a non-empty list of positive integers (e.g. [32, 64, 128, 128])`);
       }
+      const opts = enc as CompactCnnOptions;
+      if (opts.kernelSizes !== undefined) {
+        const ks = opts.kernelSizes;
+        if (!Array.isArray(ks) || ks.length !== enc.channels.length || !ks.every((k) => Number.isInteger(k) && k > 0 && k % 2 === 1)) {
+          throw new TypeError(`${source}: encoder.kernelSizes must list one odd positive kernel size per block (${enc.channels.length} blocks), e.g. [3, 3, 1, 1]; got ${JSON.stringify(ks)}`);
+        }
+      }
+      if (opts.coordChannels !== undefined && typeof opts.coordChannels !== 'boolean') {
+        throw new TypeError(`${source}: encoder.coordChannels must be true or false`);
+      }
       const last = enc.channels[enc.channels.length - 1];
-      if (last !== config.encoderDim) {
-        throw new TypeError(`${source}: encoderDim (${config.encoderDim}) must equal the last encoder channel count (${String(last)})`);
+      if (compactCnnOutputDim(opts) !== config.encoderDim) {
+        const coords = opts.coordChannels ? ' plus 2 coordinate channels' : '';
+        throw new TypeError(`${source}: encoderDim (${config.encoderDim}) must equal the last encoder channel count (${String(last)})${coords} = ${compactCnnOutputDim(opts)}`);
       }
       break;
     }

@@ -53,7 +53,7 @@ export class ShowAttendTell {
     }
     const seed = opts.seed ?? 0;
     const prefix = `sat${instances++}`;
-    const encoder = config.encoder.kind === 'compact-cnn' ? new CompactCnnEncoder(config.encoder.channels, config.gridSize, prefix, seededRandom(seed)) : null;
+    const encoder = config.encoder.kind === 'compact-cnn' ? new CompactCnnEncoder(config.encoder, config.gridSize, prefix, seededRandom(seed)) : null;
     return new ShowAttendTell(config, encoder, seed, prefix);
   }
 

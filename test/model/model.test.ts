@@ -4,7 +4,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { attendPrecompute, decoderStep, initialState } from '../../src/model/decoder.js';
 import { adaptiveAvgPoolToGrid } from '../../src/model/adaptive-pool.js';
 import { avgPool2x2 } from '../../src/model/compact-cnn.js';
-import { ShowAttendTell, defaultModelConfig, referenceModelConfig, validateModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, defaultModelConfig, referenceModelConfig, validateModelConfig, type ModelConfig } from '../../src/model/index.js';
 import { noise } from './helpers.js';
 
 beforeAll(async () => {
@@ -110,6 +110,23 @@ describe('ShowAttendTell', () => {
       tf.dispose(out);
       m.dispose();
     }
+  });
+
+  it('supports per-block kernel sizes and appended cell-centre coordinates (optional encoder fields)', () => {
+    // Not yet in the shared EncoderConfig type, hence the assertion; absent fields keep 3x3 and no coordinates.
+    const encoder = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 1], coordChannels: true } as ModelConfig['encoder'];
+    const config = defaultModelConfig({ vocabSize: 20, gridSize: 2, encoder });
+    expect(config.encoderDim).toBe(8);
+    const m = ShowAttendTell.create(config, { seed: 1 });
+    expect(m.encoderVariables().map((v) => v.variable.shape)).toEqual([[3, 3, 3, 4], [4], [1, 1, 4, 6], [6]]);
+    const images = tf.tensor4d(noise(8 * 8 * 3, 2), [1, 8, 8, 3]);
+    const f = m.encode(images);
+    const v = f.arraySync()[0]!;
+    expect(v.map((cell) => cell.slice(6))).toEqual([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]);
+    tf.dispose([images, f]);
+    m.dispose();
+    const bad = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 2] } as ModelConfig['encoder'];
+    expect(() => defaultModelConfig({ vocabSize: 20, encoder: bad })).toThrow(/kernelSizes must list one odd/);
   });
 
   it("'precomputed' encode is the identity on features", () => {
