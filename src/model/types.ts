@@ -5,8 +5,15 @@ export type AttentionActivation = 'relu' | 'tanh';
 export type EncoderConfig =
   | {
       kind: 'compact-cnn';
-      /** Output channels of each 3x3 conv block; each block after the first halves the resolution. */
+      /** Output channels of each conv block; each block after the first halves the resolution. */
       channels: number[];
+      /**
+       * Odd kernel size per block (default 3 everywhere). 1x1 blocks at coarse resolutions keep each
+       * grid cell's receptive field close to the cell, so attention has to look where the object is.
+       */
+      kernelSizes?: number[];
+      /** Append each cell's (x, y) centre as two fixed channels, so position words can be read off attention. */
+      coordChannels?: boolean;
     }
   | {
       kind: 'external';
