@@ -4,6 +4,7 @@ import type { Vocabulary } from '../src/data/vocabulary.js';
 import { checkCaption, objectMatchesWord, wordClass } from '../src/data/synthetic/index.js';
 import { attentionHitRate, captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from './atomic-write.js';
+import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
 import { describeImages } from './describe-images.js';
 import type { ImageCaptioner } from './model-captioner.js';
 import { imageLoader } from './train-data.js';
@@ -61,6 +62,8 @@ export interface EvaluationReport {
   content?: { accuracy: number; correct: number; checked: number; examples: Array<{ id: string; caption: string; errors: string[] }> };
   /** Synthetic data sets only: does the attention peak fall on the object a shape/colour word names. */
   attention?: AttentionHitResult;
+  /** The same images scored with one constant caption and with one reference against the others: template captions inflate BLEU. */
+  baselines?: CaptionBaselines;
   durationMs: number;
   imagesPerSec: number;
 }
@@ -111,6 +114,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     durationMs,
     imagesPerSec: done.length / (durationMs / 1000),
   };
+
+  if (done.length > 0) {
+    const evaluated = new Set(done.map((e) => e.item.id));
+    report.baselines = captionBaselines(done.map((e) => e.item), dataset.images.filter((im) => im.split !== split && !evaluated.has(im.id)));
+  }
 
   const synthetic = done.filter((e): e is typeof e & { item: { objects: SceneObject[] } } => Array.isArray(e.item.objects));
   if (synthetic.length > 0) {

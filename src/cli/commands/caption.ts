@@ -4,12 +4,12 @@ import { ImageDecodeError, prepareImage } from '../../data/index.js';
 import { loadCaptioner, type Captioner } from '../../model/index.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { writeFileAtomic } from '../../../pipelines/atomic-write.js';
-import { exists, int, resolveModelDir, setupBackend, withBackend } from '../options.js';
-import { packageRoot } from '../package-root.js';
+import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
+import { exists, int, setupBackend, withBackend } from '../options.js';
 import { UserError, action } from '../user-error.js';
 
-/** Where `caption` looks for a model when --model is not given. */
-export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'default');
+/** Where `caption` looks for a model when --model is not given (kept here for existing importers). */
+export { DEFAULT_MODEL_DIR };
 
 export interface CaptionFileResult {
   image: string;
@@ -78,12 +78,9 @@ export function captionCommand(): Command {
   withBackend(cmd);
   return cmd.action(
     action('caption', async (o: { input: string[]; out: string; model?: string; beamSize: number; maxSteps: number; alternatives: number; figure: boolean; backend?: string }) => {
-      if (!o.model && !(await exists(DEFAULT_MODEL_DIR))) {
-        throw new UserError(`no --model given and no default model in ${DEFAULT_MODEL_DIR}; pass --model DIR (train one with \`captioner train\` or \`captioner demo\`)`);
-      }
       for (const f of o.input) if (!(await exists(f))) throw new UserError(`-i ${f}: no such file`);
       await setupBackend(o.backend);
-      const dir = await resolveModelDir(o.model ?? DEFAULT_MODEL_DIR);
+      const dir = await modelDirOrDefault(o.model);
       const captioner = await loadCaptioner(dir);
       try {
         const results = await captionFiles(captioner, o.input, o.out, { beamSize: o.beamSize, maxSteps: o.maxSteps, figure: o.figure, alternatives: o.alternatives });

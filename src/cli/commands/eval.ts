@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import type { Split } from '../../data/types.js';
 import { loadCaptioner } from '../../model/index.js';
 import { evaluate, type EvaluationReport } from '../../../pipelines/evaluate.js';
-import { int, loadData, resolveModelDir, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
+import { int, loadData, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { action } from '../user-error.js';
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -17,6 +18,10 @@ export function formatReport(r: EvaluationReport): string {
   ];
   if (r.content) lines.push(`content accuracy ${pct(r.content.accuracy)}% (${r.content.correct}/${r.content.checked} captions entirely true of their scene)`);
   if (r.attention) lines.push(`attention hit rate ${pct(r.attention.rate)}% (${r.attention.hits}/${r.attention.total} shape and colour words looked at their object)`);
+  if (r.baselines) {
+    const b = r.baselines;
+    lines.push(`baselines: constant caption "${b.constantCaption}" BLEU-4 ${pct(b.constant.bleu.bleu4)} CIDEr-D ${pct(b.constant.ciderD)}; one reference vs the others BLEU-4 ${pct(b.oneVsRest.bleu.bleu4)} CIDEr-D ${pct(b.oneVsRest.ciderD)}`);
+  }
   if (r.skipped.length) lines.push(`skipped ${r.skipped.length} undecodable images, e.g. ${r.skipped[0]!.file} (${r.skipped[0]!.reason})`);
   return lines.join('\n');
 }
@@ -25,7 +30,7 @@ export function formatReport(r: EvaluationReport): string {
 export function evalCommand(): Command {
   const cmd = new Command('eval')
     .description('caption a split with beam search and score it (BLEU-1..4, CIDEr-D; content accuracy and attention hit rate on synthetic data)')
-    .requiredOption('--model <dir>', 'model directory (or a train --out directory: its best/ is used)');
+    .option('--model <dir>', `model directory (or a train --out directory: its best/ is used; default ${DEFAULT_MODEL_DIR})`);
   withData(cmd);
   withBackend(cmd);
   return cmd
@@ -36,9 +41,9 @@ export function evalCommand(): Command {
     .option('--json', 'print the report as JSON')
     .option('--predictions <file>', 'also write every caption to FILE (JSON, readable by `captioner score --hyps`)')
     .action(
-      action('eval', async (o: DataOptions & { model: string; split: Split; beamSize: number; maxSteps: number; limit?: number; json?: boolean; predictions?: string; backend?: string }) => {
+      action('eval', async (o: DataOptions & { model?: string; split: Split; beamSize: number; maxSteps: number; limit?: number; json?: boolean; predictions?: string; backend?: string }) => {
         const info = await setupBackend(o.backend, { stderr: o.json });
-        const dir = await resolveModelDir(o.model);
+        const dir = await modelDirOrDefault(o.model);
         const dataset = await loadData(o);
         const captioner = await loadCaptioner(dir);
         try {
