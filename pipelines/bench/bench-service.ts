@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     settings: { type: 'string', default: '1/0,8/20,16/50' },
     workers: { type: 'string', default: '1,2' },
     long: { type: 'string', default: '1000' },
+    'long-workers': { type: 'string', default: '2' },
     'stability-ms': { type: 'string', default: '100' },
     backend: { type: 'string', default: 'wasm' },
     json: { type: 'string' },
@@ -163,7 +164,7 @@ const memory: number[] = [];
 let longThroughput = 0;
 if (longCount > 0) {
   const sampler = setInterval(() => memory.push(process.memoryUsage().rss), 500);
-  await withService(2, 8, 20, async (drop) => {
+  await withService(Number(args['long-workers']), 8, 20, async (drop) => {
     const chunk = 100;
     let done = 0;
     const t0 = performance.now();
@@ -183,6 +184,6 @@ const summary = {
   results,
   long: longCount > 0 ? { images: longCount, throughput: Math.round(longThroughput * 10) / 10, rssFirstMiB: mib(memory[0] ?? 0), rssPeakMiB: mib(Math.max(...memory)), rssLastMiB: mib(memory[memory.length - 1] ?? 0), samples: memory.length } : undefined,
 };
-if (summary.long) console.log(`long run: ${longCount} images at ${summary.long.throughput} img/s; RSS first ${summary.long.rssFirstMiB} MiB, peak ${summary.long.rssPeakMiB} MiB, last ${summary.long.rssLastMiB} MiB`);
+if (summary.long) console.log(`long run (${args['long-workers']} workers, batch 8/20ms): ${longCount} images at ${summary.long.throughput} img/s; RSS first ${summary.long.rssFirstMiB} MiB, peak ${summary.long.rssPeakMiB} MiB, last ${summary.long.rssLastMiB} MiB`);
 if (args.json) await writeFile(args.json, JSON.stringify(summary, null, 2) + '\n');
 await rm(root, { recursive: true, force: true });
