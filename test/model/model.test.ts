@@ -113,8 +113,8 @@ describe('ShowAttendTell', () => {
   });
 
   it('supports per-block kernel sizes and appended cell-centre coordinates (optional encoder fields)', () => {
-    // Not yet in the shared EncoderConfig type, hence the assertion; absent fields keep 3x3 and no coordinates.
-    const encoder = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 1], coordChannels: true } as ModelConfig['encoder'];
+    // Absent, these fields mean 3x3 everywhere and no coordinates (the other tests).
+    const encoder: ModelConfig['encoder'] = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 1], coordChannels: true };
     const config = defaultModelConfig({ vocabSize: 20, gridSize: 2, encoder });
     expect(config.encoderDim).toBe(8);
     const m = ShowAttendTell.create(config, { seed: 1 });
@@ -125,7 +125,7 @@ describe('ShowAttendTell', () => {
     expect(v.map((cell) => cell.slice(6))).toEqual([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]);
     tf.dispose([images, f]);
     m.dispose();
-    const bad = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 2] } as ModelConfig['encoder'];
+    const bad: ModelConfig['encoder'] = { kind: 'compact-cnn', channels: [4, 6], kernelSizes: [3, 2] };
     expect(() => defaultModelConfig({ vocabSize: 20, encoder: bad })).toThrow(/kernelSizes must list one odd/);
   });
 
