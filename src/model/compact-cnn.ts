@@ -64,8 +64,11 @@ export class CompactCnnEncoder {
       const k = options.kernelSizes?.[i] ?? 3;
       // He-uniform: the layers are ReLU and trained from scratch.
       const bound = Math.sqrt(6 / (k * k * inC));
-      const kernel = tf.variable(tf.tensor4d(uniformArray(rng, k * k * inC * outC, -bound, bound), [k, k, inC, outC]), true, `${prefix}/encoder/conv${i}/kernel`);
-      const b = tf.variable(tf.zeros([outC]), true, `${prefix}/encoder/conv${i}/bias`);
+      // tidy disposes the initial-value tensors (a variable shares their data but not their handle).
+      const [kernel, b] = tf.tidy(() => [
+        tf.variable(tf.tensor4d(uniformArray(rng, k * k * inC * outC, -bound, bound), [k, k, inC, outC]), true, `${prefix}/encoder/conv${i}/kernel`),
+        tf.variable(tf.zeros([outC]), true, `${prefix}/encoder/conv${i}/bias`),
+      ]);
       this.kernels.push(kernel);
       this.biases.push(b);
       this.variables.push({ name: `encoder/conv${i}/kernel`, variable: kernel }, { name: `encoder/conv${i}/bias`, variable: b });

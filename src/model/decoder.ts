@@ -40,7 +40,8 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     const n = shape.reduce((a, b) => a * b, 1);
     const values = bound === 0 ? new Float32Array(n) : uniformArray(rng, n, -bound, bound);
     const name = `decoder/${snake(key)}`;
-    const variable = tf.variable(tf.tensor(values, shape), true, `${prefix}/${name}`);
+    // tidy disposes the initial-value tensor; the variable keeps the data.
+    const variable = tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `${prefix}/${name}`));
     named.push({ name, variable });
     return variable;
   };

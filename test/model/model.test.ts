@@ -60,6 +60,13 @@ describe('2x2 average pooling', () => {
 });
 
 describe('ShowAttendTell', () => {
+  it('leaves no tensor behind after create and dispose (initial values are not kept)', () => {
+    const before = tf.memory().numTensors;
+    const config = defaultModelConfig({ vocabSize: 20, encoder: { kind: 'compact-cnn', channels: [8, 16], coordChannels: true }, encoderDim: 18 });
+    ShowAttendTell.create(config, { seed: 1 }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('encodes [B, 64, 64, 3] to [B, 64, 128] without leaking', () => {
     const m = ShowAttendTell.create(defaultModelConfig({ vocabSize: 20 }), { seed: 1 });
     const images = tf.tensor4d(noise(2 * 64 * 64 * 3, 1), [2, 64, 64, 3]);

@@ -6,7 +6,7 @@ import { Subject, lastValueFrom, tap, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
-import { ShowAttendTell, defaultModelConfig, loadCheckpoint } from '../../src/model/index.js';
+import { loadCheckpoint } from '../../src/model/index.js';
 import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
 import type { TrainEvent } from '../../pipelines/train-events.js';
 
@@ -16,11 +16,6 @@ const of = <K extends TrainEvent['type']>(events: TrainEvent[], type: K) => even
 describe('trainPipeline on a tiny synthetic set', () => {
   let root: string;
   let data: KarpathyDataset;
-  /**
-   * Tensors that creating and disposing one model leaves behind by itself (0 once the model package
-   * disposes the initial values of its variables), so these checks measure this pipeline's leaks only.
-   */
-  let modelLeak = 0;
   const small = { channels: [8, 16, 16, 16] };
   const base = (): Omit<TrainOptions, 'outDir'> => ({
     dataset: data, epochs: 2, batchSize: 4, stepsPerEpoch: 2, valLimit: 4, beamSize: 2, probeCount: 2, maxDecodeSteps: 8,
@@ -32,9 +27,6 @@ describe('trainPipeline on a tiny synthetic set', () => {
     root = await mkdtemp(join(tmpdir(), 'train-pipeline-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 40, seed: 7 });
     data = await loadKarpathy(ds.jsonPath, ds.imageDir);
-    const n = tf.memory().numTensors;
-    ShowAttendTell.create(defaultModelConfig({ ...base().model, vocabSize: 20 })).dispose();
-    modelLeak = tf.memory().numTensors - n;
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
@@ -69,7 +61,7 @@ describe('trainPipeline on a tiny synthetic set', () => {
     expect(last.trainerState?.steps).toBe(4);
     last.model.dispose();
     await sleep(50); // the model is disposed after the last step settles
-    expect(tf.memory().numTensors - before).toBe(2 * modelLeak); // the pipeline's model and the one loaded here
+    expect(tf.memory().numTensors - before).toBe(0);
 
     // Without --resume an existing run is refused, naming the fix.
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir }))).rejects.toThrow(/--resume/);
@@ -110,7 +102,7 @@ describe('trainPipeline on a tiny synthetic set', () => {
     const count = seen.length;
     await sleep(1500);
     expect(seen.length).toBe(count);
-    expect(tf.memory().numTensors - before).toBe(modelLeak);
+    expect(tf.memory().numTensors - before).toBe(0);
   });
 
   it('with checkpointEverySteps, a run killed mid-epoch resumes at the saved step inside the epoch', async () => {
