@@ -35,7 +35,8 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
   }
   ids.reverse();
   attention.reverse();
-  const words = ids.filter((id) => id !== vocab.endId && id !== vocab.startId && id !== vocab.padId).map((id) => vocab.wordOf(id));
+  // The search never emits <pad> or <start>, so words[i] is the token of ids[i] and attention[i].
+  const words = ids.filter((id) => id !== vocab.endId).map((id) => vocab.wordOf(id));
   const score = lengthPenalty > 0 ? node.logProb / Math.pow(ids.length, lengthPenalty) : node.logProb;
   return { ids, words, logProb: node.logProb, score, finished, attention };
 }
@@ -73,6 +74,12 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
     const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
     return [rep(s.h), rep(s.c)];
   });
+  // <pad> and <start> are never words of a caption: an undertrained model can still rank them
+  // high, and emitting them would leave a hypothesis whose attention maps and words disagree.
+  const banned = new Float32Array(v);
+  banned[vocab.padId] = -Infinity;
+  banned[vocab.startId] = -Infinity;
+  const banMask = tf.tensor2d(banned, [1, v]);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);
@@ -85,7 +92,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const [values, indices, alpha, hNew, cNew] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
         const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k);
-        const logp = tf.logSoftmax(outputLogits(w, out.h, 0, false));
+        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, 0, false)), banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
         return [top.values, top.indices, out.alpha, out.h, out.c] as const;
@@ -135,7 +142,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       c = cg as tf.Tensor2D;
     }
   } finally {
-    tf.dispose([...ctx, h, c]);
+    tf.dispose([...ctx, h, c, banMask]);
   }
   const results: CaptionResult[] = [];
   for (let i = 0; i < b; i++) {

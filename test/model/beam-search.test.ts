@@ -40,7 +40,9 @@ function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: numb
     const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation);
     ({ h, c } = out);
     const logp = tf.logSoftmax(outputLogits(w, h, 0, false)).dataSync();
-    word = logp.indexOf(Math.max(...logp));
+    // Like the beam, never emit <pad> or <start>.
+    const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
+    word = allowed.indexOf(Math.max(...allowed));
     logProb += logp[word]!;
     ids.push(word);
     if (word === v.endId) break;
@@ -128,6 +130,24 @@ describe('beamSearch', () => {
       expect(r.best.ids).toHaveLength(7);
       expect(r.alternatives).toHaveLength(3);
       expect(r.alternatives.map((h) => h.score)).toEqual([...r.alternatives.map((h) => h.score)].sort((a, b) => b - a));
+    }
+    m.dispose();
+  });
+
+  it('never emits <pad> or <start>, so each word has its own attention map', async () => {
+    const m = ShowAttendTell.create(model.config, { seed: 5 });
+    const red = vocab.idOf('red');
+    fixedDistribution(m, new Map([[vocab.padId, 5], [vocab.startId, 4], [red, 1], [vocab.endId, 0]]));
+    const results = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 4, returnAlternatives: 2 });
+    for (const r of results) {
+      for (const h of r.alternatives) {
+        expect(h.ids).not.toContain(vocab.padId);
+        expect(h.ids).not.toContain(vocab.startId);
+        expect(h.attention).toHaveLength(h.ids.length);
+        expect(h.words).toHaveLength(h.finished ? h.ids.length - 1 : h.ids.length);
+      }
+      // <pad> and <start> had the highest logits; the best non-banned continuation is taken instead.
+      expect(r.alternatives.some((h) => h.ids[0] === red)).toBe(true);
     }
     m.dispose();
   });
