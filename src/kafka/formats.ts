@@ -24,7 +24,7 @@ import { quantiseAttention } from '../protocol/messages.js';
  *   "attention": { "gridSize": 14, "words": ["a","red","circle","<end>"],
  *                  "maps": ["<base64>", ...] },              // one per emitted token (the words, then
  *                      // <end> if finished): gridSize^2 bytes, row-major, each scaled to max 255;
- *                      // "words" labels the maps and is left out when they do not align
+ *                      // "words" labels the maps one to one
  *   "modelId", "backend", "timings": { "decode": 3.1, "total": 41.7, ... } }   // milliseconds
  * ```
  *
@@ -110,19 +110,17 @@ export interface CaptionOutput {
 
 /** The JSON value of an output record (see the format doc above). */
 export interface CaptionRecordValue extends Omit<CaptionOutput, 'attention'> {
-  /** `words` labels maps[i]; it is absent when the model emitted tokens that `words` leaves out (e.g. <pad>). */
-  attention: { gridSize: number; words?: string[]; maps: string[] };
+  /** `words` labels maps[i]: the caption's words, then <end> when the hypothesis finished. */
+  attention: { gridSize: number; words: string[]; maps: string[] };
 }
 
 /** Builds the output record for one captioned image. */
 export function captionRecord(out: CaptionOutput): OutgoingRecord {
-  const n = out.attention.length;
-  // One map per emitted token: the words, then <end> when finished. An untrained model may also emit
-  // tokens that never become words (<pad>), and then no honest per-map label exists.
-  const words = n === out.words.length ? out.words : n === out.words.length + 1 ? [...out.words, '<end>'] : undefined;
+  // Beam search emits one map per token (never <pad>/<start>): the words, then <end> when finished.
+  const words = out.attention.length === out.words.length + 1 ? [...out.words, '<end>'] : out.words;
   const value: CaptionRecordValue = {
     ...out,
-    attention: { gridSize: out.gridSize, ...(words ? { words } : {}), maps: out.attention.map((m) => quantiseAttention([m])) },
+    attention: { gridSize: out.gridSize, words, maps: out.attention.map((m) => quantiseAttention([m])) },
   };
   return { key: out.id, value: JSON.stringify(value), headers: { 'content-type': 'application/json', id: out.id } };
 }

@@ -58,12 +58,6 @@ async function main(): Promise<void> {
     memory: { numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes },
   });
 
-  const { startId, padId } = captioner.vocab;
-  // A random or young model may emit <start>/<pad> mid-caption; `words` leaves them out, so their maps
-  // go too, keeping one map per word (+ <end>) as the feed protocol and result files promise.
-  const wordAttention = (h: Hypothesis): Float32Array[] =>
-    h.attention.filter((_, i) => h.ids[i] !== startId && h.ids[i] !== padId);
-
   port!.on('message', (msg: ToReplica) => {
     if (msg.type !== 'run') return;
     const t0 = performance.now();
@@ -74,7 +68,7 @@ async function main(): Promise<void> {
           ...plain(r.best),
           caption: r.caption,
           alternatives: r.alternatives.map(plain),
-          attention: wordAttention(r.best),
+          attention: r.best.attention,
           gridSize: r.gridSize,
         }));
         const mem = tf.memory();
