@@ -74,7 +74,7 @@ function startWorkers(n: number, modelDir: string, inT: string, outT: string, gr
   return Array.from({ length: n }, () => {
     const entry = isTs ? ['--import', 'tsx', join(here, '../../src/cli/commands/kafka.ts')] : [join(here, '../../src/cli/commands/kafka.js')];
     const c = spawn(process.execPath, [...entry, '--brokers', brokers.join(','), '--in', inT, '--out', outT, '--group', group, '--model', modelDir,
-      '--workers', '1', '--backend', args.backend!, '--beam', '1', '--session-timeout', '10000', '--log-level', 'nothing'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      '--workers', '1', '--backend', args.backend!, '--beam-size', '1', '--session-timeout', '10000', '--log-level', 'nothing'], { stdio: ['ignore', 'ignore', 'inherit'] });
     return c;
   });
 }

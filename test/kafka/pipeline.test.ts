@@ -1,70 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaBrokers, readRecords, testClient, unique, waitFor } from './broker-env.js';
-import { saveTinyModel, testPng } from './tiny-model.js';
+import { describe, expect, it } from 'vitest';
+import { kafkaBrokers, readRecords, unique, waitFor } from './broker-env.js';
+import { useKafkaWorkers } from './worker-fixture.js';
 import { WebSocket } from 'ws';
 import { startCaptionKafka } from '../../pipelines/caption-kafka.js';
 import type { FeedMessage } from '../../src/protocol/messages.js';
 import type { CaptionRecordValue } from '../../src/kafka/formats.js';
 
 const brokers = kafkaBrokers();
-const childScript = fileURLToPath(new URL('../../src/cli/commands/kafka.ts', import.meta.url));
 
 describe.skipIf(!brokers)('caption-kafka pipeline on the real broker with a tiny model', () => {
-  const client = testClient(brokers ?? []);
-  const admin = client.admin();
-  const children = new Set<ChildProcess>();
-  let dir: string;
-  let modelDir: string;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kafka-pipe-'));
-    modelDir = join(dir, 'model');
-    await saveTinyModel(modelDir);
-  });
-  afterEach(() => {
-    for (const c of children) c.kill('SIGKILL');
-    children.clear();
-  });
-  afterAll(async () => {
-    await admin.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  /** Starts `captioner kafka` in a child process; resolves once it consumes. */
-  const startWorker = async (args: string[]): Promise<ChildProcess & { output: string[] }> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, '--brokers', brokers!.join(','), '--model', modelDir,
-      '--workers', '1', '--backend', 'cpu', '--session-timeout', '6000', '--max-batch', '4', '--beam', '1', '--log-level', 'nothing', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { output: string[] };
-    children.add(child);
-    child.output = [];
-    child.stdout!.on('data', (d: Buffer) => child.output.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => child.output.push(d.toString()));
-    await waitFor(() => child.output.join('').includes('consuming ') || child.exitCode !== null, 'worker start', 45000);
-    if (child.exitCode !== null) throw new Error(`worker exited: ${child.output.join('')}`);
-    return child;
-  };
-
-  const produceImages = async (topic: string, ids: string[]): Promise<void> => {
-    const producer = client.producer();
-    const values = await Promise.all(ids.map((_, i) => testPng(i)));
-    await producer.send(topic, ids.map((id, i) => ({ key: id, value: values[i]!, headers: { 'content-type': 'image/png' } })));
-    await producer.stop();
-  };
-
-  const outputIds = async (topic: string, atLeast: number): Promise<Set<string>> =>
-    new Set((await readRecords(client, topic, atLeast)).map((r) => (JSON.parse(r.value!.toString()) as CaptionRecordValue).id));
+  const { client, admin, state, startWorker, produceImages, outputIds } = useKafkaWorkers(brokers ?? []);
 
   it('captions N images end to end in-process: results with model words and attention, a dead letter, offsets committed', async () => {
     const [inT, outT, dlqT, groupId] = [unique('pin'), unique('pout'), unique('pdlq'), unique('pg')];
     await admin.ensureTopics([{ topic: inT, partitions: 2 }, { topic: outT }, { topic: dlqT }]);
     const ids = Array.from({ length: 12 }, (_, i) => `img-${i}`);
     const service = await startCaptionKafka({
-      client, inTopics: [inT], outTopic: outT, deadLetterTopic: dlqT, groupId, modelDir, workers: 1, backend: 'cpu', port: 0, maxBatch: 4,
+      client, inTopics: [inT], outTopic: outT, deadLetterTopic: dlqT, groupId, modelDir: state.modelDir, workers: 1, backend: 'cpu', port: 0, maxBatch: 4,
     });
     const feed: FeedMessage[] = [];
     const ws = new WebSocket(service.feed!.address().url.replace(/^http/, 'ws'));

@@ -1,25 +1,19 @@
 import { pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
-import { join, resolve } from 'node:path';
 import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
-import { exists, resolveModelDir } from '../options.js';
-import { packageRoot } from '../package-root.js';
+import { modelDirOrDefault } from '../default-model.js';
+import { int, positive, withBackend } from '../options.js';
+import { stopOnSignals } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
-
-const int = (name: string, min: number) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}"`);
-  return n;
-};
 
 /**
  * `captioner kafka`: the caption service on Kafka topics (see pipelines/caption-kafka.ts; formats in
  * src/kafka/formats.ts). Runs until SIGINT/SIGTERM, then finishes in-flight images, commits and exits.
  */
 export function kafkaCommand(): Command {
-  return new Command('kafka')
+  return withBackend(new Command('kafka')
     .description('caption images from a Kafka topic; results and dead letters go to Kafka (at least once, consumer group scale-out)')
     .option('--brokers <list>', 'bootstrap servers HOST:PORT[,HOST:PORT...] (or "brokers" in --config)')
     .requiredOption('--in <topic...>', 'input topic(s): image bytes (key = id) or JSON {"id","path"} references')
@@ -30,20 +24,19 @@ export function kafkaCommand(): Command {
     .option('--config <file>', 'JSON client config: brokers, clientId, ssl, sasl, retry, requestTimeout, logLevel')
     .option('--client-id <id>', 'Kafka client id [captioner]')
     .option('--allow-root <dir>', 'directory that JSON path references must resolve inside (nothing outside is read)')
-    .option('--max-bytes <n>', 'largest image accepted in a record, bytes', int('--max-bytes', 1))
-    .option('--workers <n>', 'model replicas in this process [one per core]', int('--workers', 1))
-    .option('--backend <name>', 'tfjs backend: auto, node-gpu, node, wasm, cpu')
-    .option('--max-batch <n>', 'largest model batch', int('--max-batch', 1), 8)
-    .option('--max-delay <ms>', 'longest wait for a batch to fill', int('--max-delay', 0), 20)
-    .option('--beam <k>', 'beam size', int('--beam', 1), 3)
-    .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int('--high-water', 1))
-    .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int('--session-timeout', 6000), 30000)
+    .option('--max-bytes <n>', 'largest image accepted in a record, bytes', int(1))
+    .option('--workers <n>', 'model replicas in this process [one per core]', int(1))
+    .option('--max-batch <n>', 'largest model batch', int(1), 8)
+    .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
+    .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
+    .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int(1))
+    .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
-    .option('--partitions <n>', 'partitions of topics created by --create-topics', int('--partitions', 1), 1)
-    .option('--port <p>', 'serve the live feed (WebSocket, /metrics) on this port', int('--port', 0))
+    .option('--partitions <n>', 'partitions of topics created by --create-topics', int(1), 1)
+    .option('--port <p>', 'serve the live feed (WebSocket, /metrics) on this port', int(0))
     .option('--host <addr>', 'feed server interface', '127.0.0.1')
     .option('--token <t>', 'bearer token the feed requires')
-    .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug']))
+    .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug'])))
     .action(action('kafka', async (o: KafkaCommandOptions) => {
       let kafka;
       try {
@@ -55,7 +48,7 @@ export function kafkaCommand(): Command {
       } catch (e) {
         throw e instanceof KafkaConfigError ? new UserError(e.message) : e;
       }
-      const modelDir = await modelDirOf(o.model);
+      const modelDir = await modelDirOrDefault(o.model);
       const log = (line: string): void => console.log(`[kafka] ${line}`);
       let service;
       try {
@@ -73,8 +66,8 @@ export function kafkaCommand(): Command {
           workers: o.workers,
           backend: o.backend,
           maxBatch: o.maxBatch,
-          maxDelayMs: o.maxDelay,
-          beamSize: o.beam,
+          maxDelayMs: o.maxDelayMs,
+          beamSize: o.beamSize,
           highWater: o.highWater,
           sessionTimeout: o.sessionTimeout,
           port: o.port ?? null,
@@ -89,40 +82,16 @@ export function kafkaCommand(): Command {
         }
         throw e;
       }
-      let signalledAt: number | undefined;
-      const onSignal = (sig: string): void => {
-        // A launcher (npx, tsx) may relay the same signal the process group already got: only a
-        // second signal well after the first means "exit now".
-        if (signalledAt !== undefined) {
-          if (Date.now() - signalledAt < 1000) return;
-          log(`second ${sig}: exiting now (uncommitted records will be redelivered)`);
-          process.exit(130);
-        }
-        signalledAt = Date.now();
-        log(`${sig}: finishing in-flight images, committing, leaving the group`);
-        void service.stop();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const removeHandlers = stopOnSignals(() => service.stop(), log);
       try {
         await service.done;
       } finally {
         await service.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        removeHandlers();
         const s = service.source.stats();
         log(`stopped: ${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`);
       }
     }));
-}
-
-/** --model, else models/default in the working directory or the package (as `captioner watch`). */
-async function modelDirOf(model: string | undefined): Promise<string> {
-  if (model) return resolveModelDir(model);
-  for (const candidate of [resolve('models', 'default'), join(packageRoot(), 'models', 'default')]) {
-    if (await exists(join(candidate, 'model.json'))) return candidate;
-  }
-  throw new UserError('no model: pass --model DIR (a checkpoint from `captioner train --out DIR`) or install one at models/default');
 }
 
 interface KafkaCommandOptions {
@@ -139,8 +108,8 @@ interface KafkaCommandOptions {
   workers?: number;
   backend?: string;
   maxBatch: number;
-  maxDelay: number;
-  beam: number;
+  maxDelayMs: number;
+  beamSize: number;
   highWater?: number;
   sessionTimeout: number;
   createTopics?: boolean;

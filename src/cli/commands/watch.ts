@@ -1,10 +1,10 @@
-import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { startCaptionFolder } from '../../../pipelines/caption-folder.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
-import { exists, int, isDir, positive, resolveModelDir, withBackend } from '../options.js';
-import { packageRoot } from '../package-root.js';
+import { modelDirOrDefault } from '../default-model.js';
+import { int, isDir, positive, withBackend } from '../options.js';
+import { stopOnSignals } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
 interface WatchOptions {
@@ -29,15 +29,6 @@ const extList = (v: string): string[] => {
   if (exts.length === 0) throw new InvalidArgumentError('expected a comma-separated list such as jpg,png');
   return exts;
 };
-
-/** The model directory: --model, else models/default in the working directory or the package. */
-async function modelDirOf(model: string | undefined): Promise<string> {
-  if (model) return resolveModelDir(model);
-  for (const candidate of [resolve('models', 'default'), join(packageRoot(), 'models', 'default')]) {
-    if (await exists(join(candidate, 'model.json'))) return candidate;
-  }
-  throw new UserError('no model: pass --model DIR (a checkpoint from `captioner train --out DIR`) or install one at models/default');
-}
 
 /**
  * `captioner watch DIR`: the caption service. Images dropped into DIR are captioned live; results go
@@ -66,7 +57,7 @@ export function watchCommand(): Command {
   cmd.action(
     action('watch', async (dir: string, o: WatchOptions) => {
       if (!(await isDir(dir))) throw new UserError(`${dir}: no such directory; create it or pass the folder to watch`);
-      const modelDir = await modelDirOf(o.model);
+      const modelDir = await modelDirOrDefault(o.model);
       const token = o.token ?? (process.env.CAPTIONER_TOKEN || undefined);
       const log = (line: string): void => console.error(`[${new Date().toISOString()}] ${line}`);
       const service = await startCaptionFolder({
@@ -87,23 +78,12 @@ export function watchCommand(): Command {
         highWater: o.highWater,
         log,
       });
-      let signals = 0;
-      const onSignal = (sig: NodeJS.Signals): void => {
-        if (++signals > 1) {
-          log(`${sig} again: exiting without finishing in-flight images (they are redone at next start)`);
-          process.exit(130);
-        }
-        log(`${sig}: finishing in-flight images (send ${sig} again to exit at once)`);
-        void service.stop();
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      const removeHandlers = stopOnSignals(() => service.stop(), log);
       try {
         await service.done;
       } finally {
         await service.stop();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        removeHandlers();
         const s = service.source.stats();
         log(`stopped: ${s.acked} captioned, ${s.failed} failed, ${s.queued} left in the inbox`);
       }
