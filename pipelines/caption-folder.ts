@@ -120,6 +120,8 @@ export interface CaptionFolderOptions {
   backend?: string;
   /** Feed server port; 0 picks one; null runs without a server [8080]. */
   port?: number | null;
+  /** When the port is taken, serve on a free one instead of failing [false]. */
+  portFallback?: boolean;
   host?: string;
   token?: string;
   recursive?: boolean;
@@ -188,6 +190,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
     if (options.port !== null) {
       feed = await FeedServer.start({
         port: options.port ?? 8080,
+        fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
         metrics,
@@ -199,7 +202,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
         isReady: () => pool.warm,
         caption: (bytes) => http.submit(bytes),
       });
-      log(`feed on ${feed.address().url} (WebSocket, /metrics, /health/ready, POST /caption)`);
+      log(`dashboard: ${feed.address().url}/  (WebSocket feed, /metrics, /health/ready, POST /caption)`);
     }
   } catch (e) {
     await pool.dispose();

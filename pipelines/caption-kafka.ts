@@ -55,6 +55,8 @@ export interface CaptionKafkaOptions {
   sessionTimeout?: number;
   /** Feed server port; null (default) runs without one. */
   port?: number | null;
+  /** When the port is taken, serve on a free one instead of failing [false]. */
+  portFallback?: boolean;
   host?: string;
   token?: string;
   log?: (line: string) => void;
@@ -118,13 +120,14 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
     if (options.port !== undefined && options.port !== null) {
       feed = await FeedServer.start({
         port: options.port,
+        fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
         metrics,
         hello: { server: 'captioner', modelId: info.modelId, backend: info.backend, mode: 'kafka' },
         isReady: () => pool.warm,
       });
-      log(`feed on ${feed.address().url}`);
+      log(`dashboard: ${feed.address().url}/  (WebSocket feed, /metrics, /health/ready)`);
     }
   } catch (e) {
     await pool.dispose();

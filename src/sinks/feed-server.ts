@@ -18,6 +18,11 @@ export type HttpCaptionAnswer =
 export interface FeedServerOptions {
   /** Port; 0 picks a free one [8080]. */
   port?: number;
+  /**
+   * When the port is taken, listen on a free one instead of failing [false]. For default ports:
+   * a second service on the same machine still starts and prints where its dashboard is.
+   */
+  fallbackToFreePort?: boolean;
   /** Interface to bind [127.0.0.1: local only; pass 0.0.0.0 deliberately to expose it]. */
   host?: string;
   /** When set, WS upgrades, POST /caption and GET /metrics need `Authorization: Bearer <token>` or `?token=`. */
@@ -135,13 +140,20 @@ export class FeedServer {
       }
       wss.handleUpgrade(req, socket, head, (ws) => server.accept(ws));
     });
-    await new Promise<void>((res, rej) => {
-      http.once('error', rej);
-      http.listen(port, host, () => {
-        http.off('error', rej);
-        res();
+    const listen = (p: number) =>
+      new Promise<void>((res, rej) => {
+        http.once('error', rej);
+        http.listen(p, host, () => {
+          http.off('error', rej);
+          res();
+        });
       });
-    });
+    try {
+      await listen(port);
+    } catch (e) {
+      if (!(options.fallbackToFreePort && (e as NodeJS.ErrnoException).code === 'EADDRINUSE')) throw e;
+      await listen(0);
+    }
     server.timers.push(setInterval(() => server.heartbeat(), options.heartbeatMs ?? 15_000));
     const statsMs = options.statsIntervalMs ?? 2000;
     if (options.metrics && statsMs > 0) {

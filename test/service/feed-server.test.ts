@@ -154,4 +154,17 @@ describe('FeedServer: per-client backpressure and heartbeat (real sockets)', () 
   it('rejects an empty token instead of silently disabling auth', async () => {
     await expect(FeedServer.start({ port: 0, token: '' })).rejects.toThrow(/non-empty/);
   });
+
+  it('fails on a taken port, or falls back to a free one when asked (default ports)', async () => {
+    const first = await FeedServer.start({ port: 0 });
+    try {
+      const taken = first.address().port;
+      await expect(FeedServer.start({ port: taken })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      server = await FeedServer.start({ port: taken, fallbackToFreePort: true });
+      expect(server.address().port).not.toBe(taken);
+      expect((await fetch(`${server.address().url}/health/live`)).status).toBe(200);
+    } finally {
+      await first.close();
+    }
+  });
 });

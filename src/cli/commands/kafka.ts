@@ -33,11 +33,12 @@ export function kafkaCommand(): Command {
     .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
     .option('--partitions <n>', 'partitions of topics created by --create-topics', int(1), 1)
-    .option('--port <p>', 'serve the live feed (WebSocket, /metrics) on this port', int(0))
+    .option('--port <p>', 'port of the dashboard and feed server (0 picks a free one; when the default is taken a free one is used)', int(0), 8080)
+    .option('--no-feed', 'run without the dashboard and feed server')
     .option('--host <addr>', 'feed server interface', '127.0.0.1')
     .option('--token <t>', 'bearer token the feed requires')
     .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug'])))
-    .action(action('kafka', async (o: KafkaCommandOptions) => {
+    .action(action('kafka', async (o: KafkaCommandOptions, command: Command) => {
       let kafka;
       try {
         kafka = await resolveKafkaOptions(o.config, {
@@ -70,7 +71,8 @@ export function kafkaCommand(): Command {
           beamSize: o.beamSize,
           highWater: o.highWater,
           sessionTimeout: o.sessionTimeout,
-          port: o.port ?? null,
+          port: o.feed ? o.port : null,
+          portFallback: command.getOptionValueSource('port') === 'default',
           host: o.host,
           token: o.token,
           log,
@@ -114,7 +116,8 @@ interface KafkaCommandOptions {
   sessionTimeout: number;
   createTopics?: boolean;
   partitions: number;
-  port?: number;
+  port: number;
+  feed: boolean;
   host: string;
   token?: string;
   logLevel?: KafkaLogLevel;

@@ -39,7 +39,8 @@ interface TrainCliOptions extends DataOptions {
   seed: number;
   cache: boolean;
   backend?: string;
-  feedPort?: number;
+  feedPort: number;
+  feed: boolean;
   checkpointEvery?: number;
   feedHost: string;
 }
@@ -80,13 +81,13 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
  * Runs a training pipeline with progress output and Ctrl-C handling; resolves with the end event.
  * With `feed`, also serves the dashboard and publishes the run's step/validation/end messages.
  */
-export async function runTraining(options: TrainOptions, feed?: { port: number; host: string; backend: string }): Promise<TrainEndEvent | undefined> {
+export async function runTraining(options: TrainOptions, feed?: { port: number; host: string; backend: string; fallback?: boolean }): Promise<TrainEndEvent | undefined> {
   const stop$ = new Subject<void>();
   const events = new Subject<TrainEvent>();
   let server: FeedServer | undefined;
   let published: Promise<unknown> = Promise.resolve();
   if (feed) {
-    server = await FeedServer.start({ port: feed.port, host: feed.host, hello: { server: 'captioner train', mode: 'train', backend: feed.backend, modelId: 'training' } });
+    server = await FeedServer.start({ port: feed.port, fallbackToFreePort: feed.fallback, host: feed.host, hello: { server: 'captioner train', mode: 'train', backend: feed.backend, modelId: 'training' } });
     console.log(`dashboard: ${server.address().url}/`);
     const s = server;
     published = lastValueFrom(events.pipe(toTrainFeed(), tap((m) => s.publish(m)), defaultIfEmpty(undefined)));
@@ -164,17 +165,18 @@ export function trainCommand(): Command {
     .requiredOption('--out <dir>', 'model directory to write')
     .option('--resume', 'continue the run saved in OUT/last')
     .option('--checkpoint-every <steps>', 'also save OUT/last every n steps within an epoch (a killed run then loses at most n steps)', int(1))
-    .option('--feed-port <port>', 'serve the live training dashboard (HTTP + WebSocket) on this port; 0 picks one', int(0))
+    .option('--feed-port <port>', 'port of the live training dashboard (0 picks a free one; when the default is taken a free one is used)', int(0), 8080)
+    .option('--no-feed', 'train without the dashboard server')
     .option('--feed-host <host>', 'interface of the dashboard server', '127.0.0.1');
   withData(cmd);
   withTrainOptions(cmd, { epochs: 120, batchSize: 32 });
   withBackend(cmd);
   return cmd.action(
-    action('train', async (o: TrainCliOptions) => {
+    action('train', async (o: TrainCliOptions, command: Command) => {
       const options = trainOptionsOf(o);
       const info = await setupBackend(o.backend);
       const dataset = await loadData(o);
-      const feed = o.feedPort === undefined ? undefined : { port: o.feedPort, host: o.feedHost, backend: info.name };
+      const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
       if (end) console.log(`best model: ${end.bestDir}  (resume point: ${end.lastDir})`);
     }),

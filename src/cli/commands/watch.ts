@@ -45,7 +45,7 @@ export function watchCommand(): Command {
     .option('--max-batch <n>', 'largest batch sent to a model replica', int(1), 8)
     .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
     .option('--workers <n>', 'model replicas (default: one per core on CPU backends, one on GPU)', int(1))
-    .option('--port <port>', 'port of the feed server (0 picks a free one)', int(0), 8080)
+    .option('--port <port>', 'port of the dashboard and feed server (0 picks a free one; when the default is taken a free one is used)', int(0), 8080)
     .option('--host <host>', 'interface to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--token <token>', 'require this bearer token for the feed, /caption and /metrics (default: $CAPTIONER_TOKEN)')
     .option('--recursive', 'watch subfolders too')
@@ -55,7 +55,7 @@ export function watchCommand(): Command {
     .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
   withBackend(cmd);
   cmd.action(
-    action('watch', async (dir: string, o: WatchOptions) => {
+    action('watch', async (dir: string, o: WatchOptions, command: Command) => {
       if (!(await isDir(dir))) throw new UserError(`${dir}: no such directory; create it or pass the folder to watch`);
       const modelDir = await modelDirOrDefault(o.model);
       const token = o.token ?? (process.env.CAPTIONER_TOKEN || undefined);
@@ -69,6 +69,7 @@ export function watchCommand(): Command {
         workers: o.workers,
         backend: o.backend,
         port: o.port,
+        portFallback: command.getOptionValueSource('port') === 'default',
         host: o.host,
         token,
         recursive: o.recursive,
