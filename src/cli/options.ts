@@ -1,8 +1,13 @@
-import { access, stat } from 'node:fs/promises';
+import { access, mkdtemp, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { BACKEND_ENV_VAR, BACKEND_REQUESTS, initBackend, type BackendInfo, type BackendRequest } from '../backend/index.js';
 import { loadKarpathy, type KarpathyDataset } from '../data/index.js';
+import { KafkaConfigError } from '../kafka/errors.js';
+import { createKafkajsClient } from '../kafka/kafkajs-client.js';
+import { parseBrokerList, resolveKafkaOptions } from '../kafka/options.js';
+import { loadKafkaDataset } from '../kafka/training-examples.js';
 import { UserError } from './user-error.js';
 
 /** commander parser: an integer >= min. */
@@ -50,6 +55,10 @@ export function withData(cmd: Command): Command {
     .option('--data <dir>', 'a synthetic data set directory (dataset.json + images/, from `captioner synth`)')
     .option('--karpathy <json>', 'a Karpathy split JSON (dataset_flickr8k.json, dataset_coco.json, ...)')
     .option('--images <dir>', 'image directory of the --karpathy data set')
+    .option('--kafka-topic <topic>', 'read the data set from a Kafka topic (records as in src/kafka/training-examples.ts)')
+    .option('--kafka-brokers <list>', 'with --kafka-topic: bootstrap servers HOST:PORT[,...] (or "brokers" in --kafka-config)')
+    .option('--kafka-config <file>', 'with --kafka-topic: JSON client config (brokers, ssl, sasl, retry, ...)')
+    .option('--allow-root <dir>', 'with --kafka-topic: directory that image path references must resolve inside')
     .option('--max-len <n>', 'drop captions longer than this many words', int(1), 50);
 }
 
@@ -57,12 +66,19 @@ export interface DataOptions {
   data?: string;
   karpathy?: string;
   images?: string;
+  kafkaTopic?: string;
+  kafkaBrokers?: string;
+  kafkaConfig?: string;
+  allowRoot?: string;
   maxLen: number;
 }
 
 /** Loads the data set named by --data or --karpathy/--images, with errors naming the option. */
 export async function loadData(o: DataOptions): Promise<KarpathyDataset> {
-  if (o.data && o.karpathy) throw new UserError('pass either --data DIR or --karpathy JSON --images DIR, not both');
+  if ([o.data, o.karpathy, o.kafkaTopic].filter(Boolean).length > 1) {
+    throw new UserError('pass one data source: --data DIR, --karpathy JSON --images DIR, or --kafka-topic TOPIC');
+  }
+  if (o.kafkaTopic) return loadKafkaData(o.kafkaTopic, o);
   if (o.data) {
     const dir = resolve(o.data);
     const json = join(dir, 'dataset.json');
@@ -75,7 +91,38 @@ export async function loadData(o: DataOptions): Promise<KarpathyDataset> {
     if (!(await isDir(o.images))) throw new UserError(`--images ${o.images}: no such directory`);
     return loadKarpathy(resolve(o.karpathy), resolve(o.images), { maxLen: o.maxLen });
   }
-  throw new UserError('no data set: pass --data DIR (from `captioner synth`) or --karpathy JSON --images DIR');
+  throw new UserError('no data set: pass --data DIR (from `captioner synth`), --karpathy JSON --images DIR, or --kafka-topic TOPIC');
+}
+
+/** A topic snapshot as a data set; inline images are spooled to a temp directory. */
+async function loadKafkaData(topic: string, o: DataOptions): Promise<KarpathyDataset> {
+  let options;
+  try {
+    options = await resolveKafkaOptions(o.kafkaConfig, { brokers: o.kafkaBrokers !== undefined ? parseBrokerList(o.kafkaBrokers) : undefined });
+  } catch (e) {
+    throw e instanceof KafkaConfigError ? new UserError(e.message) : e;
+  }
+  const client = createKafkajsClient(options);
+  const spoolDir = await mkdtemp(join(tmpdir(), 'captioner-kafka-images-'));
+  let skipped = 0;
+  let data;
+  try {
+    data = await loadKafkaDataset({
+      client, topic, spoolDir, allowRoot: o.allowRoot ? resolve(o.allowRoot) : undefined,
+      onSkip: (source, reason, message) => {
+        skipped++;
+        console.error(`skipped ${source}: ${reason}: ${message}`);
+      },
+    });
+  } catch (e) {
+    if (e instanceof Error && e.name.startsWith('KafkaJS')) throw new UserError(`--kafka-topic ${topic} at ${options.brokers.join(',')}: ${e.message}`);
+    throw e;
+  }
+  const images = data.images
+    .map((im) => ({ ...im, captions: im.captions.filter((c) => c.length <= o.maxLen) }))
+    .filter((im) => im.captions.length > 0);
+  if (images.length === 0) throw new UserError(`--kafka-topic ${topic}: no usable training records (${skipped} skipped)`);
+  return { name: data.name, jsonPath: `kafka:${topic}`, images, skippedImages: skipped + data.images.length - images.length };
 }
 
 /** A model directory as given, or its best/ checkpoint when given a train --out directory. */
