@@ -3,7 +3,7 @@ import type { CaptionedImage, PreprocessConfig, SceneObject, Split } from '../sr
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { checkCaption, objectMatchesWord, wordClass } from '../src/data/synthetic/index.js';
 import { attentionHitRate, captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../src/io/write-file-atomic.js';
 import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
 import { describeImages } from './describe-images.js';
 import type { ImageCaptioner } from './model-captioner.js';

@@ -17,7 +17,7 @@ import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
 import { loadCaptioner } from '../../src/model/index.js';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { captionFiles } from '../../src/cli/commands/caption.js';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic } from '../../src/io/write-file-atomic.js';
 import { captionBaselines } from '../caption-baselines.js';
 import { evaluate, type EvaluationReport } from '../evaluate.js';
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CaptionedImage, Split } from '../data/types.js';
 import { resolveUnderRoot } from './allow-root.js';
 import { PoisonRecordError } from './errors.js';
 import { recordSource } from './formats.js';
 import type { ConsumedRecord, KafkaClient, TopicPartitionOffset } from './types.js';
+import { writeFileAtomic } from '../io/write-file-atomic.js';
 
 /**
  * Training examples from a Kafka topic, for the training pipeline (its data set, or any pull-based
@@ -79,9 +80,7 @@ export async function parseTrainingRecord(
     if (bytes.length === 0) throw new PoisonRecordError('empty', `${where}: image.base64 is empty`);
     const name = `${createHash('sha256').update(bytes).digest('hex')}.img`;
     path = join(opts.spoolDir, name);
-    const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, path);
+    await writeFileAtomic(path, bytes);
   } else {
     throw new PoisonRecordError('bad-message', `${where}: "image" must be { "path": ... } or { "base64": ... }`);
   }

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { atomicWrite } from '../sources/folder-source.js';
+import { writeFileAtomic } from '../io/write-file-atomic.js';
 import type { CaptionRecord } from './caption-record.js';
 
 /** Draws the per-word attention figure (renderAttentionFigure's signature). */
@@ -58,9 +58,9 @@ export function createFilesSink(options: FilesSinkOptions): FilesSink {
         const tokens = ['<start>', ...record.words, ...(record.attention.length > record.words.length ? ['<end>'] : [])];
         const maps = [new Array<number>(cells).fill(0), ...record.attention];
         const png = await options.renderFigure({ image, words: tokens, maps, gridSize: record.gridSize });
-        await atomicWrite(join(outDir, `${record.id}.attention.png`), png);
+        await writeFileAtomic(join(outDir, `${record.id}.attention.png`), png);
       }
-      await atomicWrite(resultPath(record.id), JSON.stringify(record) + '\n');
+      await writeFileAtomic(resultPath(record.id), JSON.stringify(record) + '\n');
     },
   };
 }

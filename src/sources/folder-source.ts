@@ -1,10 +1,11 @@
-import { mkdir, open, readdir, rename, stat, writeFile } from 'node:fs/promises';
-import { basename, extname, join, relative, resolve, sep } from 'node:path';
+import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { extname, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { watch, type FSWatcher } from 'chokidar';
 import { Observable, type Subscriber } from 'rxjs';
 import sharp from 'sharp';
 import { settleOnce, type FailureReason, type Job } from './job.js';
+import { writeFileAtomic } from '../io/write-file-atomic.js';
 
 /**
  * A watched folder as a source of caption jobs, with exactly-once outcomes across crashes.
@@ -159,7 +160,7 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
       async (reason: FailureReason, message: string) => {
         try {
           const record = { id, file, reason, message, failedAt: new Date().toISOString() };
-          await atomicWrite(join(layout.failed, `${id}.error.json`), JSON.stringify(record, null, 2) + '\n');
+          await writeFileAtomic(join(layout.failed, `${id}.error.json`), JSON.stringify(record, null, 2) + '\n');
           await rename(processingPath, join(layout.failed, id));
           counts.failed++;
         } finally {
@@ -348,9 +349,3 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
-/** Writes a file so readers see either nothing or the whole content: temp file in the same folder, then rename. */
-export async function atomicWrite(path: string, data: string | Buffer): Promise<void> {
-  const tmp = join(resolve(path, '..'), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  await writeFile(tmp, data);
-  await rename(tmp, path);
-}

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { ImageDecodeError, prepareImage } from '../../data/index.js';
 import { loadCaptioner, type Captioner } from '../../model/index.js';
 import { renderAttentionFigure } from '../../render/index.js';
-import { writeFileAtomic } from '../../../pipelines/atomic-write.js';
+import { writeFileAtomic } from '../../io/write-file-atomic.js';
 import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
 import { exists, int, setupBackend, withBackend } from '../options.js';
 import { UserError, action } from '../user-error.js';

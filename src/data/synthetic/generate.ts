@@ -3,8 +3,9 @@
  * objects of every scene so captions can be checked for content. Deterministic: one seed gives the
  * same bytes for every file.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../../io/write-file-atomic.js';
 import { createRng, shuffle } from '../rng.js';
 import type { SceneObject, Split } from '../types.js';
 import { generateCaptions } from './captions.js';
@@ -71,7 +72,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
       const objects = scene.objects.map((o) => o.object);
       const captions = generateCaptions(objects, imageSize, rng);
       const filename = `synth-${String(i).padStart(Math.max(5, width), '0')}.png`;
-      await writeAtomic(join(imageDir, filename), await renderScenePng(scene, rng));
+      await writeFileAtomic(join(imageDir, filename), await renderScenePng(scene, rng));
       entries[i] = {
         filename,
         imgid: i,
@@ -92,7 +93,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
     generator: { formatVersion: SYNTHETIC_FORMAT_VERSION, seed, imageSize, count },
     images: entries,
   };
-  await writeAtomic(jsonPath, Buffer.from(JSON.stringify(dataset)));
+  await writeFileAtomic(jsonPath, Buffer.from(JSON.stringify(dataset)));
   return { jsonPath, imageDir, count };
 }
 
@@ -112,8 +113,3 @@ function mixSeed(seed: number, i: number): number {
   return (h ^ (h >>> 13)) >>> 0;
 }
 
-async function writeAtomic(file: string, bytes: Buffer): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
-}
