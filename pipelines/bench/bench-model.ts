@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, referenceModelConfig, type EmbeddingMode, type ModelConfig } from '../../src/model/index.js';
-import { seededRandom } from '../../src/model/random.js';
+import { createRng } from '../../src/model/random.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
@@ -58,7 +58,7 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
 
 async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode, runs: number): Promise<void> {
   const vocab = vocabOf(config.vocabSize);
-  const rng = seededRandom(1);
+  const rng = createRng(1);
   const model = ShowAttendTell.create(config, { seed: 1 });
   model.embeddingMode = mode;
   const trainer = new Trainer(model, { decoderLr: 4e-4, encoderLr: 1e-4, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1 });

@@ -1,19 +1,9 @@
 /**
  * Seeded randomness for the model: weight initialisation, dropout seeds and scheduled-sampling
  * draws all derive from one integer, so two runs with the same seed are identical on any backend.
+ * The generator is the data layer's (mulberry32); this file adds what only the model needs.
  */
-
-/** Mulberry32: a small, fast 32-bit generator; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { createRng } from '../data/rng.js';
 
 /** Mixes two integers into one seed (used to derive per-step seeds from the trainer seed). */
 export function mixSeed(a: number, b: number): number {

@@ -4,7 +4,7 @@ import { validateModelConfig } from './config.js';
 import { createDecoderWeights, type DecoderWeights } from './decoder.js';
 import { ExternalEncoder } from './external-encoder.js';
 import type { NamedVariable } from './named-variable.js';
-import { seededRandom } from './random.js';
+import { createRng } from './random.js';
 import type { ModelConfig } from './types.js';
 
 /** How the decoder embeds word ids when gradients are needed. */
@@ -42,7 +42,7 @@ export class ShowAttendTell {
   private constructor(config: ModelConfig, encoder: Encoder | null, seed: number, prefix: string) {
     this.config = config;
     this.encoder = encoder;
-    const { weights, named } = createDecoderWeights(config, prefix, seededRandom(seed ^ 0x5eed));
+    const { weights, named } = createDecoderWeights(config, prefix, createRng(seed ^ 0x5eed));
     this.decoder = weights;
     this.decoderNamed = named;
   }
@@ -58,7 +58,7 @@ export class ShowAttendTell {
     }
     const seed = opts.seed ?? 0;
     const prefix = `sat${instances++}`;
-    const encoder = config.encoder.kind === 'compact-cnn' ? new CompactCnnEncoder(config.encoder, config.gridSize, prefix, seededRandom(seed)) : null;
+    const encoder = config.encoder.kind === 'compact-cnn' ? new CompactCnnEncoder(config.encoder, config.gridSize, prefix, createRng(seed)) : null;
     return new ShowAttendTell(config, encoder, seed, prefix);
   }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TrainBatch } from '../data/types.js';
 import { prepareTargets, teacherForcedLoss, type CaptionTargets } from './loss.js';
 import type { NamedVariable } from './named-variable.js';
-import { mixSeed, seededRandom } from './random.js';
+import { mixSeed, createRng } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { StepStats, TrainerOptions } from './types.js';
 
@@ -146,7 +146,7 @@ export class Trainer {
     const stepSeed = mixSeed(this.options.seed, this.stepCount);
     let sampleMask: Float32Array | undefined;
     if (this.options.scheduledSampling > 0) {
-      const draw = seededRandom(stepSeed);
+      const draw = createRng(stepSeed);
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
