@@ -4,44 +4,21 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import sharp from 'sharp';
-import { initBackend } from '../../src/backend/index.js';
-import { Vocabulary } from '../../src/data/vocabulary.js';
-import { defaultModelConfig, saveCheckpoint, ShowAttendTell } from '../../src/model/index.js';
+import { saveTinyModel, solidImage } from '../fixtures/tiny-model.js';
 
 /** A fresh temp directory; remove it with `rm(dir, { recursive: true, force: true })`. */
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `captioner-${prefix}-`));
 }
 
-/** Saves a tiny Show-Attend-Tell with random weights (quality irrelevant) and returns its directory. */
-export async function makeTinyModel(dir: string, seed = 1): Promise<string> {
-  await initBackend('wasm');
-  const words = ['a', 'red', 'blue', 'green', 'circle', 'square', 'triangle', 'on', 'left', 'right'];
-  const vocab = Vocabulary.build([words, words], 0);
-  const config = defaultModelConfig({
-    encoder: { kind: 'compact-cnn', channels: [8, 16] },
-    gridSize: 4,
-    attentionDim: 16,
-    embedDim: 16,
-    decoderDim: 32,
-    vocabSize: vocab.size,
-    dropout: 0,
-  });
-  const model = ShowAttendTell.create(config, { seed });
-  const modelDir = join(dir, 'model');
-  try {
-    await saveCheckpoint(modelDir, { model, vocab, preprocess: { imageSize: 32, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } });
-  } finally {
-    model.dispose();
-  }
-  return modelDir;
+/** Saves a tiny Show-Attend-Tell with random weights (quality irrelevant) under dir/model and returns that directory. */
+export function makeTinyModel(dir: string, seed = 1): Promise<string> {
+  return saveTinyModel(join(dir, 'model'), { seed });
 }
 
 /** Bytes of a small solid-colour image; the colour varies with i so files differ. */
 export function imageBytes(i: number, format: 'png' | 'jpeg' = 'png', size = 48): Promise<Buffer> {
-  const img = sharp({ create: { width: size, height: size, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 13) % 256 } } });
-  return (format === 'png' ? img.png() : img.jpeg()).toBuffer();
+  return solidImage(i, { format, width: size });
 }
 
 /** Writes `count` images named img-000.png ... into dir (written elsewhere first, then moved in). */
