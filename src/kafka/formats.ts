@@ -1,4 +1,5 @@
 import type { ConsumedRecord, OutgoingRecord } from './types.js';
+import type { CaptionRecord } from '../sinks/caption-record.js';
 import { PoisonRecordError } from './errors.js';
 import { resolveUnderRoot } from './allow-root.js';
 import { quantiseAttention } from '../protocol/messages.js';
@@ -92,21 +93,11 @@ export async function parseInputRecord(record: ConsumedRecord, opts: ParseInputO
 }
 
 /** What the Kafka sink needs of a captioned image. */
-export interface CaptionOutput {
-  id: string;
-  source: string;
-  caption: string;
-  words: string[];
-  score: number;
-  finished: boolean;
-  alternatives: Array<{ caption: string; words: string[]; score: number }>;
-  gridSize: number;
+/** What the Kafka sink needs of a caption result: the service's CaptionRecord with maps of any array type. */
+export type CaptionOutput = Omit<CaptionRecord, 'formatVersion' | 'batchSize' | 'createdAt' | 'attention'> & {
   /** One map (gridSize^2, row-major) per word plus one for <end>. */
   attention: ArrayLike<number>[];
-  modelId: string;
-  backend: string;
-  timings: Record<string, number>;
-}
+};
 
 /** The JSON value of an output record (see the format doc above). */
 export interface CaptionRecordValue extends Omit<CaptionOutput, 'attention'> {
