@@ -28,6 +28,17 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
+/** commander parser: a probability in [0, 1], or [0, 1) when one is not allowed (dropout). */
+export function probability(allowOne = true): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1 || (!allowOne && n === 1)) {
+      throw new InvalidArgumentError(`expected a number in [0, 1${allowOne ? ']' : ')'}`);
+    }
+    return n;
+  };
+}
+
 /** Adds --backend (choices, default from CAPTIONER_BACKEND, else auto). */
 export function withBackend(cmd: Command): Command {
   return cmd.addOption(

@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { ModelConfig } from '../../model/index.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
 import { trainPipeline, type TrainOptions } from '../../../pipelines/train.js';
 import { toTrainFeed } from '../../../pipelines/train-feed.js';
 import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
-import { int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { trainProgress } from '../train-progress.js';
 import { UserError, action } from '../user-error.js';
 
@@ -38,6 +38,13 @@ interface TrainCliOptions extends DataOptions {
   allCaptions?: boolean;
   seed: number;
   cache: boolean;
+  attention: 'relu' | 'tanh';
+  kernelSizes?: string;
+  coordChannels?: boolean;
+  alphaC: number;
+  clipValue: number;
+  clipNorm: number;
+  scheduledSampling: number;
   backend?: string;
   feedPort: number;
   feed: boolean;
@@ -45,10 +52,10 @@ interface TrainCliOptions extends DataOptions {
   feedHost: string;
 }
 
-/** Parses --channels "16,32,64,64". */
-function channelsOf(s: string): number[] {
+/** Parses a list option such as --channels "16,32,64,64". */
+function intListOf(option: string, s: string, example: string): number[] {
   const xs = s.split(',').map((x) => Number(x.trim()));
-  if (xs.length < 1 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UserError(`--channels ${s}: expected comma-separated positive integers, e.g. 32,64,128,128`);
+  if (xs.length < 1 || xs.some((x) => !Number.isInteger(x) || x < 1)) throw new UserError(`${option} ${s}: expected comma-separated positive integers, e.g. ${example}`);
   return xs;
 }
 
@@ -57,7 +64,13 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
   const grid = o.gridSize === undefined ? {} : { gridSize: o.gridSize };
   if (o.encoderPath === undefined) {
     if (o.encoderOutput !== undefined || o.fineTune) throw new UserError('--encoder-output and --fine-tune apply to a pretrained backbone: add --encoder-path DIR');
-    return { encoder: { kind: 'compact-cnn', channels: channelsOf(o.channels) }, ...grid, ...(o.encoderDim === undefined ? {} : { encoderDim: o.encoderDim }) };
+    const encoder = {
+      kind: 'compact-cnn' as const,
+      channels: intListOf('--channels', o.channels, '32,64,128,128'),
+      ...(o.kernelSizes === undefined ? {} : { kernelSizes: intListOf('--kernel-sizes', o.kernelSizes, '3,3,1,1') }),
+      ...(o.coordChannels ? { coordChannels: true } : {}),
+    };
+    return { encoder, ...grid, ...(o.encoderDim === undefined ? {} : { encoderDim: o.encoderDim }) };
   }
   if (o.encoderOutput === undefined) throw new UserError(`--encoder-path ${o.encoderPath}: also pass --encoder-output NAME, the layer or node whose output is the feature grid`);
   if (o.encoderDim === undefined) throw new UserError(`--encoder-path ${o.encoderPath}: also pass --encoder-dim N, the channel count of ${o.encoderOutput}`);
@@ -70,8 +83,11 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
-    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout },
-    trainer: { decoderLr: o.lr, encoderLr: o.encoderLr }, minWordFreq: o.minWordFreq, maxLen: o.maxLen,
+    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention },
+    trainer: {
+      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
+    },
+    minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
   };
@@ -141,6 +157,8 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
     .option('--image-size <px>', 'input side of a new model', int(16), 64)
     .option('--channels <list>', 'conv block widths of the compact CNN encoder', '32,64,128,128')
+    .option('--kernel-sizes <list>', 'odd kernel size per conv block (default 3 each); 1 at coarse blocks keeps receptive fields local')
+    .option('--coord-channels', 'append each grid cell\'s (x, y) to its annotation vector')
     .option('--encoder-path <dir>', 'use a pretrained backbone instead: a local tfjs LayersModel or GraphModel directory (model.json + shards)')
     .option('--encoder-output <name>', 'with --encoder-path: the layer or node whose output is the feature grid')
     .option('--encoder-dim <n>', 'channels of each annotation vector (with --encoder-path: of --encoder-output)', int(1))
@@ -149,7 +167,12 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--attention-dim <n>', 'attention size', int(1), 128)
     .option('--embed-dim <n>', 'word embedding size', int(1), 96)
     .option('--decoder-dim <n>', 'LSTM size', int(1), 256)
-    .option('--dropout <p>', 'dropout before the output layer', positive(true), 0.5)
+    .option('--dropout <p>', 'dropout before the output layer', probability(false), 0.5)
+    .addOption(new Option('--attention <fn>', 'attention nonlinearity: relu (the tutorial) or tanh (the paper)').choices(['relu', 'tanh']).default('relu'))
+    .option('--alpha-c <x>', 'weight of the doubly stochastic attention penalty', positive(true), 1)
+    .option('--clip-value <x>', 'clip each gradient element to [-x, x]; 0 disables', positive(true), 5)
+    .option('--clip-norm <x>', 'also clip the global gradient norm to x; 0 disables', positive(true), 0)
+    .option('--scheduled-sampling <p>', 'probability of feeding the model its own previous word instead of the reference', probability(), 0)
     .option('--lr <x>', 'decoder learning rate (Adam)', positive(), 4e-4)
     .option('--encoder-lr <x>', 'encoder learning rate (Adam)', positive(), 1e-4)
     .option('--min-word-freq <n>', 'keep words seen more often than this', int(0), 5)

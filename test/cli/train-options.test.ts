@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { trainCommand, trainOptionsOf } from '../../src/cli/commands/train.js';
+
+/** Parses train options the way the CLI does (commander), without running anything. */
+function parse(args: string[]): ReturnType<typeof trainOptionsOf> {
+  const cmd = trainCommand().exitOverride().configureOutput({ writeErr: () => undefined }).action(() => undefined);
+  cmd.parse(['--out', 'm', ...args], { from: 'user' });
+  return trainOptionsOf(cmd.opts() as Parameters<typeof trainOptionsOf>[0]);
+}
+
+describe('captioner train options -> training configuration', () => {
+  it('defaults to the reference: ReLU attention, alpha_c 1, clip by value 5, teacher forcing', () => {
+    const o = parse([]);
+    expect(o.model).toMatchObject({ attentionActivation: 'relu', encoder: { kind: 'compact-cnn', channels: [32, 64, 128, 128] } });
+    expect(o.trainer).toMatchObject({ alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4 });
+  });
+
+  it('passes the attention, encoder, regularisation and sampling options through', () => {
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25']);
+    expect(o.model).toMatchObject({ attentionActivation: 'tanh', encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
+    expect(o.trainer).toMatchObject({ alphaC: 0.3, clipNorm: 2, scheduledSampling: 0.25 });
+  });
+
+  it('rejects values outside their range, naming the option', () => {
+    expect(() => parse(['--scheduled-sampling', '2'])).toThrow(/--scheduled-sampling.*\[0, 1\]/);
+    expect(() => parse(['--dropout', '1'])).toThrow(/--dropout.*\[0, 1\)/);
+    expect(() => parse(['--attention', 'sigmoid'])).toThrow(/relu, tanh/);
+    expect(() => parse(['--kernel-sizes', '3,x'])).toThrow(/--kernel-sizes 3,x: expected comma-separated positive integers/);
+  });
+});
