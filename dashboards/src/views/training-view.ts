@@ -7,6 +7,9 @@ import type { OverlaySettingsStore } from '../render/overlay-settings.js';
 import type { DashboardState, StepPoint } from '../state/dashboard-state.js';
 import { Tiles } from './tiles.js';
 
+/** Chart values are already x100; NLTK's near-zero BLEU (1e-230) reads as 0.00, not as an exponent. */
+const bleuX100 = (v: number): string => v.toFixed(2);
+
 /** Charts redraw at most this often: a loss curve does not need 60 Hz, and uPlot work stays off the hot path. */
 const CHART_INTERVAL_MS = 250;
 /** The loss chart shows every point up to this many, then a strided subset (the ring keeps them all). */
@@ -33,10 +36,10 @@ export class TrainingView {
     xLabel: 'epoch',
     integerX: true,
     series: [
-      { label: 'BLEU-4', color: '#e15759', points: true },
-      { label: 'BLEU-1', color: '#bab0ac', dash: true, points: true },
-      { label: 'BLEU-2', color: '#9c755f', dash: true, points: true },
-      { label: 'BLEU-3', color: '#f28e2b', dash: true, points: true },
+      { label: 'BLEU-4', format: bleuX100, color: '#e15759', points: true },
+      { label: 'BLEU-1', format: bleuX100, color: '#bab0ac', dash: true, points: true },
+      { label: 'BLEU-2', format: bleuX100, color: '#9c755f', dash: true, points: true },
+      { label: 'BLEU-3', format: bleuX100, color: '#f28e2b', dash: true, points: true },
     ],
   });
   private readonly lr = new LineChart({ title: 'Learning rate', xLabel: 'step', series: [{ label: 'lr', color: '#b07aa1' }] });
