@@ -1,7 +1,7 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ImageDecodeError, prepareImage } from '../../data/index.js';
-import { loadCaptioner, type Captioner } from '../../model/index.js';
+import { loadCaptioner, type Captioner, type CaptionResult } from '../../model/index.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { writeFileAtomic } from '../../io/write-file-atomic.js';
 import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
@@ -24,38 +24,45 @@ export interface CaptionFileResult {
  * alternatives, attention maps) and NAME.attention.png (the reference's attention figure), each
  * atomically. Names that collide (same base name from two folders) get a numeric suffix.
  */
-export async function captionFiles(captioner: Captioner, files: string[], outDir: string, opts: { beamSize: number; maxSteps: number; figure: boolean; alternatives: number }): Promise<CaptionFileResult[]> {
+export async function captionFiles(captioner: Captioner, files: string[], outDir: string, opts: { beamSize: number; maxSteps: number; figure: boolean; alternatives: number; batchSize?: number }): Promise<CaptionFileResult[]> {
   const used = new Set<string>();
   const results: CaptionFileResult[] = [];
-  for (const file of files) {
-    const image = await prepareImage(file, captioner.preprocess);
-    const [r] = await captioner.caption([image], { beamSize: opts.beamSize, maxSteps: opts.maxSteps, returnAlternatives: Math.min(opts.alternatives, opts.beamSize) });
-    const best = r!.best;
+  // Images go through the model in batches (one encoder pass and one batched beam search each).
+  const batchSize = opts.batchSize ?? 16;
+  const captioned: Array<{ file: string; r: CaptionResult }> = [];
+  for (let i = 0; i < files.length; i += batchSize) {
+    const chunk = files.slice(i, i + batchSize);
+    const images = await Promise.all(chunk.map((f) => prepareImage(f, captioner.preprocess)));
+    const rs = await captioner.caption(images, { beamSize: opts.beamSize, maxSteps: opts.maxSteps, returnAlternatives: Math.min(opts.alternatives, opts.beamSize) });
+    rs.forEach((r, j) => captioned.push({ file: chunk[j]!, r }));
+  }
+  for (const { file, r } of captioned) {
+    const best = r.best;
     let stem = basename(file, extname(file));
     for (let i = 2; used.has(stem); i++) stem = `${basename(file, extname(file))}-${i}`;
     used.add(stem);
     const txt = join(outDir, `${stem}.txt`);
     const json = join(outDir, `${stem}.json`);
-    await writeFileAtomic(txt, r!.caption + '\n');
+    await writeFileAtomic(txt, r.caption + '\n');
     await writeFileAtomic(
       json,
       JSON.stringify(
         {
-          image: resolve(file), caption: r!.caption, words: best.words, score: best.score, logProb: best.logProb, finished: best.finished,
-          alternatives: r!.alternatives.map((a) => ({ caption: a.words.join(' '), score: a.score })), gridSize: r!.gridSize,
+          image: resolve(file), caption: r.caption, words: best.words, score: best.score, logProb: best.logProb, finished: best.finished,
+          alternatives: r.alternatives.map((a) => ({ caption: a.words.join(' '), score: a.score })), gridSize: r.gridSize,
           attention: best.attention.map((m) => Array.from(m, (x) => Number(x.toFixed(5)))), modelId: captioner.modelId,
         },
         null,
         2,
       ) + '\n',
     );
-    const out: CaptionFileResult = { image: file, caption: r!.caption, txt, json };
+    const out: CaptionFileResult = { image: file, caption: r.caption, txt, json };
     if (opts.figure) {
-      const cells = r!.gridSize ** 2;
+      const cells = r.gridSize ** 2;
       // The figure draws <start> first (with no overlay) and <end> last, one map per token.
       const words = ['<start>', ...best.words, ...(best.finished ? ['<end>'] : [])];
       const maps = [new Float32Array(cells).fill(1 / cells), ...best.attention.slice(0, words.length - 1)];
-      const png = await renderAttentionFigure({ image: file, words, maps, gridSize: r!.gridSize });
+      const png = await renderAttentionFigure({ image: file, words, maps, gridSize: r.gridSize });
       out.figure = join(outDir, `${stem}.attention.png`);
       await writeFileAtomic(out.figure, png);
     }
