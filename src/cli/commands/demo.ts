@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { generateSynthetic, loadKarpathy } from '../../data/index.js';
+import { checkCaption, generateSynthetic, loadKarpathy } from '../../data/index.js';
 import { loadCaptioner } from '../../model/index.js';
+import { modelDirOrDefault } from '../default-model.js';
 import { exists, int, positive, setupBackend, withBackend } from '../options.js';
 import { action } from '../user-error.js';
 import { captionFiles } from './caption.js';
@@ -17,10 +18,14 @@ interface DemoOptions {
   backend?: string;
 }
 
+/** Seed of the scenes the shipped model captions in the demo: never used to train or validate it. */
+const FRESH_SCENES_SEED = 424242;
+
 /**
- * `captioner demo`: the quick start. Synthesises a small data set, trains a small model for a few
- * minutes (continuing an earlier demo run when there is one), captions a few test images and prints
- * the captions and attention figures.
+ * `captioner demo`: the quick start. Captions fresh scenes with the shipped default model (checking
+ * every claim against the scene), then shows training from scratch: synthesises a small data set,
+ * trains a small model for a few minutes (continuing an earlier demo run when there is one), captions
+ * a few test images and prints the captions and attention figures.
  */
 export function demoCommand(): Command {
   const cmd = new Command('demo')
@@ -36,6 +41,7 @@ export function demoCommand(): Command {
       const t0 = performance.now();
       const out = resolve(o.out);
       await setupBackend(o.backend);
+      await captionWithDefaultModel(out, o.captions);
       const dataDir = join(out, 'data');
       const jsonPath = join(dataDir, 'dataset.json');
       if (await sameDataSet(jsonPath, o.count)) {
@@ -74,6 +80,32 @@ export function demoCommand(): Command {
       console.log(`done in ${((performance.now() - t0) / 60_000).toFixed(1)} min; run it again to train longer, or see \`captioner eval --model ${o.out}/model --data ${o.out}/data\``);
     }),
   );
+}
+
+/** Step 0: the shipped model on scenes it has never seen; skipped (with a note) when none is installed. */
+async function captionWithDefaultModel(out: string, count: number): Promise<void> {
+  let dir: string;
+  try {
+    dir = await modelDirOrDefault(undefined);
+  } catch {
+    console.log('0/3 no default model installed (models/default): skipping straight to training one');
+    return;
+  }
+  const fresh = await generateSynthetic({ outDir: join(out, 'fresh-scenes'), count, seed: FRESH_SCENES_SEED });
+  const scenes = (await loadKarpathy(fresh.jsonPath, fresh.imageDir)).images;
+  const captioner = await loadCaptioner(dir);
+  try {
+    console.log(`0/3 the shipped default model (${dir}, id ${captioner.modelId}) on ${scenes.length} scenes it never saw:`);
+    const results = await captionFiles(captioner, scenes.map((im) => im.path), join(out, 'default-model-captions'), { beamSize: 4, maxSteps: 30, figure: true, alternatives: 1 });
+    results.forEach((r, i) => {
+      const verdict = checkCaption(r.caption.split(' '), scenes[i]!.objects ?? [], scenes[i]!.width ?? 64);
+      console.log(`  ${r.image}`);
+      console.log(`    model:     ${r.caption}   (${verdict.correct ? 'every claim true of the scene' : `wrong: ${verdict.errors.join('; ')}`})`);
+      console.log(`    attention: ${r.figure}`);
+    });
+  } finally {
+    captioner.dispose();
+  }
 }
 
 /** True when jsonPath holds a data set of `count` images (a previous demo's), so it is reused. */
