@@ -70,7 +70,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const att1 = ctx[0] as tf.Tensor3D;
   const featuresT = ctx[1] as tf.Tensor3D | undefined;
   let [h, c] = tf.tidy(() => {
-    const s = initialState(w, features);
+    const s = initialState(w, features, cfg.initState);
     const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
     return [rep(s.h), rep(s.c)];
   });

@@ -64,6 +64,9 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
   if (!(config.dropout >= 0 && config.dropout < 1)) {
     throw new TypeError(`${source}: dropout must be in [0, 1) (got ${String(config.dropout)})`);
   }
+  if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
+    throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);
+  }
   if (config.attentionActivation !== 'relu' && config.attentionActivation !== 'tanh') {
     throw new TypeError(`${source}: attentionActivation must be 'relu' or 'tanh' (got ${String(config.attentionActivation)})`);
   }

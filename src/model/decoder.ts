@@ -142,9 +142,15 @@ export function attendPrecompute(w: DecoderWeights, features: tf.Tensor3D): Deco
   return { features, att1, featuresT };
 }
 
-/** init_h / init_c = Linear(mean over locations of a) (no tanh, as the reference). */
-export function initialState(w: DecoderWeights, features: tf.Tensor3D): { h: tf.Tensor2D; c: tf.Tensor2D } {
-  const mean = tf.mean(features, 1) as tf.Tensor2D;
+/**
+ * init_h / init_c = Linear(mean over locations of a) (no tanh, as the reference) for mode 'mean';
+ * for 'bias' the Linear layers' biases alone, the same state for every image.
+ */
+export function initialState(w: DecoderWeights, features: tf.Tensor3D, mode: 'mean' | 'bias' = 'mean'): { h: tf.Tensor2D; c: tf.Tensor2D } {
+  const m = tf.mean(features, 1) as tf.Tensor2D;
+  // 'bias' feeds zeros through the same layers: the kernels stay in the graph (a zero gradient rather
+  // than none, which variableGrads would refuse) and the state is exactly the biases.
+  const mean = mode === 'bias' ? (tf.zerosLike(m) as tf.Tensor2D) : m;
   return { h: dense(mean, w.initHKernel, w.initHBias), c: dense(mean, w.initCKernel, w.initCBias) };
 }
 

@@ -80,7 +80,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
     o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
   const ctx = { ...attendPrecompute(w, features), kernelsT: transposedKernels(w) };
-  let { h, c } = initialState(w, features);
+  let { h, c } = initialState(w, features, cfg.initState);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;
   if (!o.sampleMask) {

@@ -43,6 +43,13 @@ export interface ModelConfig {
   vocabSize: number;
   dropout: number;
   attentionActivation: AttentionActivation;
+  /**
+   * How the LSTM state starts: 'mean' (the reference, default when absent) projects the mean
+   * annotation; 'bias' starts every image from learned biases, so the decoder learns nothing of the
+   * image except through attention (with 'mean' it knows each object's colour and shape before it
+   * looks anywhere, and attention drifts off the objects it names).
+   */
+  initState?: 'mean' | 'bias';
 }
 
 export interface BeamOptions {
