@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { checkCaption, generateSynthetic, loadKarpathy, prepareImage, type KarpathyDataset } from '../../src/data/index.js';
+import { loadCaptioner, type Captioner } from '../../src/model/index.js';
+import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../../src/cli/default-model.js';
+import { evaluate } from '../../pipelines/evaluate.js';
+
+const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
+// A seed used neither for training (11) nor validation nor the full measurement (9001).
+const FRESH_SEED = 777;
+
+describe('the shipped default model', () => {
+  let root: string;
+  let data: KarpathyDataset;
+  let captioner: Captioner;
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    root = await mkdtemp(join(tmpdir(), 'default-model-'));
+    const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 60, seed: FRESH_SEED });
+    data = await loadKarpathy(ds.jsonPath, ds.imageDir);
+    captioner = await loadCaptioner(shipped);
+  });
+  afterAll(async () => {
+    captioner?.dispose();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('is what commands use without --model, with its weights, vocabulary and config in the repository', async () => {
+    expect(DEFAULT_MODEL_DIR).toBe(shipped);
+    expect(await modelDirOrDefault(undefined)).toBe(shipped);
+    for (const f of ['model.json', 'weights.bin', 'vocabulary.json', 'preprocess.json', 'README.md']) expect(existsSync(join(shipped, f)), f).toBe(true);
+    expect(captioner.preprocess.imageSize).toBe(64);
+    expect(captioner.model.config.encoder).toMatchObject({ kind: 'compact-cnn', coordChannels: true });
+  });
+
+  it('captions fresh synthetic scenes with finished, parseable captions of the grammar, without leaking tensors', async () => {
+    const ims = data.images.slice(0, 4);
+    const before = tf.memory().numTensors;
+    const results = await captioner.caption(await Promise.all(ims.map((im) => prepareImage(im.path, captioner.preprocess))), { beamSize: 4, maxSteps: 30 });
+    expect(tf.memory().numTensors).toBe(before);
+    results.forEach((r, i) => {
+      expect(r.best.finished).toBe(true);
+      expect(r.best.attention.length).toBe(r.best.words.length + 1);
+      // Wrong claims are allowed here (see the floors below); a caption outside the grammar is not.
+      expect(checkCaption(r.best.words, ims[i]!.objects!, ims[i]!.width!).errors.join(';'), r.caption).not.toMatch(/unparseable/);
+    });
+  });
+
+  // The shipped model does not reach the issue's bar yet (models/default/README.md: measured on 500
+  // fresh scenes content 0.12, hit rate 0.44, BLEU-4 0.39 at beam 4). These floors sit below the
+  // measured values so that a broken model, checkpoint or decoder fails, not sampling noise.
+  it('stays above its measured floors on 60 fresh scenes at beam 4 (content, attention hit rate, BLEU-4)', async () => {
+    const all = { name: `synthetic seed ${FRESH_SEED}`, images: data.images.map((im) => ({ ...im, split: 'test' as const })) };
+    const r = await evaluate({ captioner, dataset: all, split: 'test', beamSize: 4, backend: 'wasm' });
+    expect(r.images).toBe(60);
+    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.03);
+    expect(r.attention!.rate).toBeGreaterThanOrEqual(0.3);
+    expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.45);
+    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.25);
+  });
+});
