@@ -100,7 +100,17 @@ describe.skipIf(!brokers)('Kafka source -> sink on the real broker', () => {
       expect(r.headers['x-dead-letter-error']!.length).toBeGreaterThan(0);
       expect(Number(r.headers['x-source-offset'])).toBeGreaterThanOrEqual(0);
     }
-    expect(source.stats()).toMatchObject({ received: 16, acked: 11, failed: 1, rejected: 4, inFlight: 0 });
+    const stats = source.stats();
+    expect(stats.inFlight).toBe(0);
+    expect(stats.received).toBe(stats.acked + stats.failed + stats.rejected);
+    if (stats.rebalances <= 1) {
+      expect(stats).toMatchObject({ received: 16, acked: 11, failed: 1, rejected: 4 });
+    } else {
+      // At least once: a rebalance (a loaded machine can miss a session timeout) redelivers what was
+      // not committed yet, so counts may exceed the input; never fall short of it.
+      expect(stats.acked).toBeGreaterThanOrEqual(11);
+      expect(stats.failed + stats.rejected).toBeGreaterThanOrEqual(5);
+    }
   });
 
   it('pauses above the high-water mark and resumes below the low-water mark under a slow handler', async () => {

@@ -45,7 +45,9 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
 
   it('runs batches on both replicas at once and leaks no tensors over many batches', async () => {
     const beam = { beamSize: 2, maxSteps: 12 };
-    const first = await Promise.all([pool.run(await batch(2), beam), pool.run(await batch(2), beam)]);
+    // Both batches are ready before either is dispatched, so the second finds the first replica busy.
+    const [a, b] = [await batch(2), await batch(2)];
+    const first = await Promise.all([pool.run(a, beam), pool.run(b, beam)]);
     expect(new Set(first.map((o) => o.replica)).size).toBe(2);
     const baseline = pool.memory().perReplica;
     for (let i = 0; i < 10; i++) await Promise.all([pool.run(await batch(4), beam), pool.run(await batch(1), beam)]);
