@@ -16,6 +16,8 @@ interface DemoOptions {
   captions: number;
   seed: number;
   backend?: string;
+  feedPort: number;
+  feed: boolean;
 }
 
 /** Seed of the scenes the shipped model captions in the demo: never used to train or validate it. */
@@ -34,13 +36,15 @@ export function demoCommand(): Command {
     .option('--count <n>', 'synthetic images to generate', int(50), 1200)
     .option('--minutes <m>', 'training time budget', positive(), 3)
     .option('--captions <n>', 'test images to caption', int(1), 4)
-    .option('--seed <n>', 'seed of the data set and the model', int(0), 1);
+    .option('--seed <n>', 'seed of the data set and the model', int(0), 1)
+    .option('--feed-port <port>', 'port of the live training dashboard (a free one when the default is taken)', int(0), 8080)
+    .option('--no-feed', 'train without the dashboard server');
   withBackend(cmd);
   return cmd.action(
-    action('demo', async (o: DemoOptions) => {
+    action('demo', async (o: DemoOptions, command: Command) => {
       const t0 = performance.now();
       const out = resolve(o.out);
-      await setupBackend(o.backend);
+      const info = await setupBackend(o.backend);
       await captionWithDefaultModel(out, o.captions);
       const dataDir = join(out, 'data');
       const jsonPath = join(dataDir, 'dataset.json');
@@ -61,7 +65,7 @@ export function demoCommand(): Command {
         // BLEU-4 ~0.27 in 60 steps of 32 (about a minute on one wasm thread).
         model: { encoder: { kind: 'compact-cnn', channels: [16, 32, 64, 64] }, attentionDim: 64, embedDim: 48, decoderDim: 128, dropout: 0.2 },
         trainer: { decoderLr: 3e-3, encoderLr: 1.5e-3 },
-      });
+      }, o.feed ? { port: o.feedPort, host: '127.0.0.1', backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined);
       const captionsDir = join(out, 'captions');
       console.log(`3/3 captioning ${o.captions} test images into ${captionsDir}`);
       const test = dataset.images.filter((im) => im.split === 'test').slice(0, o.captions);
