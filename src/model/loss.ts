@@ -52,6 +52,8 @@ export function prepareTargets({ batchSize: b, captions, lengths }: CaptionTarge
 
 export interface LossOptions {
   alphaC: number;
+  /** Weight of the mean attention entropy over real steps (default 0). */
+  attentionEntropy?: number;
   /** Dropout active (its mask seeded by `seed`). */
   training: boolean;
   seed: number;
@@ -120,6 +122,11 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, tf.reshape(maskT, [steps * b])))), p.tokens) as tf.Scalar;
   const attended = tf.sum(tf.mul(tf.stack(alphas), tf.expandDims(maskT, 2)), 0);
   const attentionPenalty = tf.mean(tf.square(tf.sub(1, attended))) as tf.Scalar;
-  const loss = tf.add(crossEntropy, tf.mul(attentionPenalty, o.alphaC)) as tf.Scalar;
+  let loss = tf.add(crossEntropy, tf.mul(attentionPenalty, o.alphaC)) as tf.Scalar;
+  if (o.attentionEntropy !== undefined && o.attentionEntropy > 0) {
+    const a = tf.stack(alphas); // [steps, B, L]
+    const entropy = tf.neg(tf.sum(tf.mul(a, tf.log(tf.add(a, 1e-8))), 2)); // [steps, B]
+    loss = tf.add(loss, tf.mul(tf.div(tf.sum(tf.mul(entropy, maskT)), p.tokens), o.attentionEntropy)) as tf.Scalar;
+  }
   return { loss, crossEntropy, attentionPenalty };
 }

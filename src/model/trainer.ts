@@ -30,6 +30,9 @@ function checkOptions(o: TrainerOptions): void {
   if (!(o.scheduledSampling >= 0 && o.scheduledSampling <= 1)) {
     throw new RangeError(`Trainer option scheduledSampling must be a probability in [0, 1] (got ${String(o.scheduledSampling)})`);
   }
+  if (o.attentionEntropy !== undefined && !(typeof o.attentionEntropy === 'number' && o.attentionEntropy >= 0)) {
+    throw new RangeError(`Trainer option attentionEntropy must be a number >= 0 (got ${String(o.attentionEntropy)})`);
+  }
   if (!Number.isInteger(o.seed)) throw new RangeError(`Trainer option seed must be an integer (got ${String(o.seed)})`);
 }
 
@@ -150,7 +153,7 @@ export class Trainer {
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
     const varList = [...this.decoderVars, ...(trainEncoder ? this.encoderVars : [])].map((n) => n.variable);
     const { clipValue, clipNorm } = this.options;
 

@@ -107,4 +107,10 @@ export interface TrainerOptions {
   /** Probability of feeding the model's own previous prediction instead of the ground truth. */
   scheduledSampling: number;
   seed: number;
+  /**
+   * Weight of the mean entropy of the attention maps over the real steps (default 0): a prior towards
+   * peaked maps, which then have to move between the objects the words name instead of covering all
+   * of them at every step. No location label is involved.
+   */
+  attentionEntropy?: number;
 }
