@@ -54,15 +54,16 @@ describe('the shipped default model', () => {
   });
 
   // The shipped model does not reach the issue's bar yet (models/default/README.md: measured on 500
-  // fresh scenes content 0.12, hit rate 0.44, BLEU-4 0.39 at beam 4). These floors sit below the
+  // fresh scenes at beam 4 content 0.50, hit rate 0.64, BLEU-4 0.53). These floors sit below the
   // measured values so that a broken model, checkpoint or decoder fails, not sampling noise.
   it('stays above its measured floors on 60 fresh scenes at beam 4 (content, attention hit rate, BLEU-4)', async () => {
     const all = { name: `synthetic seed ${FRESH_SEED}`, images: data.images.map((im) => ({ ...im, split: 'test' as const })) };
     const r = await evaluate({ captioner, dataset: all, split: 'test', beamSize: 4, backend: 'wasm' });
     expect(r.images).toBe(60);
-    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.03);
-    expect(r.attention!.rate).toBeGreaterThanOrEqual(0.3);
+    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.3);
+    expect(r.attention!.rate).toBeGreaterThanOrEqual(0.5);
     expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.45);
-    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.25);
+    expect(r.attention!.perClass.shape!.rate).toBeGreaterThanOrEqual(0.45);
+    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.4);
   });
 });
