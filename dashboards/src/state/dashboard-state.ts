@@ -5,6 +5,7 @@ import type {
   HelloMessage,
   StatsMessage,
   TrainEndMessage,
+  TrainStepMessage,
   TrainValidationMessage,
 } from '../../../src/protocol/messages.js';
 import { RingBuffer } from './ring-buffer.js';
@@ -14,17 +15,8 @@ import type { ParsedFrame } from './parse-message.js';
 export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** One training step as charted: x is a run-wide step index even when the server counts per epoch. */
-export interface StepPoint {
+export interface StepPoint extends Omit<TrainStepMessage, 'v' | 'type'> {
   x: number;
-  ts: number;
-  epoch: number;
-  step: number;
-  loss: number;
-  crossEntropy: number;
-  attentionPenalty: number;
-  learningRate: number;
-  examplesPerSec: number;
-  etaSec: number;
 }
 
 /** One validation pass without its probe images (only the newest probes are kept). */
