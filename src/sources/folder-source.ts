@@ -53,6 +53,12 @@ export interface FolderSourceOptions {
   hasResult?: (id: string) => Promise<boolean>;
   /** Directories under `dir` to ignore besides the service's own (e.g. an --out inside the inbox). */
   ignore?: string[];
+  /**
+   * Also list the inbox this often (ms, default 5000; 0 disables). A safety net: watcher events can
+   * be missed (a file created in a just-made subfolder under load, network file systems), and a
+   * file the watcher never reported would otherwise wait until the next restart.
+   */
+  rescanMs?: number;
 }
 
 export const DEFAULT_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'];
@@ -94,6 +100,7 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     stabilityMs = 300,
     maxHeaderRetries = 3,
     hasResult = async () => false,
+    rescanMs = 5000,
   } = options;
   if (!Number.isInteger(highWater) || highWater < 1) {
     throw new RangeError(`Folder source highWater (${highWater}) must be a positive integer`);
@@ -132,6 +139,21 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     known.add(p);
     queue.push(p);
     void pump();
+  };
+
+  /** Enqueues every wanted file under the inbox (known paths are skipped by enqueue). */
+  const rescan = async (from = dir, depth = 0): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(from, { withFileTypes: true });
+    } catch {
+      return; // a subfolder removed meanwhile
+    }
+    for (const e of entries) {
+      const p = join(from, e.name);
+      if (e.isFile()) enqueue(p);
+      else if (e.isDirectory() && recursive && !isIgnored(p)) await rescan(p, depth + 1);
+    }
   };
 
   const later = (fn: () => void, ms: number): void => {
@@ -301,6 +323,10 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
       w.on('change', (p) => enqueue(p));
       w.on('error', (e) => sub.error(e));
       await new Promise<void>((res) => w.once('ready', () => res()));
+      if (rescanMs > 0) {
+        const tick = (): void => later(() => void rescan().finally(() => !closing && tick()), rescanMs);
+        tick();
+      }
       resolveReady();
     })().catch((e: unknown) => {
       rejectReady(e);
