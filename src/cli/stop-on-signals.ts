@@ -23,3 +23,18 @@ export function stopOnSignals(stop: () => Promise<void>, log: (line: string) => 
     process.off('SIGTERM', onSignal);
   };
 }
+
+/**
+ * Runs a started service until it ends by itself or by a signal (see stopOnSignals), then stops it
+ * and logs `summary()`.
+ */
+export async function runUntilStopped(service: { done: Promise<unknown>; stop(): Promise<void> }, log: (line: string) => void, summary: () => string): Promise<void> {
+  const removeHandlers = stopOnSignals(() => service.stop(), log);
+  try {
+    await service.done;
+  } finally {
+    await service.stop();
+    removeHandlers();
+    log(`stopped: ${summary()}`);
+  }
+}

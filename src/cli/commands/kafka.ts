@@ -5,7 +5,7 @@ import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { int, positive, withBackend } from '../options.js';
-import { stopOnSignals } from '../stop-on-signals.js';
+import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
 /**
@@ -84,15 +84,10 @@ export function kafkaCommand(): Command {
         }
         throw e;
       }
-      const removeHandlers = stopOnSignals(() => service.stop(), log);
-      try {
-        await service.done;
-      } finally {
-        await service.stop();
-        removeHandlers();
+      await runUntilStopped(service, log, () => {
         const s = service.source.stats();
-        log(`stopped: ${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`);
-      }
+        return `${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`;
+      });
     }));
 }
 

@@ -4,7 +4,7 @@ import { renderAttentionFigure } from '../../render/index.js';
 import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { int, isDir, positive, withBackend } from '../options.js';
-import { stopOnSignals } from '../stop-on-signals.js';
+import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
 interface WatchOptions {
@@ -79,15 +79,10 @@ export function watchCommand(): Command {
         highWater: o.highWater,
         log,
       });
-      const removeHandlers = stopOnSignals(() => service.stop(), log);
-      try {
-        await service.done;
-      } finally {
-        await service.stop();
-        removeHandlers();
+      await runUntilStopped(service, log, () => {
         const s = service.source.stats();
-        log(`stopped: ${s.acked} captioned, ${s.failed} failed, ${s.queued} left in the inbox`);
-      }
+        return `${s.acked} captioned, ${s.failed} failed, ${s.queued} left in the inbox`;
+      });
     }),
   );
   return cmd;
