@@ -18,9 +18,11 @@ describe('captioner train and Ctrl-C', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('SIGINT stops after the current step, validates and saves last/, exits 0; --resume then continues', async () => {
-    const model = join(dir, 'model');
-    const args = ['train', '--data', join(dir, 'data'), '--out', model, '--epochs', '50', '--batch-size', '2', '--val-limit', '2', '--channels', '8,8,8,8', '--attention-dim', '8', '--embed-dim', '8', '--decoder-dim', '16'];
+  const trainArgs = (model: string): string[] => ['train', '--data', join(dir, 'data'), '--out', model, '--epochs', '50', '--batch-size', '2', '--val-limit', '2',
+    '--channels', '8,8,8,8', '--attention-dim', '8', '--embed-dim', '8', '--decoder-dim', '16', '--no-feed'];
+
+  /** Starts training and sends `signal` once the first step is reported; resolves with exit code and stdout. */
+  const trainThenSignal = async (args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string }> => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
       cwd: root, env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -30,10 +32,17 @@ describe('captioner train and Ctrl-C', () => {
       stdout += d.toString();
       if (!signalled && /epoch 1 step 1\//.test(stdout)) {
         signalled = true;
-        child.kill('SIGINT');
+        child.kill(signal);
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stdout };
+  };
+
+  it('SIGINT stops after the current step, validates and saves last/, exits 0; --resume then continues', async () => {
+    const model = join(dir, 'model');
+    const args = trainArgs(model);
+    const { code, stdout } = await trainThenSignal(args, 'SIGINT');
     expect(code).toBe(0);
     expect(stdout).toMatch(/stopping after the current step/);
     expect(stdout).toMatch(/epoch 1 validation/);
@@ -44,5 +53,13 @@ describe('captioner train and Ctrl-C', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/resuming at epoch 2\/2/);
     expect(resumed.stdout).toMatch(/training completed \(epochs limit\) after 2 epochs/);
+  }, 90_000);
+
+  it('SIGTERM stops as gracefully as Ctrl-C: the epoch is validated and last/ saved', async () => {
+    const model = join(dir, 'model-term');
+    const { code, stdout } = await trainThenSignal(trainArgs(model), 'SIGTERM');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/training stopped after 1 epochs/);
+    expect((await readdir(model)).sort()).toEqual(['best', 'last']);
   }, 90_000);
 });

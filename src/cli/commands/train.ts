@@ -122,7 +122,9 @@ export async function runTraining(options: TrainOptions, feed?: { port: number; 
       process.exit(130);
     }
   };
+  // SIGTERM (a service manager, `kill`) deserves the same graceful stop as Ctrl-C: save, then exit.
   process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
   try {
     let end: TrainEndEvent | undefined;
     await new Promise<void>((resolve, reject) => {
@@ -142,6 +144,7 @@ export async function runTraining(options: TrainOptions, feed?: { port: number; 
   } finally {
     progress.stop();
     process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
     await server?.close();
   }
 }
