@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKarpathy, splitOf } from '../../src/data/karpathy.js';
-import { checkCaption, generateSynthetic, objectMatchesWord, wordClass, COLOR_NAMES, type SyntheticImageEntry } from '../../src/data/synthetic/index.js';
+import { checkCaption, generateCaptions, generateSynthetic, objectMatchesWord, wordClass, COLOR_NAMES, type SyntheticImageEntry } from '../../src/data/synthetic/index.js';
 import type { SceneObject } from '../../src/data/types.js';
 
 let dir: string;
@@ -80,6 +80,23 @@ describe('generateSynthetic', () => {
         expect(o.box.y + o.box.h).toBeLessThanOrEqual(64);
       }
     }
+  });
+
+  it('gives every scene five annotator styles, each a function of the scene that names objects left to right', () => {
+    const centreX = (o: SceneObject): number => o.box.x + o.box.w / 2;
+    for (const e of entries) {
+      // Same objects in another order: the same five captions (no randomness a model could not learn).
+      const again = generateCaptions([...e.objects].reverse(), 64);
+      expect(again.map((c) => c.join(' '))).toEqual(e.sentences.map((s) => s.raw));
+      // The first style lists every object, starting with the leftmost.
+      const colours = e.sentences[0]!.tokens.filter((t) => (COLOR_NAMES as readonly string[]).includes(t));
+      const order = [...e.objects].sort((a, b) => centreX(a) - centreX(b)).map((o) => o.color);
+      expect(colours[0]).toBe(order[0]);
+      expect(new Set(colours)).toEqual(new Set(order));
+    }
+    // Styles differ in wording, not only in structure.
+    const firstWords = new Set(entries.flatMap((e) => e.sentences.map((s) => s.tokens[0])));
+    for (const w of ['there', 'a', 'an', 'two']) expect(firstWords).toContain(w);
   });
 
   it('gives identical bytes for the same seed and different data for another seed', async () => {

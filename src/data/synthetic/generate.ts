@@ -70,7 +70,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
       const rng = createRng(mixSeed(seed, i));
       const scene = sampleScene(rng, imageSize);
       const objects = scene.objects.map((o) => o.object);
-      const captions = generateCaptions(objects, imageSize, rng);
+      const captions = generateCaptions(objects, imageSize);
       const filename = `synth-${String(i).padStart(Math.max(5, width), '0')}.png`;
       await writeFileAtomic(join(imageDir, filename), await renderScenePng(scene, rng));
       entries[i] = {
