@@ -23,6 +23,9 @@ export interface DecoderWeights {
   lstmBias: tf.Variable; // b_ih + b_hh folded into one
   fcKernel: tf.Variable; // [dec, V]
   fcBias: tf.Variable;
+  /** [enc, V] and [V]: the training-only word detector (config.wordDetector). */
+  detectorKernel?: tf.Variable;
+  detectorBias?: tf.Variable;
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
@@ -36,9 +39,9 @@ const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
 export function createDecoderWeights(config: ModelConfig, prefix: string, rng: () => number): { weights: DecoderWeights; named: NamedVariable[] } {
   const { vocabSize: v, encoderDim: enc, attentionDim: att, embedDim: emb, decoderDim: dec } = config;
   const named: NamedVariable[] = [];
-  const make = (key: string, shape: number[], bound: number): tf.Variable => {
+  const make = (key: string, shape: number[], bound: number, fill = 0): tf.Variable => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const values = bound === 0 ? new Float32Array(n) : uniformArray(rng, n, -bound, bound);
+    const values = bound === 0 ? new Float32Array(n).fill(fill) : uniformArray(rng, n, -bound, bound);
     const name = `decoder/${snake(key)}`;
     // tidy disposes the initial-value tensor; the variable keeps the data.
     const variable = tf.tidy(() => tf.variable(tf.tensor(values, shape), true, `${prefix}/${name}`));
@@ -66,6 +69,12 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     fcKernel: make('fcKernel', [dec, v], 0.1),
     fcBias: make('fcBias', [v], 0),
   };
+  if (config.wordDetector) {
+    weights.detectorKernel = make('detectorKernel', [enc, v], lin(enc));
+    // Every cell starts near-silent (softplus(-6) ~ 0.0025, x64 cells: P(word) ~ 0.15): noisy-OR adds
+    // the cells' evidence up, so a bias of 0 would start every word as certainly present.
+    weights.detectorBias = make('detectorBias', [v], 0, -6);
+  }
   return { weights, named };
 }
 

@@ -59,6 +59,8 @@ export interface LossOptions {
   seed: number;
   /** Embed with matMul(oneHot(ids), E) instead of gather (gather's gradient is slow or missing on wasm). */
   oneHotEmbedding: boolean;
+  /** Weight of the word-detector loss (needs config.wordDetector; default 0). */
+  wordDetection?: number;
   /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
   sampleMask?: Float32Array;
 }
@@ -128,5 +130,36 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     const entropy = tf.neg(tf.sum(tf.mul(a, tf.log(tf.add(a, 1e-8))), 2)); // [steps, B]
     loss = tf.add(loss, tf.mul(tf.div(tf.sum(tf.mul(entropy, maskT)), p.tokens), o.attentionEntropy)) as tf.Scalar;
   }
+  if (o.wordDetection !== undefined && o.wordDetection > 0) {
+    loss = tf.add(loss, tf.mul(wordDetectionLoss(model, features, p), o.wordDetection)) as tf.Scalar;
+  }
   return { loss, crossEntropy, attentionPenalty };
+}
+
+/** [B, V]: 1 for every word the caption's targets contain (including <end>). */
+export function captionWordLabels(p: PreparedTargets, vocabSize: number): Float32Array {
+  const labels = new Float32Array(p.batchSize * vocabSize);
+  for (let i = 0; i < p.steps * p.batchSize; i++) {
+    if (p.mask[i]! > 0) labels[(i % p.batchSize) * vocabSize + p.outputs[i]!] = 1;
+  }
+  return labels;
+}
+
+/**
+ * Multiple-instance word detection (Fang et al. 2015): each grid cell i gives p_i(w) = sigmoid(z_i(w)),
+ * the image P(w) = 1 - prod_i (1 - p_i(w)) (noisy-OR), and the loss is the binary cross-entropy of P
+ * against the words of the caption, mean over images and words. With S = sum_i softplus(z_i),
+ * 1 - P = exp(-S), so -log(1 - P) = S and -log P = -log(-expm1(-S)). No box or location is used:
+ * only which words the caption has. Not tidied (runs inside the caller's variableGrads).
+ */
+export function wordDetectionLoss(model: ShowAttendTell, features: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+  const w = model.decoder;
+  const v = model.config.vocabSize;
+  if (!w.detectorKernel || !w.detectorBias) throw new Error('wordDetection > 0 needs a model built with wordDetector: true');
+  const [b, l, enc] = features.shape;
+  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), w.detectorKernel as tf.Tensor2D), w.detectorBias);
+  const s = tf.sum(tf.reshape(tf.softplus(z), [b, l, v]), 1); // [B, V]
+  const y = tf.tensor2d(captionWordLabels(p, v), [b, v]);
+  const present = tf.neg(tf.log(tf.maximum(tf.neg(tf.expm1(tf.neg(s))), 1e-7)));
+  return tf.mean(tf.add(tf.mul(y, present), tf.mul(tf.sub(1, y), s))) as tf.Scalar;
 }

@@ -33,6 +33,9 @@ function checkOptions(o: TrainerOptions): void {
   if (o.attentionEntropy !== undefined && !(typeof o.attentionEntropy === 'number' && o.attentionEntropy >= 0)) {
     throw new RangeError(`Trainer option attentionEntropy must be a number >= 0 (got ${String(o.attentionEntropy)})`);
   }
+  if (o.wordDetection !== undefined && !(typeof o.wordDetection === 'number' && o.wordDetection >= 0)) {
+    throw new RangeError(`Trainer option wordDetection must be a number >= 0 (got ${String(o.wordDetection)})`);
+  }
   if (!Number.isInteger(o.seed)) throw new RangeError(`Trainer option seed must be an integer (got ${String(o.seed)})`);
 }
 
@@ -153,7 +156,7 @@ export class Trainer {
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
     const varList = [...this.decoderVars, ...(trainEncoder ? this.encoderVars : [])].map((n) => n.variable);
     const { clipValue, clipNorm } = this.options;
 

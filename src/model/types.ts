@@ -50,6 +50,13 @@ export interface ModelConfig {
    * looks anywhere, and attention drifts off the objects it names).
    */
   initState?: 'mean' | 'bias';
+  /**
+   * A word-detector head for training only (Fang et al. 2015, "From captions to visual concepts"):
+   * a linear classifier on every annotation, pooled over the grid by noisy-OR, predicts which words
+   * the caption contains. Its loss (trainer option wordDetection) gives each cell a direct signal to
+   * recognise what it sees, from the captions alone. Captioning never uses it. Absent: false.
+   */
+  wordDetector?: boolean;
 }
 
 export interface BeamOptions {
@@ -113,4 +120,6 @@ export interface TrainerOptions {
    * of them at every step. No location label is involved.
    */
   attentionEntropy?: number;
+  /** Weight of the word-detector loss (model config wordDetector must be true); default 0. */
+  wordDetection?: number;
 }

@@ -12,13 +12,14 @@ describe('captioner train options -> training configuration', () => {
   it('defaults to the reference: ReLU attention, alpha_c 1, clip by value 5, teacher forcing', () => {
     const o = parse([]);
     expect(o.model).toMatchObject({ attentionActivation: 'relu', initState: 'mean', encoder: { kind: 'compact-cnn', channels: [32, 64, 128, 128] } });
-    expect(o.trainer).toMatchObject({ alphaC: 1, attentionEntropy: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4 });
+    expect(o.model.wordDetector).toBeUndefined();
+    expect(o.trainer).toMatchObject({ alphaC: 1, attentionEntropy: 0, wordDetection: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4 });
   });
 
   it('passes the attention, encoder, regularisation and sampling options through', () => {
-    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1']);
-    expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
-    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, clipNorm: 2, scheduledSampling: 0.25 });
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4']);
+    expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
+    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, clipNorm: 2, scheduledSampling: 0.25 });
   });
 
   it('rejects values outside their range, naming the option', () => {

@@ -12,15 +12,22 @@ beforeAll(async () => {
 
 const vocab = tinyVocab();
 const small = { vocabSize: vocab.size, attentionDim: 5, embedDim: 4, decoderDim: 6, attentionActivation: 'tanh' as const };
-const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; input: number[] }[] = [
+const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; input: number[]; extra?: { wordDetection?: number; attentionEntropy?: number } }[] = [
   { label: 'compact CNN, gather embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: false, input: [2, 8, 8, 3] },
   { label: 'compact CNN, oneHot embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: true, input: [2, 8, 8, 3] },
+  {
+    label: 'word detector and attention entropy',
+    config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4], coordChannels: true }, gridSize: 2, wordDetector: true, initState: 'bias' }),
+    oneHotEmbedding: true,
+    input: [2, 8, 8, 3],
+    extra: { wordDetection: 2, attentionEntropy: 0.5 },
+  },
   // 4 x 16384 values per image: large enough for the transposed-annotation context product.
   { label: 'wide precomputed features (transposed context)', config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 2, encoderDim: 16384 }), oneHotEmbedding: false, input: [2, 4, 16384] },
 ];
 
 describe('gradient of the full training loss', () => {
-  for (const { label, config, oneHotEmbedding, input } of cases) {
+  for (const { label, config, oneHotEmbedding, input, extra } of cases) {
     it(`matches central finite differences (${label})`, () => {
       const model = ShowAttendTell.create(config, { seed: 21 });
       const b = 2;
@@ -29,7 +36,7 @@ describe('gradient of the full training loss', () => {
       const e1 = vocab.encode(['a', 'red', 'circle'], 3);
       const e2 = vocab.encode(['blue'], 3);
       const targets = prepareTargets({ batchSize: b, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) });
-      const opts = { alphaC: 1, training: false, seed: 0, oneHotEmbedding };
+      const opts = { alphaC: 1, training: false, seed: 0, oneHotEmbedding, ...extra };
       const lossValue = () => tf.tidy(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss.dataSync()[0]!);
       const weights = model.namedWeights().filter((w) => w.name !== 'decoder/full_att_bias'); // softmax is shift-invariant: its gradient is 0
       const { grads, value } = tf.variableGrads(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss, weights.map((w) => w.variable));
