@@ -6,7 +6,7 @@
  * guessing among random paraphrases (which capped it at ~0.5 before).
  *   caption  := ["there is" | "there are"] clause (("and" | "with") clause)*
  *   clause   := np [relation np | position]
- *   np       := ("a" | "an") [size] colour shape  |  ("two" | "three") [size] [colour] (shapes | "shapes")
+ *   np       := ("a" | "an") [size] colour shape  |  ("two" | "three") [size] [colour] shapes
  *   relation := above | below | to the left of | to the right of | next to | beside
  *   position := in the (top|bottom) (left|right) corner | at the top | at the bottom | on the left |
  *               on the right | in the middle | in the center
@@ -16,7 +16,7 @@
 import type { SceneObject } from '../types.js';
 import { POSITIONS, positionHolds, relationHolds, type Position, type Relation } from './geometry.js';
 import { pluralOf, type Shape } from './lexicon.js';
-import { GENERIC_PLURAL, NUMBER_WORDS, POSITION_PHRASES, RELATION_PHRASES } from './phrases.js';
+import { NUMBER_WORDS, POSITION_PHRASES, RELATION_PHRASES } from './phrases.js';
 
 /** Longest caption the grammar emits, in tokens. */
 export const MAX_CAPTION_TOKENS = 14;
@@ -153,20 +153,15 @@ function positionCaption(objects: SceneObject[], size: number, w: Wording): stri
   return second && first.length + 1 + second.length <= MAX_CAPTION_TOKENS ? [...first, 'and', ...second] : first;
 }
 
-/** Counts across colours or shapes: "there are two circles and a blue star", "two red shapes and a green star". */
+/**
+ * Counts of one shape across colours: "there are two circles and a blue star". (No count by colour
+ * with the generic "shapes": a model unsure of the shapes learned to hide behind it.)
+ */
 function countCaption(objects: SceneObject[], w: Wording): string[] | undefined {
   const shape = objects.map((o) => o.shape).find((s) => objects.filter((o) => o.shape === s).length >= 2);
-  const color = objects.map((o) => o.color).find((c) => {
-    const members = objects.filter((o) => o.color === c);
-    return members.length >= 2 && new Set(members.map((o) => o.shape)).size > 1;
-  });
-  const pick = shape
-    ? { head: [pluralOf(shape as Shape)], members: objects.filter((o) => o.shape === shape) }
-    : color
-      ? { head: [color, GENERIC_PLURAL], members: objects.filter((o) => o.color === color) }
-      : undefined;
-  if (!pick) return undefined;
-  const head = [NUMBER_WORDS[pick.members.length] as string, ...pick.head];
-  const rest = objects.filter((o) => !pick.members.includes(o));
+  if (!shape) return undefined;
+  const members = objects.filter((o) => o.shape === shape);
+  const head = [NUMBER_WORDS[members.length] as string, pluralOf(shape as Shape)];
+  const rest = objects.filter((o) => !members.includes(o));
   return withThere(join([head, ...groupPhrases(rest, w)], 'and'));
 }
