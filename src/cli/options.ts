@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { access, mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -115,6 +116,9 @@ async function loadKafkaData(topic: string, o: DataOptions): Promise<KarpathyDat
   }
   const client = createKafkajsClient(options);
   const spoolDir = await mkdtemp(join(tmpdir(), 'captioner-kafka-images-'));
+  // The spooled images are read until the command ends (training reads them every epoch), so the
+  // directory goes when the process exits, however it exits short of a crash of the runtime.
+  process.once('exit', () => rmSync(spoolDir, { recursive: true, force: true }));
   let skipped = 0;
   let data;
   try {

@@ -12,7 +12,7 @@ describe('captioner train options -> training configuration', () => {
   it('defaults to the reference: ReLU attention, alpha_c 1, clip by value 5, teacher forcing', () => {
     const o = parse([]);
     expect(o.model).toMatchObject({ attentionActivation: 'relu', initState: 'mean', encoder: { kind: 'compact-cnn', channels: [32, 64, 128, 128] } });
-    expect(o.model.wordDetector).toBeUndefined();
+    expect(o.model?.wordDetector).toBeUndefined();
     expect(o.trainer).toMatchObject({ alphaC: 1, attentionEntropy: 0, wordDetection: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4 });
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +8,8 @@ import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
 
 const brokers = kafkaBrokers();
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -42,15 +42,18 @@ describe.skipIf(!brokers)('captioner train --kafka-topic (real broker)', () => {
     await producer.stop();
 
     const out = join(dir, 'model');
+    const tmp = await mkdtemp(join(dir, 'tmp-'));
     const r = await run([
       'train', '--kafka-topic', topic, '--kafka-brokers', brokers!.join(','), '--allow-root', ds.imageDir, '--out', out,
       '--epochs', '1', '--batch-size', '4', '--steps-per-epoch', '2', '--val-limit', '4', '--beam-size', '1', '--min-word-freq', '0',
       '--channels', '8,16', '--attention-dim', '16', '--embed-dim', '16', '--decoder-dim', '32', '--backend', 'wasm', '--no-feed',
-    ]);
+    ], { ...process.env, TMPDIR: tmp });
     expect(r.stderr).toMatch(/skipped .*escape|skipped .*outside/i);
     expect(r.code, r.stderr).toBe(0);
     const meta = JSON.parse(await readFile(join(out, 'best', 'model.json'), 'utf8')) as { formatVersion: number };
     expect(meta.formatVersion).toBe(1);
+    // The image spool lives only as long as the command.
+    expect((await readdir(tmp)).filter((f) => f.startsWith('captioner-kafka-images-'))).toEqual([]);
   }, 120_000);
 
   it('names the topic when the broker has no such data', async () => {
