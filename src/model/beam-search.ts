@@ -92,7 +92,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const [values, indices, alpha, hNew, cNew] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
         const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k);
-        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, 0, false)), banMask);
+        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
         return [top.values, top.indices, out.alpha, out.h, out.c] as const;

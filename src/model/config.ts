@@ -64,6 +64,9 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
   if (!(config.dropout >= 0 && config.dropout < 1)) {
     throw new TypeError(`${source}: dropout must be in [0, 1) (got ${String(config.dropout)})`);
   }
+  if (config.deepOutput !== undefined && typeof config.deepOutput !== 'boolean') {
+    throw new TypeError(`${source}: deepOutput must be true or false (got ${String(config.deepOutput)})`);
+  }
   if (config.wordDetector !== undefined && typeof config.wordDetector !== 'boolean') {
     throw new TypeError(`${source}: wordDetector must be true or false (got ${String(config.wordDetector)})`);
   }

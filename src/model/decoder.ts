@@ -23,6 +23,8 @@ export interface DecoderWeights {
   lstmBias: tf.Variable; // b_ih + b_hh folded into one
   fcKernel: tf.Variable; // [dec, V]
   fcBias: tf.Variable;
+  /** [enc, V]: the context's direct path to the logits (config.deepOutput). */
+  contextOutKernel?: tf.Variable;
   /** [enc, V] and [V]: the training-only word detector (config.wordDetector). */
   detectorKernel?: tf.Variable;
   detectorBias?: tf.Variable;
@@ -69,6 +71,7 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     fcKernel: make('fcKernel', [dec, v], 0.1),
     fcBias: make('fcBias', [v], 0),
   };
+  if (config.deepOutput) weights.contextOutKernel = make('contextOutKernel', [enc, v], 0.1);
   if (config.wordDetector) {
     weights.detectorKernel = make('detectorKernel', [enc, v], lin(enc));
     // Every cell starts near-silent (softplus(-6) ~ 0.0025, x64 cells: P(word) ~ 0.15): noisy-OR adds
@@ -101,6 +104,8 @@ export interface StepOutput {
   c: tf.Tensor2D;
   /** Attention weights [B, L] (each row sums to 1). */
   alpha: tf.Tensor2D;
+  /** The gated context that entered the LSTM [B, enc] (the deep output reads it too). */
+  context: tf.Tensor2D;
 }
 
 const dense = (x: tf.Tensor2D, k: tf.Variable, b: tf.Variable): tf.Tensor2D => tf.add(tf.matMul(x, k as tf.Tensor2D), b);
@@ -192,16 +197,18 @@ export function decoderStep(
     ? tf.reshape(tf.transpose(tf.matMul(ctx.featuresT, alpha3, false, true), [0, 2, 1]), [b * k, enc])
     : tf.reshape(tf.matMul(alpha3, ctx.features), [b * k, enc]);
   const gate = tf.sigmoid(kT ? denseWithTransposed(h, w.fBetaKernel, kT.fBeta, w.fBetaBias) : dense(h, w.fBetaKernel, w.fBetaBias));
-  const x = tf.concat([emb, tf.mul(gate, context), h], 1) as tf.Tensor2D;
+  const gated = tf.mul(gate, context) as tf.Tensor2D;
+  const x = tf.concat([emb, gated, h], 1) as tf.Tensor2D;
   const z = kT ? denseWithTransposed(x, w.lstmKernel, kT.lstm, w.lstmBias) : dense(x, w.lstmKernel, w.lstmBias);
   const [zi, zf, zg, zo] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const cNew = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg))) as tf.Tensor2D;
   const hNew = tf.mul(tf.sigmoid(zo), tf.tanh(cNew)) as tf.Tensor2D;
-  return { h: hNew, c: cNew, alpha };
+  return { h: hNew, c: cNew, alpha, context: gated };
 }
 
-/** fc(dropout(h)): logits [N, V]. */
-export function outputLogits(w: DecoderWeights, h: tf.Tensor2D, dropout: number, training: boolean, seed?: number): tf.Tensor2D {
+/** fc(dropout(h)) [+ context · W_z with the deep output]: logits [N, V]. */
+export function outputLogits(w: DecoderWeights, h: tf.Tensor2D, context: tf.Tensor2D, dropout: number, training: boolean, seed?: number): tf.Tensor2D {
   const x = training && dropout > 0 ? (tf.dropout(h, dropout, undefined, seed) as tf.Tensor2D) : h;
-  return dense(x, w.fcKernel, w.fcBias);
+  const logits = dense(x, w.fcKernel, w.fcBias);
+  return w.contextOutKernel ? tf.add(logits, tf.matMul(context, w.contextOutKernel as tf.Tensor2D)) : logits;
 }

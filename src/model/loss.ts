@@ -91,13 +91,15 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     // Teacher forcing: embed every step at once and apply fc once to all hidden states.
     const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(p.inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
     const hs: tf.Tensor2D[] = [];
+    const contexts: tf.Tensor2D[] = [];
     for (let t = 0; t < steps; t++) {
       const out = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation);
       ({ h, c } = out);
       hs.push(h);
+      contexts.push(out.context);
       alphas.push(out.alpha);
     }
-    logits = outputLogits(w, tf.concat(hs, 0), cfg.dropout, o.training, mixSeed(o.seed, 1));
+    logits = outputLogits(w, tf.concat(hs, 0), tf.concat(contexts, 0), cfg.dropout, o.training, mixSeed(o.seed, 1));
   } else {
     const perStep: tf.Tensor2D[] = [];
     let prev: tf.Tensor2D | undefined;
@@ -113,7 +115,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
       const out = decoderStep(w, ctx, emb, h, c, cfg.attentionActivation);
       ({ h, c } = out);
       alphas.push(out.alpha);
-      prev = outputLogits(w, h, cfg.dropout, o.training, mixSeed(o.seed, t + 1));
+      prev = outputLogits(w, h, out.context, cfg.dropout, o.training, mixSeed(o.seed, t + 1));
       perStep.push(prev);
     }
     logits = tf.concat(perStep, 0);

@@ -57,6 +57,12 @@ export interface ModelConfig {
    * recognise what it sees, from the captions alone. Captioning never uses it. Absent: false.
    */
   wordDetector?: boolean;
+  /**
+   * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
+   * a linear readout of the current gated context to fc(h), so a word can be read straight off the
+   * attended annotation and attention must be on what the word names. Absent: false.
+   */
+  deepOutput?: boolean;
 }
 
 export interface BeamOptions {

@@ -39,7 +39,7 @@ function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: numb
   for (let t = 0; t < maxSteps; t++) {
     const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation);
     ({ h, c } = out);
-    const logp = tf.logSoftmax(outputLogits(w, h, 0, false)).dataSync();
+    const logp = tf.logSoftmax(outputLogits(w, h, out.context, 0, false)).dataSync();
     // Like the beam, never emit <pad> or <start>.
     const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
     word = allowed.indexOf(Math.max(...allowed));
@@ -73,6 +73,20 @@ describe('beamSearch', () => {
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
       expect(results[i]!.best.finished).toBe(g.ids.at(-1) === vocab.endId);
     }
+  });
+
+  it('with k = 1 and the deep output (context readout) still equals the greedy decode', async () => {
+    const deep = ShowAttendTell.create({ ...model.config, deepOutput: true }, { seed: 11 });
+    const results = await beamSearch(deep, feats, vocab, { beamSize: 1, maxSteps: 12 });
+    const plain = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12 });
+    // The context path changes the scores: the comparison below is not the plain model's again.
+    expect(results.map((r) => r.best.logProb)).not.toEqual(plain.map((r) => r.best.logProb));
+    for (let i = 0; i < 5; i++) {
+      const g = tf.tidy(() => greedy(deep, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      expect(results[i]!.best.ids).toEqual(g.ids);
+      expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
+    }
+    deep.dispose();
   });
 
   it('gives each image the same result batched as alone', async () => {

@@ -16,8 +16,8 @@ const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; inp
   { label: 'compact CNN, gather embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: false, input: [2, 8, 8, 3] },
   { label: 'compact CNN, oneHot embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: true, input: [2, 8, 8, 3] },
   {
-    label: 'word detector and attention entropy',
-    config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4], coordChannels: true }, gridSize: 2, wordDetector: true, initState: 'bias' }),
+    label: 'word detector, deep output and attention entropy',
+    config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [4, 4], coordChannels: true }, gridSize: 2, wordDetector: true, deepOutput: true, initState: 'bias' }),
     oneHotEmbedding: true,
     input: [2, 8, 8, 3],
     extra: { wordDetection: 2, attentionEntropy: 0.5 },
