@@ -59,7 +59,15 @@ export interface EvaluationReport {
   captions: CaptionStats;
   unfinishedFraction: number;
   /** Synthetic data sets only: captions whose every claim holds for the scene (checkCaption). */
-  content?: { accuracy: number; correct: number; checked: number; examples: Array<{ id: string; caption: string; errors: string[] }> };
+  content?: {
+    accuracy: number;
+    correct: number;
+    checked: number;
+    /** Captions that are correct and name every object of the scene (terse correct captions are not). */
+    completeAccuracy: number;
+    /** Mean over images of min(1, objects named / objects in the scene). */
+    objectCoverage: number;
+    examples: Array<{ id: string; caption: string; errors: string[] }> };
   /** Synthetic data sets only: does the attention peak fall on the object a shape/colour word names. */
   attention?: AttentionHitResult;
   /** The same images scored with one constant caption and with one reference against the others: template captions inflate BLEU. */
@@ -124,10 +132,14 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
   if (synthetic.length > 0) {
     const checks = synthetic.map((e) => ({ e, check: checkCaption(e.result.best.words, e.item.objects, e.item.width ?? e.image.sourceWidth) }));
     const correct = checks.filter((c) => c.check.correct).length;
+    const complete = checks.filter((c) => c.check.correct && c.check.mentions >= c.e.item.objects.length).length;
+    const coverage = checks.reduce((sum, c) => sum + Math.min(1, c.check.mentions / Math.max(1, c.e.item.objects.length)), 0);
     report.content = {
       accuracy: correct / checks.length,
       correct,
       checked: checks.length,
+      completeAccuracy: complete / checks.length,
+      objectCoverage: coverage / checks.length,
       examples: checks.filter((c) => !c.check.correct).slice(0, 5).map((c) => ({ id: c.e.item.id, caption: c.e.result.caption, errors: c.check.errors })),
     };
     report.attention = attentionHitRate(

@@ -72,14 +72,14 @@ try {
 
   const pct = (x: number) => (100 * x).toFixed(1);
   const lines = [
-    `| | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | content acc. | hit rate (shape / colour) |`,
-    `|---|---|---|---|---|---|---|---|`,
+    `| | BLEU-1 | BLEU-2 | BLEU-3 | BLEU-4 | CIDEr-D | content acc. | complete + correct | objects named | hit rate (shape / colour) |`,
+    `|---|---|---|---|---|---|---|---|---|---|`,
     ...reports.map((r) => {
       const a = r.attention!;
-      return `| model, beam ${r.beamSize} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
+      return `| model, beam ${r.beamSize} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
     }),
-    `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | |`,
-    `| one reference vs the other four | ${pct(baselines.oneVsRest.bleu.bleu1)} | ${pct(baselines.oneVsRest.bleu.bleu2)} | ${pct(baselines.oneVsRest.bleu.bleu3)} | ${pct(baselines.oneVsRest.bleu.bleu4)} | ${baselines.oneVsRest.ciderD.toFixed(3)} | | |`,
+    `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,
+    `| one reference vs the other four | ${pct(baselines.oneVsRest.bleu.bleu1)} | ${pct(baselines.oneVsRest.bleu.bleu2)} | ${pct(baselines.oneVsRest.bleu.bleu3)} | ${pct(baselines.oneVsRest.bleu.bleu4)} | ${baselines.oneVsRest.ciderD.toFixed(3)} | | | | |`,
   ];
   console.log(`model ${reports[0]?.modelId} (${modelDir}) on ${test.length} test images of synthetic seed ${seed}, backend ${backend.name}`);
   console.log(lines.join('\n'));

@@ -195,7 +195,7 @@ describe('checkCaption on a hand-made scene', () => {
       'a red circle above a green star',
       'a large green star at the bottom',
     ]) {
-      expect(check(c), c).toEqual({ correct: true, errors: [] });
+      expect(check(c), c).toMatchObject({ correct: true, errors: [] });
     }
     expect(checkCaption(['<start>', 'a', 'red', 'circle', '<end>', '<pad>'], scene, 64).correct).toBe(true);
     expect(checkCaption(['a', 'red', '<unk>'], scene, 64).correct).toBe(false);
@@ -220,6 +220,13 @@ describe('checkCaption on a hand-made scene', () => {
       expect(r.correct, c).toBe(false);
       expect(r.errors.join(' '), c).toMatch(why);
     }
+  });
+
+  it('counts the objects a caption names, so terse correct captions can be told from complete ones', () => {
+    expect(check('a red circle').mentions).toBe(1);
+    expect(check('two green shapes and a red circle').mentions).toBe(3);
+    expect(check('a red circle to the left of a green square').mentions).toBe(2);
+    expect(check('a red circle ??').mentions).toBe(0);
   });
 
   it('quantifies plural phrases over all their objects', () => {

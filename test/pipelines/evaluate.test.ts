@@ -40,6 +40,10 @@ describe('evaluate', () => {
     expect(report.captions.count).toBe(testCount);
     expect(report.content?.checked).toBe(testCount);
     expect(report.content!.accuracy).toBeGreaterThanOrEqual(0);
+    // Complete captions are a subset of the correct ones.
+    expect(report.content!.completeAccuracy).toBeLessThanOrEqual(report.content!.accuracy);
+    expect(report.content!.objectCoverage).toBeGreaterThanOrEqual(0);
+    expect(report.content!.objectCoverage).toBeLessThanOrEqual(1);
     expect(report.attention).toBeDefined();
     expect(report.unfinishedFraction).toBeGreaterThanOrEqual(0);
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);

@@ -16,7 +16,10 @@ export function formatReport(r: EvaluationReport): string {
     `BLEU-1 ${pct(r.bleu.bleu1)}  BLEU-2 ${pct(r.bleu.bleu2)}  BLEU-3 ${pct(r.bleu.bleu3)}  BLEU-4 ${pct(r.bleu.bleu4)}  CIDEr-D ${pct(r.ciderD)}`,
     `captions: mean length ${r.captions.length.mean.toFixed(1)} words, ${r.captions.distinctWords} distinct words, unfinished beams ${pct(r.unfinishedFraction)}%`,
   ];
-  if (r.content) lines.push(`content accuracy ${pct(r.content.accuracy)}% (${r.content.correct}/${r.content.checked} captions entirely true of their scene)`);
+  if (r.content) {
+    lines.push(`content accuracy ${pct(r.content.accuracy)}% (${r.content.correct}/${r.content.checked} captions entirely true of their scene)`);
+    lines.push(`complete and correct ${pct(r.content.completeAccuracy)}% (true and naming every object); objects named ${pct(r.content.objectCoverage)}%`);
+  }
   if (r.attention) lines.push(`attention hit rate ${pct(r.attention.rate)}% (${r.attention.hits}/${r.attention.total} shape and colour words looked at their object)`);
   if (r.baselines) {
     const b = r.baselines;

@@ -13,6 +13,11 @@ export interface CaptionCheck {
   correct: boolean;
   /** One line per false claim (or the parse error); empty when correct. */
   errors: string[];
+  /**
+   * How many objects the caption names ("a red circle" 1, "two circles" 2; a relation's object
+   * counts too); 0 when unparseable. A correct caption can still leave objects out: this says how many.
+   */
+  mentions: number;
 }
 
 interface NounPhrase {
@@ -45,12 +50,13 @@ export function checkCaption(words: string[], objects: SceneObject[], imageSize:
   try {
     clauses = parse(words.filter((w) => !SPECIAL_TOKENS.has(w)));
   } catch (err) {
-    if (err instanceof ParseError) return { correct: false, errors: [`unparseable: ${err.message}`] };
+    if (err instanceof ParseError) return { correct: false, errors: [`unparseable: ${err.message}`], mentions: 0 };
     throw err;
   }
   const matches = (np: NounPhrase): SceneObject[] =>
     objects.filter((o) => (!np.size || o.size === np.size) && (!np.color || o.color === np.color) && (!np.shape || o.shape === np.shape));
 
+  const mentions = clauses.reduce((n, c) => n + (c.subject.count ?? 1) + (c.relation ? (c.relation.object.count ?? 1) : 0), 0);
   const errors: string[] = [];
   for (const clause of clauses) {
     for (const np of clause.relation ? [clause.subject, clause.relation.object] : [clause.subject]) {
@@ -59,7 +65,7 @@ export function checkCaption(words: string[], objects: SceneObject[], imageSize:
       if (np.count !== undefined && n !== np.count) errors.push(`"${np.text}": the scene has ${n}`);
     }
   }
-  if (errors.length > 0) return { correct: false, errors };
+  if (errors.length > 0) return { correct: false, errors, mentions };
 
   for (const clause of clauses) {
     const xs = matches(clause.subject);
@@ -77,11 +83,11 @@ export function checkCaption(words: string[], objects: SceneObject[], imageSize:
       errors.push(`"${clause.subject.text} ${position.text}" is false`);
     }
   }
-  if (errors.length > 0) return { correct: false, errors };
+  if (errors.length > 0) return { correct: false, errors, mentions };
   if (!jointlySatisfiable(clauses, matches, imageSize)) {
     errors.push('the caption names more distinct objects than the scene has');
   }
-  return { correct: errors.length === 0, errors };
+  return { correct: errors.length === 0, errors, mentions };
 }
 
 /**
