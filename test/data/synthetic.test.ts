@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadKarpathy, splitOf } from '../../src/data/karpathy.js';
-import { checkCaption, generateCaptions, generateSynthetic, objectMatchesWord, wordClass, COLOR_NAMES, type SyntheticImageEntry } from '../../src/data/synthetic/index.js';
+import { checkCaption, generateCaptions, generateSynthetic, MAX_CAPTION_TOKENS, objectMatchesWord, wordClass, COLOR_NAMES, type SyntheticImageEntry } from '../../src/data/synthetic/index.js';
 import type { SceneObject } from '../../src/data/types.js';
 
 let dir: string;
@@ -61,7 +61,7 @@ describe('generateSynthetic', () => {
   it('keeps the vocabulary small and captions short, and makes scenes demanding', () => {
     const words = new Set(entries.flatMap((e) => e.sentences.flatMap((s) => s.tokens)));
     expect(words.size).toBeLessThan(60);
-    expect(Math.max(...entries.flatMap((e) => e.sentences.map((s) => s.tokens.length)))).toBeLessThanOrEqual(14);
+    expect(Math.max(...entries.flatMap((e) => e.sentences.map((s) => s.tokens.length)))).toBeLessThanOrEqual(MAX_CAPTION_TOKENS);
     const multi = entries.filter((e) => e.objects.length > 1);
     const sharing = multi.filter((e) =>
       e.objects.some((a, i) => e.objects.some((b, j) => i !== j && (a.color === b.color || a.shape === b.shape))),
@@ -88,6 +88,8 @@ describe('generateSynthetic', () => {
       // Same objects in another order: the same five captions (no randomness a model could not learn).
       const again = generateCaptions([...e.objects].reverse(), 64);
       expect(again.map((c) => c.join(' '))).toEqual(e.sentences.map((s) => s.raw));
+      // Every reference names every object: a terse caption is never a reference.
+      for (const s of e.sentences) expect(checkCaption(s.tokens, e.objects, 64).mentions, s.raw).toBe(e.objects.length);
       // The first style lists every object, starting with the leftmost.
       const colours = e.sentences[0]!.tokens.filter((t) => (COLOR_NAMES as readonly string[]).includes(t));
       const order = [...e.objects].sort((a, b) => centreX(a) - centreX(b)).map((o) => o.color);

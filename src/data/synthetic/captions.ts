@@ -19,7 +19,7 @@ import { pluralOf, type Shape } from './lexicon.js';
 import { NUMBER_WORDS, POSITION_PHRASES, RELATION_PHRASES } from './phrases.js';
 
 /** Longest caption the grammar emits, in tokens. */
-export const MAX_CAPTION_TOKENS = 14;
+export const MAX_CAPTION_TOKENS = 18;
 
 /** Word choices that tell the annotators apart beyond sentence structure. */
 interface Wording {
@@ -39,7 +39,7 @@ type Style = (objects: SceneObject[], size: number) => string[] | undefined;
 const STYLES: ReadonlyArray<{ style: Style; fallback: Style }> = [
   { style: (o) => withThere(join(groupPhrases(o, PLAIN), 'and')), fallback: () => undefined },
   { style: (o) => join(groupPhrases(o, SIZED), 'and'), fallback: () => undefined },
-  { style: (o, s) => relationCaption(o, s, PLAIN), fallback: (o, s) => positionCaption(o, s, PLAIN) },
+  { style: (o, s) => relationCaption(o, s, PLAIN), fallback: (o, s) => positionCaption(o, s, PLAIN) ?? join(groupPhrases(o, PLAIN), 'and') },
   { style: (o, s) => positionCaption(o, s, VARIANT), fallback: (o) => withThere(join(groupPhrases(o, VARIANT), 'with')) },
   { style: (o) => countCaption(o, VARIANT), fallback: (o, s) => relationCaption(o, s, VARIANT) ?? join(groupPhrases(o, VARIANT), 'with') },
 ];
@@ -142,15 +142,21 @@ function positionWords(pos: Position, w: Wording): readonly string[] {
   return POSITION_PHRASES.find((p) => p.pos === pos)!.tokens;
 }
 
-/** "a red circle in the top left corner and a blue star at the bottom": the first two objects whose place is clear. */
+/**
+ * "a red circle in the top left corner with a blue star at the bottom and a green square": every
+ * object, each with its place when that is clear, places dropped from the last objects first when the
+ * caption would run past MAX_CAPTION_TOKENS. Undefined when no object has a clear place.
+ */
 function positionCaption(objects: SceneObject[], size: number, w: Wording): string[] | undefined {
-  const placed = objects.flatMap((o) => {
+  const parts = objects.map((o) => {
     const pos = POSITIONS.find((p) => positionHolds(p, o, size, 'strict'));
-    return pos ? [[...nounPhrase(o, objects, w), ...positionWords(pos, w)]] : [];
+    return { np: nounPhrase(o, objects, w), place: pos ? [...positionWords(pos, w)] : [] };
   });
-  if (placed.length === 0) return undefined;
-  const [first, second] = placed as [string[], string[] | undefined];
-  return second && first.length + 1 + second.length <= MAX_CAPTION_TOKENS ? [...first, 'and', ...second] : first;
+  if (parts.every((p) => p.place.length === 0)) return undefined;
+  const build = (): string[] => join(parts.map((p) => [...p.np, ...p.place]), 'with');
+  for (let i = parts.length - 1; i > 0 && build().length > MAX_CAPTION_TOKENS; i--) parts[i]!.place = [];
+  const words = build();
+  return words.length <= MAX_CAPTION_TOKENS ? words : undefined;
 }
 
 /**
