@@ -37,10 +37,11 @@ export const DEFAULT_MODEL_RECIPE = {
       wordDetector: true,
     },
     // alphaC 0: the doubly stochastic term asks every cell to be attended about once per caption,
-    // which pulls attention off the objects onto the background. attentionEntropy 0.1: peaked maps
-    // that must move between the objects. wordDetection 50: the detector's loss (a mean over the
-    // vocabulary, hence the weight) trains the encoder directly.
-    trainer: { decoderLr: 1.5e-3, encoderLr: 2e-3, alphaC: 0, attentionEntropy: 0.1, wordDetection: 50 },
+    // which pulls attention off the objects onto the background. attentionEntropy 0.3: peaked maps
+    // that must move between the objects (0.1 let them spread into a static saliency map as captions
+    // improved). wordDetection 50: the detector's loss (a mean over the vocabulary, hence the weight)
+    // trains the encoder directly.
+    trainer: { decoderLr: 1.5e-3, encoderLr: 2e-3, alphaC: 0, attentionEntropy: 0.3, wordDetection: 50 },
   } satisfies Omit<TrainOptions, 'dataset' | 'outDir'>,
   /** Wall-clock budget of the training run. */
   minutes: 30,
