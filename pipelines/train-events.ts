@@ -19,6 +19,8 @@ export interface TrainStartEvent {
   vocabSize: number;
   parameters: number;
   cacheImages: boolean;
+  /** Threads computing each step (the training thread plus gradient workers). */
+  workers: number;
 }
 
 export interface TrainStepEvent {

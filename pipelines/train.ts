@@ -16,6 +16,8 @@ import {
   type TrainerOptions,
 } from '../src/model/index.js';
 import type { StepDone } from '../operators/train-steps.js';
+import { currentBackend } from '../src/backend/index.js';
+import { GradientWorkers } from '../src/runtime/gradient-workers.js';
 import { describeImages } from './describe-images.js';
 import { modelCaptioner } from './model-captioner.js';
 import { trainEpoch } from './train-epoch.js';
@@ -71,6 +73,12 @@ export interface TrainOptions {
    * (default: only at epoch ends). Resuming mid-epoch skips the examples of the epoch already used.
    */
   checkpointEverySteps?: number;
+  /**
+   * Threads that compute each step (1): above 1, worker threads with model replicas each take a
+   * shard of every batch (data parallelism; one wasm/cpu backend uses one core). Same batch, same
+   * update rule; only the dropout draws differ from a one-thread run.
+   */
+  workers?: number;
   /** Emitting anything stops gracefully: the step in flight finishes, the epoch is validated and saved. */
   stop$?: Observable<unknown>;
 }
@@ -113,7 +121,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
     minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
-    valBatchSize: 32, probeCount: 4, ...opts,
+    valBatchSize: 32, probeCount: 4, workers: 1, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
   return new Observable<TrainEvent>((subscriber) => {
@@ -127,6 +135,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     let busy: Promise<unknown> = Promise.resolve();
     let model: ShowAttendTell | undefined;
     let trainer: Trainer | undefined;
+    let helpers: GradientWorkers | undefined;
     const emit = (e: TrainEvent) => {
       if (!aborted) subscriber.next(e);
     };
@@ -152,14 +161,16 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         preprocess = ck.preprocess;
         state = checkTrainingState(ck.training, lastDir);
         const trainerOpts = trainerOptions(o, state.initialLr);
-        trainer = ck.trainerState ? await Trainer.restore(model, trainerOpts, ck.trainerState) : new Trainer(model, trainerOpts);
+        helpers = await startHelpers(o.workers, model.config, trainerOpts);
+        trainer = ck.trainerState ? await Trainer.restore(model, trainerOpts, ck.trainerState, helpers) : new Trainer(model, trainerOpts, helpers);
       } else {
         if (lastExists) throw new RangeError(`${o.outDir} already holds a training run (last/); pass --resume to continue it or choose another --out`);
         vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq);
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
-        trainer = new Trainer(model, trainerOpts);
+        helpers = await startHelpers(o.workers, model.config, trainerOpts);
+        trainer = new Trainer(model, trainerOpts, helpers);
         state = {
           formatVersion: 1, nextEpoch: 0, step: 0, seed: o.seed, schedule: initialSchedule(),
           initialLr: { decoder: trainerOpts.decoderLr, encoder: trainerOpts.encoderLr },
@@ -176,7 +187,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       emit({
         type: 'train.start', epoch: state.nextEpoch, step: state.step, resumed: o.resume, epochs: o.epochs,
         trainImages: train.length, valImages: val.length, stepsPerEpoch, batchSize: o.batchSize, vocabSize: vocab.size,
-        parameters: m.namedWeights().reduce((n, w) => n + w.variable.size, 0), cacheImages: cache,
+        parameters: m.namedWeights().reduce((n, w) => n + w.variable.size, 0), cacheImages: cache, workers: 1 + (helpers?.size ?? 0),
       });
 
       let endReason: TrainEndEvent['reason'] = 'completed';
@@ -336,6 +347,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       void done.then(() => busy).finally(() => {
         trainer?.dispose();
         model?.dispose();
+        void helpers?.dispose();
       });
     };
   });
@@ -356,6 +368,12 @@ function stepEvent(
   };
 }
 
+/** Worker threads for the shards beyond the training thread's own (none for one thread). */
+async function startHelpers(workers: number, config: ModelConfig, trainer: TrainerOptions): Promise<GradientWorkers | undefined> {
+  if (workers === 1) return undefined;
+  return GradientWorkers.start({ workers: workers - 1, config, trainer, backend: currentBackend()?.name ?? 'auto' });
+}
+
 function trainerOptions(o: { trainer?: Partial<TrainerOptions>; seed: number }, lr?: { decoder: number; encoder: number }): TrainerOptions {
   return {
     decoderLr: 4e-4, encoderLr: 1e-4, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: o.seed,
@@ -364,7 +382,7 @@ function trainerOptions(o: { trainer?: Partial<TrainerOptions>; seed: number }, 
   };
 }
 
-function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount'>>, prefetch: number): void {
+function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers'>>, prefetch: number): void {
   const posInt = (name: string, v: number, allowInf = false) => {
     if (!((Number.isInteger(v) && v > 0) || (allowInf && v === Infinity))) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   };
@@ -373,6 +391,8 @@ function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' |
   posInt('beamSize', o.beamSize);
   posInt('stepsPerEpoch', o.stepsPerEpoch, true);
   posInt('loadConcurrency', o.loadConcurrency);
+  posInt('workers', o.workers);
+  if (o.workers > o.batchSize) throw new RangeError(`workers (${o.workers}) must be <= batchSize (${o.batchSize}): each takes a shard of every batch`);
   if (!(o.maxMinutes > 0)) throw new RangeError(`maxMinutes must be > 0, got ${o.maxMinutes}`);
   if (!Number.isInteger(prefetch) || prefetch < o.batchSize) {
     throw new RangeError(`prefetch (${prefetch}) must be an integer >= batchSize (${o.batchSize}), or no batch could ever fill`);

@@ -13,7 +13,7 @@ const fmtSec = (s: number) => {
 export function describeEvent(e: TrainEvent): string | undefined {
   switch (e.type) {
     case 'train.start':
-      return `${e.resumed ? 'resuming at' : 'starting'} epoch ${e.epoch + 1}/${e.epochs}: ${e.trainImages} train / ${e.valImages} val images, ${e.stepsPerEpoch} steps of ${e.batchSize} per epoch, vocabulary ${e.vocabSize}, ${(e.parameters / 1e6).toFixed(2)}M parameters${e.cacheImages ? ', decoded images cached' : ''}`;
+      return `${e.resumed ? 'resuming at' : 'starting'} epoch ${e.epoch + 1}/${e.epochs}: ${e.trainImages} train / ${e.valImages} val images, ${e.stepsPerEpoch} steps of ${e.batchSize} per epoch, vocabulary ${e.vocabSize}, ${(e.parameters / 1e6).toFixed(2)}M parameters${e.cacheImages ? ', decoded images cached' : ''}${e.workers > 1 ? `, ${e.workers} threads per step` : ''}`;
     case 'train.skipped':
       return `skipped ${e.file}: ${e.reason}`;
     case 'train.epoch':

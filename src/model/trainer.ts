@@ -22,6 +22,58 @@ export interface TrainerState {
   optimizers: { decoder: SerializedTensor[]; encoder: SerializedTensor[] };
 }
 
+/** One shard's gradients as plain arrays, in Trainer.trainableVariables() order. */
+export interface ShardGradients {
+  grads: Float32Array[];
+  loss: number;
+  crossEntropy: number;
+  attentionPenalty: number;
+  tokens: number;
+}
+
+/** Computes the gradients of batch shards elsewhere (worker threads) for data-parallel steps. */
+export interface GradientHelpers {
+  /** Number of shards the helpers take per step (the trainer's own thread takes one more). */
+  readonly size: number;
+  /** Gradients of each shard at the given trainable weights; shards.length === size. */
+  compute(weights: Float32Array[], shards: TrainBatch[], seeds: number[]): Promise<ShardGradients[]>;
+}
+
+interface LocalGradients {
+  grads: tf.Tensor[];
+  stats: tf.Tensor1D;
+  tokens: number;
+}
+
+function checkBatch(batch: TrainBatch): void {
+  const { batchSize: b, imageSize: s } = batch;
+  if (batch.images.length !== b * s * s * 3) {
+    throw new RangeError(`TrainBatch.images has ${batch.images.length} values, expected batchSize*imageSize*imageSize*3 = ${b * s * s * 3}`);
+  }
+}
+
+/** Splits a batch into n shards of nearly equal size (the first ones one larger), rows in order. */
+export function splitBatch(batch: TrainBatch, n: number): TrainBatch[] {
+  const { batchSize: b, imageSize: s, maxLen } = batch;
+  const px = s * s * 3;
+  const width = batch.captions.length / b;
+  const out: TrainBatch[] = [];
+  let from = 0;
+  for (let k = 0; k < n; k++) {
+    const rows = Math.floor(b / n) + (k < b % n ? 1 : 0);
+    const to = from + rows;
+    out.push({
+      batchSize: rows, imageSize: s, maxLen,
+      images: batch.images.slice(from * px, to * px),
+      captions: batch.captions.slice(from * width, to * width),
+      lengths: batch.lengths.slice(from, to),
+      ids: batch.ids.slice(from, to),
+    });
+    from = to;
+  }
+  return out;
+}
+
 function checkOptions(o: TrainerOptions): void {
   const nonNeg = ['decoderLr', 'encoderLr', 'alphaC', 'clipValue', 'clipNorm'] as const;
   for (const key of nonNeg) {
@@ -58,6 +110,8 @@ export class Trainer {
   constructor(
     readonly model: ShowAttendTell,
     readonly options: TrainerOptions,
+    /** Worker threads that compute shards of each step's gradients (data parallelism); none: one thread. */
+    private readonly helpers?: GradientHelpers,
   ) {
     checkOptions(options);
     this.decoderVars = model.decoderVariables();
@@ -68,9 +122,9 @@ export class Trainer {
   }
 
   /** A trainer whose optimizers, step count and learning rates continue from a saved state. */
-  static async restore(model: ShowAttendTell, opts: TrainerOptions, state: TrainerState): Promise<Trainer> {
+  static async restore(model: ShowAttendTell, opts: TrainerOptions, state: TrainerState, helpers?: GradientHelpers): Promise<Trainer> {
     if (state.formatVersion !== 1) throw new Error(`trainer state formatVersion ${String(state.formatVersion)} was written by another version`);
-    const t = new Trainer(model, opts);
+    const t = new Trainer(model, opts, helpers);
     t.stepCount = state.steps;
     t.setLearningRates(state.learningRates);
     const load = async (opt: tf.AdamOptimizer | null, saved: SerializedTensor[], group: string, vars: NamedVariable[]) => {
@@ -120,18 +174,94 @@ export class Trainer {
     return { ...this.lr };
   }
 
-  /** One optimizer step on a batch of images and captions. */
+  /**
+   * One optimizer step on a batch of images and captions. With gradient helpers (worker threads, see
+   * GradientWorkers) the batch is split into shards whose gradients are computed in parallel and
+   * averaged, weighted by shard size, before one clipped update: the same step on all cores.
+   */
   async step(batch: TrainBatch): Promise<StepStats> {
-    const { batchSize: b, imageSize: s } = batch;
-    if (batch.images.length !== b * s * s * 3) {
-      throw new RangeError(`TrainBatch.images has ${batch.images.length} values, expected batchSize*imageSize*imageSize*3 = ${b * s * s * 3}`);
+    checkBatch(batch);
+    const stepSeed = mixSeed(this.options.seed, this.stepCount);
+    const varList = this.trainableVariables();
+    const helpers = this.helpers;
+    if (!helpers || helpers.size === 0 || batch.batchSize <= helpers.size) {
+      const local = this.batchGradients(batch, stepSeed, varList);
+      return this.applyGradients(varList, local.grads, local.stats, local.tokens);
     }
+    const shards = splitBatch(batch, helpers.size + 1);
+    const seeds = shards.map((_, i) => mixSeed(stepSeed, i + 1));
+    const weights = await Promise.all(varList.map(async (v) => (await v.data()) as Float32Array));
+    const remote = helpers.compute(weights, shards.slice(1), seeds.slice(1));
+    // The main thread's shard runs while the helpers run theirs.
+    const local = this.batchGradients(shards[0]!, seeds[0]!, varList);
+    let others: ShardGradients[];
+    try {
+      others = await remote;
+    } catch (err) {
+      tf.dispose([...local.grads, local.stats]);
+      throw err;
+    }
+    const share = shards.map((sh) => sh.batchSize / batch.batchSize);
+    const combined = tf.tidy(() => {
+      const grads = varList.map((v, j) =>
+        tf.addN([tf.mul(local.grads[j]!, share[0]!), ...others.map((o, k) => tf.mul(tf.tensor(o.grads[j]!, v.shape), share[k + 1]!))]),
+      );
+      const stats = tf.addN([tf.mul(local.stats, share[0]!), ...others.map((o, k) => tf.mul(tf.tensor1d([o.loss, o.crossEntropy, o.attentionPenalty]), share[k + 1]!))]);
+      return { grads, stats };
+    });
+    tf.dispose([...local.grads, local.stats]);
+    const tokens = local.tokens + others.reduce((n, o) => n + o.tokens, 0);
+    return this.applyGradients(varList, combined.grads, combined.stats as tf.Tensor1D, tokens);
+  }
+
+  /**
+   * Gradients of the loss on one batch (a shard of a step) at the current weights, as plain arrays
+   * in trainableVariables() order; applies nothing. What a gradient worker computes.
+   */
+  async gradients(batch: TrainBatch, seed: number): Promise<ShardGradients> {
+    checkBatch(batch);
+    const varList = this.trainableVariables();
+    const { grads, stats, tokens } = this.batchGradients(batch, seed, varList);
+    try {
+      const values = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
+      const [loss, crossEntropy, attentionPenalty] = await stats.data();
+      return { grads: values, loss: loss!, crossEntropy: crossEntropy!, attentionPenalty: attentionPenalty!, tokens };
+    } finally {
+      tf.dispose([...grads, stats]);
+    }
+  }
+
+  /** The weights a step updates, in the order gradients are exchanged: decoder, then a trainable encoder. */
+  trainableVariables(): tf.Variable[] {
+    return [...this.decoderVars, ...(this.model.encoderTrainable ? this.encoderVars : [])].map((n) => n.variable);
+  }
+
+  /** Overwrites the trainable weights with plain arrays in trainableVariables() order (a replica catching up). */
+  setTrainableWeights(values: Float32Array[]): void {
+    const vars = this.trainableVariables();
+    if (values.length !== vars.length) throw new RangeError(`got ${values.length} weight arrays for ${vars.length} trainable weights`);
+    vars.forEach((v, i) => {
+      if (values[i]!.length !== v.size) throw new RangeError(`weight ${v.name} has ${v.size} values, got ${values[i]!.length}`);
+      tf.tidy(() => v.assign(tf.tensor(values[i]!, v.shape)));
+    });
+  }
+
+  /** One optimizer step of the decoder on precomputed annotations [B, L, enc] (not disposed). */
+  async stepOnFeatures(features: tf.Tensor3D, targets: CaptionTargets): Promise<StepStats> {
+    if (this.model.encoderTrainable) throw new Error('stepOnFeatures bypasses the encoder, but this model trains its encoder: use step()');
+    const varList = this.trainableVariables();
+    const local = this.lossGradients(targets, () => features, mixSeed(this.options.seed, this.stepCount), varList);
+    return this.applyGradients(varList, local.grads, local.stats, local.tokens);
+  }
+
+  private batchGradients(batch: TrainBatch, seed: number, varList: tf.Variable[]): LocalGradients {
+    const { batchSize: b, imageSize: s } = batch;
     const images = tf.tensor4d(batch.images, [b, s, s, 3]);
     try {
-      if (this.model.encoderTrainable) return await this.run(batch, (training) => this.model.encode(images, training), true);
+      if (this.model.encoderTrainable) return this.lossGradients(batch, (training) => this.model.encode(images, training), seed, varList);
       const features = this.model.encode(images, false);
       try {
-        return await this.run(batch, () => features, false);
+        return this.lossGradients(batch, () => features, seed, varList);
       } finally {
         features.dispose();
       }
@@ -140,27 +270,18 @@ export class Trainer {
     }
   }
 
-  /** One optimizer step of the decoder on precomputed annotations [B, L, enc] (not disposed). */
-  async stepOnFeatures(features: tf.Tensor3D, targets: CaptionTargets): Promise<StepStats> {
-    if (this.model.encoderTrainable) throw new Error('stepOnFeatures bypasses the encoder, but this model trains its encoder: use step()');
-    return this.run(targets, () => features, false);
-  }
-
-  private async run(targets: CaptionTargets, features: (training: boolean) => tf.Tensor3D, trainEncoder: boolean): Promise<StepStats> {
+  /** Loss gradients (caller owns them) and [loss, crossEntropy, attentionPenalty]. */
+  private lossGradients(targets: CaptionTargets, features: (training: boolean) => tf.Tensor3D, seed: number, varList: tf.Variable[]): LocalGradients {
     const prepared = prepareTargets(targets);
     const { batchSize: b, steps, tokens } = prepared;
-    const stepSeed = mixSeed(this.options.seed, this.stepCount);
     let sampleMask: Float32Array | undefined;
     if (this.options.scheduledSampling > 0) {
-      const draw = createRng(stepSeed);
+      const draw = createRng(seed);
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, training: true, seed: stepSeed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
-    const varList = [...this.decoderVars, ...(trainEncoder ? this.encoderVars : [])].map((n) => n.variable);
-    const { clipValue, clipNorm } = this.options;
-
-    const stats = tf.tidy(() => {
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    return tf.tidy(() => {
       let parts: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         const l = teacherForcedLoss(this.model, features(true), prepared, lossOptions);
@@ -168,8 +289,17 @@ export class Trainer {
         parts = tf.keep(tf.stack([l.crossEntropy, l.attentionPenalty]));
         return l.loss;
       }, varList);
-      const names = varList.map((v) => v.name);
-      let gs = names.map((n) => grads[n]!);
+      const stats = tf.concat([tf.reshape(value, [1]), parts!]) as tf.Tensor1D;
+      parts!.dispose();
+      return { grads: varList.map((v) => grads[v.name]!), stats, tokens };
+    });
+  }
+
+  /** Clips and applies gradients (disposing them and stats) and reports the step. */
+  private async applyGradients(varList: tf.Variable[], grads: tf.Tensor[], stats: tf.Tensor1D, tokens: number): Promise<StepStats> {
+    const { clipValue, clipNorm } = this.options;
+    const out = tf.tidy(() => {
+      let gs = grads;
       const norm = tf.sqrt(tf.addN(gs.map((g) => tf.sum(tf.square(g)))));
       if (clipValue > 0) gs = gs.map((g) => tf.clipByValue(g, -clipValue, clipValue));
       if (clipNorm > 0) {
@@ -177,14 +307,14 @@ export class Trainer {
         const scale = tf.div(clipNorm, tf.maximum(clipped, clipNorm));
         gs = gs.map((g) => tf.mul(g, scale));
       }
+      const names = varList.map((v) => v.name);
       const nDec = this.decoderVars.length;
       this.decoderOpt.applyGradients(names.slice(0, nDec).map((name, i) => ({ name, tensor: gs[i]! })));
-      if (trainEncoder && this.encoderOpt) this.encoderOpt.applyGradients(names.slice(nDec).map((name, i) => ({ name, tensor: gs[nDec + i]! })));
-      const out = tf.concat([tf.reshape(value, [1]), parts!, tf.reshape(norm, [1])]);
-      parts!.dispose();
-      return out;
+      if (names.length > nDec && this.encoderOpt) this.encoderOpt.applyGradients(names.slice(nDec).map((name, i) => ({ name, tensor: gs[nDec + i]! })));
+      return tf.concat([stats, tf.reshape(norm, [1])]);
     });
-    const [loss, ce, pen, norm] = await stats.data().finally(() => stats.dispose());
+    tf.dispose([...grads, stats]);
+    const [loss, ce, pen, norm] = await out.data().finally(() => out.dispose());
     this.stepCount++;
     return { loss: loss!, crossEntropy: ce!, attentionPenalty: pen!, tokens, gradNorm: norm! };
   }

@@ -1,12 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { BeamOptions } from '../model/types.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
+import { startWorker } from './worker-entry.js';
 
 /** Options of a ReplicaPool. */
 export interface ReplicaPoolOptions {
@@ -280,23 +277,11 @@ export class ReplicaPool {
  * `execArgv: ['--import', 'tsx']` for workers ("Unknown file extension .ts"), so dev and test runs
  * register the loader inside the worker instead; tsx is resolved from this package, not the cwd.
  */
-function tsBootstrap(entry: URL): string {
-  const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const api = pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api']!.import.default)).href;
-  return `import(${JSON.stringify(api)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry.href)}); });`;
-}
-
 /** Starts one worker; `ready` settles with its info once loaded, or rejects with why it failed. */
 function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo>; memory: { numTensors: number; numBytes: number } } {
   const memory = { numTensors: 0, numBytes: 0 };
-  const here = fileURLToPath(import.meta.url);
-  const isTs = here.endsWith('.ts');
-  const file = new URL(`./replica-worker${isTs ? '.ts' : '.js'}`, import.meta.url);
   const init: ReplicaInit = { modelDir: opts.modelDir, backend: opts.backend, warmUp: opts.warmUp };
-  const worker = isTs
-    ? new Worker(tsBootstrap(file), { eval: true, workerData: init, name: `replica-${index}` })
-    : new Worker(file, { workerData: init, name: `replica-${index}` });
+  const worker = startWorker(import.meta.url, 'replica-worker', { workerData: init, name: `replica-${index}` });
   const ready = new Promise<ReplicaInfo>((resolve, reject) => {
     const onMessage = (msg: FromReplica): void => {
       if (msg.type === 'ready') {

@@ -1,3 +1,4 @@
+import type { TrainBatch } from '../../src/data/types.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
 /** A vocabulary of a few colour/shape words (every word kept: each appears 6 times). */
@@ -16,3 +17,34 @@ export function noise(n: number, seed: number): Float32Array {
   }
   return out;
 }
+
+const TOY_VOCAB = tinyVocab();
+const COLOURS: Record<string, [number, number, number]> = { red: [1, 0, 0], green: [0, 1, 0], blue: [0, 0, 1], yellow: [1, 1, 0] };
+const NAMES = Object.keys(COLOURS);
+export const S = 16;
+
+/** Toy task: random noise images whose top-left quadrant is filled with one of four colours; caption "a <colour> square". */
+export function toyBatch(b: number, rng: () => number): TrainBatch & { colours: string[] } {
+  const maxLen = 3;
+  const images = new Float32Array(b * S * S * 3);
+  const captions = new Int32Array(b * (maxLen + 2));
+  const lengths = new Int32Array(b);
+  const colours: string[] = [];
+  for (let i = 0; i < b; i++) {
+    const name = NAMES[Math.floor(rng() * NAMES.length)]!;
+    colours.push(name);
+    const rgb = COLOURS[name]!;
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        for (let ch = 0; ch < 3; ch++) {
+          images[((i * S + y) * S + x) * 3 + ch] = y < S / 2 && x < S / 2 ? rgb[ch]! * 2 - 1 : rng() * 2 - 1;
+        }
+      }
+    }
+    const enc = TOY_VOCAB.encode(['a', name, 'square'], maxLen);
+    captions.set(enc.ids, i * (maxLen + 2));
+    lengths[i] = enc.length;
+  }
+  return { batchSize: b, imageSize: S, maxLen, images, captions, lengths, ids: [], colours };
+}
+

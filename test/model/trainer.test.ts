@@ -1,41 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import type { TrainBatch } from '../../src/data/types.js';
 import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, type ModelConfig, type TrainerOptions } from '../../src/model/index.js';
 import { createRng } from '../../src/model/random.js';
-import { tinyVocab } from './helpers.js';
+import { S, tinyVocab, toyBatch } from './helpers.js';
 
 const vocab = tinyVocab();
-const COLOURS: Record<string, [number, number, number]> = { red: [1, 0, 0], green: [0, 1, 0], blue: [0, 0, 1], yellow: [1, 1, 0] };
-const NAMES = Object.keys(COLOURS);
-const S = 16;
-
-/** Toy task: random noise images whose top-left quadrant is filled with one of four colours; caption "a <colour> square". */
-function toyBatch(b: number, rng: () => number): TrainBatch & { colours: string[] } {
-  const maxLen = 3;
-  const images = new Float32Array(b * S * S * 3);
-  const captions = new Int32Array(b * (maxLen + 2));
-  const lengths = new Int32Array(b);
-  const colours: string[] = [];
-  for (let i = 0; i < b; i++) {
-    const name = NAMES[Math.floor(rng() * NAMES.length)]!;
-    colours.push(name);
-    const rgb = COLOURS[name]!;
-    for (let y = 0; y < S; y++) {
-      for (let x = 0; x < S; x++) {
-        for (let ch = 0; ch < 3; ch++) {
-          images[((i * S + y) * S + x) * 3 + ch] = y < S / 2 && x < S / 2 ? rgb[ch]! * 2 - 1 : rng() * 2 - 1;
-        }
-      }
-    }
-    const enc = vocab.encode(['a', name, 'square'], maxLen);
-    captions.set(enc.ids, i * (maxLen + 2));
-    lengths[i] = enc.length;
-  }
-  return { batchSize: b, imageSize: S, maxLen, images, captions, lengths, ids: [], colours };
-}
-
 const config: ModelConfig = defaultModelConfig({
   vocabSize: vocab.size,
   encoder: { kind: 'compact-cnn', channels: [8, 16] },

@@ -22,7 +22,7 @@ describe('toTrainFeed', () => {
 
   it('maps step, validation and end events onto protocol messages in order and drops the rest', async () => {
     const events: TrainEvent[] = [
-      { type: 'train.start', epoch: 0, step: 0, resumed: false, epochs: 1, trainImages: 1, valImages: 1, stepsPerEpoch: 1, batchSize: 1, vocabSize: 5, parameters: 1, cacheImages: true },
+      { type: 'train.start', epoch: 0, step: 0, resumed: false, epochs: 1, trainImages: 1, valImages: 1, stepsPerEpoch: 1, batchSize: 1, vocabSize: 5, parameters: 1, cacheImages: true, workers: 1 },
       { type: 'train.step', epoch: 0, step: 1, stepInEpoch: 1, stepsPerEpoch: 1, loss: 2, crossEntropy: 1.5, attentionPenalty: 0.5, learningRate: 1e-3, batchSize: 1, examplesPerSec: 3, etaSec: 4, durationMs: 5 },
       {
         type: 'train.validation', epoch: 0, bleu: [0.5, 0.4, 0.3, 0.2], bestBleu4: 0.2, bestEpoch: 0, epochsSinceImprovement: 0, learningRate: 1e-3,

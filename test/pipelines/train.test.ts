@@ -135,5 +135,19 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad1'), prefetch: 2 }))).rejects.toThrow(/prefetch \(2\) must be an integer >= batchSize \(4\)/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad2'), patience: 0 }))).rejects.toThrow(/patience/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad3'), resume: true }))).rejects.toThrow(/holds no checkpoint to resume/);
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad4'), workers: 5 }))).rejects.toThrow(/workers \(5\) must be <= batchSize \(4\)/);
+  });
+
+  it('with workers: 2, each step is computed on two threads; resuming restarts the worker', async () => {
+    const outDir = join(root, 'parallel');
+    const before = tf.memory().numTensors;
+    const events = await lastValueFrom(trainPipeline({ ...base(), outDir, workers: 2 }).pipe(toArray()));
+    expect(events[0]).toMatchObject({ type: 'train.start', workers: 2 });
+    expect(of(events, 'train.step').every((s) => Number.isFinite(s.loss) && s.batchSize === 4)).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'train.end', reason: 'completed', steps: 4 });
+    const resumed = await lastValueFrom(trainPipeline({ ...base(), outDir, workers: 2, resume: true, epochs: 3 }).pipe(toArray()));
+    expect(resumed.at(-1)).toMatchObject({ type: 'train.end', reason: 'completed', steps: 6 });
+    await sleep(50); // teardown disposes the model after the last event
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

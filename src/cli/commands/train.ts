@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ModelConfig } from '../../model/index.js';
@@ -54,6 +55,7 @@ interface TrainCliOptions extends DataOptions {
   feed: boolean;
   checkpointEvery?: number;
   feedHost: string;
+  workers?: number;
 }
 
 /** Parses a list option such as --channels "16,32,64,64". */
@@ -151,6 +153,11 @@ export async function runTraining(options: TrainOptions, feed?: { port: number; 
   }
 }
 
+/** Data-parallel threads per step when --workers is not given: every core on a CPU backend, one GPU. */
+export function defaultTrainWorkers(info: { gpu: boolean }): number {
+  return info.gpu ? 1 : availableParallelism();
+}
+
 /** Adds the model size and training options shared by train and demo. */
 export function withTrainOptions(cmd: Command, defaults: { epochs: number; batchSize: number }): Command {
   return cmd
@@ -189,7 +196,8 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--min-word-freq <n>', 'keep words seen more often than this', int(0), 5)
     .option('--all-captions', 'train on every reference caption per epoch (default: one random caption per image)')
     .option('--seed <n>', 'seed of initialisation, shuffling and caption choice', int(0), 1)
-    .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)');
+    .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)')
+    .option('--workers <n>', 'threads computing each step: worker threads with model replicas take shards of every batch (default: one per core on CPU backends, one on GPU)', int(1));
 }
 
 /** `captioner train`. */
@@ -207,8 +215,8 @@ export function trainCommand(): Command {
   withBackend(cmd);
   return cmd.action(
     action('train', async (o: TrainCliOptions, command: Command) => {
-      const options = trainOptionsOf(o);
       const info = await setupBackend(o.backend);
+      const options = { ...trainOptionsOf(o), workers: o.workers ?? defaultTrainWorkers(info) };
       const dataset = await loadData(o);
       const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
