@@ -23,7 +23,7 @@ import { modelCaptioner } from './model-captioner.js';
 import { trainEpoch } from './train-epoch.js';
 import { type CaptionSampling, decodedBytes, epochExamples, imageLoader } from './train-data.js';
 import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent } from './train-events.js';
-import { REFERENCE_SCHEDULE, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
+import { REFERENCE_SCHEDULE, annealFactor, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
 
 /** Options of {@link trainPipeline}; every field but dataset and outDir has the default shown. */
 export interface TrainOptions {
@@ -74,6 +74,12 @@ export interface TrainOptions {
    */
   checkpointEverySteps?: number;
   /**
+   * Cosine-anneal the learning rates over this many minutes of training (counted across resumes),
+   * down to `annealFloor` x their value (default: no anneal). Multiplies any plateau decay.
+   */
+  annealMinutes?: number;
+  annealFloor?: number; // 0.05
+  /**
    * Threads that compute each step (1): above 1, worker threads with model replicas each take a
    * shard of every batch (data parallelism; one wasm/cpu backend uses one core). Same batch, same
    * update rule; only the dropout draws differ from a one-thread run.
@@ -100,6 +106,8 @@ interface TrainingState {
   initialLr: { decoder: number; encoder: number };
   batchSize: number;
   captionSampling: CaptionSampling;
+  /** Minutes trained by earlier invocations of this run (the anneal clock). */
+  minutes?: number;
 }
 
 const CACHE_LIMIT_BYTES = 512 * 2 ** 20;
@@ -121,7 +129,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
     minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
-    valBatchSize: 32, probeCount: 4, workers: 1, ...opts,
+    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
   return new Observable<TrainEvent>((subscriber) => {
@@ -141,6 +149,9 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     };
     const stopSub = o.stop$?.subscribe(() => (stopRequested = true));
     const elapsedMin = () => (performance.now() - started) / 60_000;
+    /** Minutes of this run including earlier invocations (resumes). */
+    let minutesBefore = 0;
+    const runMinutes = () => minutesBefore + elapsedMin();
 
     const run = async (): Promise<void> => {
       validateOptions(o, prefetch);
@@ -160,6 +171,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         vocab = ck.vocab;
         preprocess = ck.preprocess;
         state = checkTrainingState(ck.training, lastDir);
+        minutesBefore = state.minutes ?? 0;
         const trainerOpts = trainerOptions(o, state.initialLr);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);
         trainer = ck.trainerState ? await Trainer.restore(model, trainerOpts, ck.trainerState, helpers) : new Trainer(model, trainerOpts, helpers);
@@ -207,12 +219,16 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         let trained = 0;
         let taken = 0;
         const stepAndMaybeSave = async (b: TrainBatch): Promise<StepStats> => {
+          if (o.annealMinutes !== Infinity) {
+            const f = state.schedule.lrScale * annealFactor(runMinutes(), o.annealMinutes, o.annealFloor);
+            t.setLearningRates({ decoder: state.initialLr.decoder * f, encoder: state.initialLr.encoder * f });
+          }
           const stats = await track(t.step(b));
           taken++;
           trained += b.batchSize;
           // Saved inside the step, so no other step changes the weights while they are read.
           if (!aborted && o.checkpointEverySteps && taken % o.checkpointEverySteps === 0 && stepsBefore + taken < stepsPerEpoch) {
-            const mid: TrainingState = { ...state, step: epochFirstStep + taken, nextEpoch: epoch, epochOffset: offset + trained + skippedInEpoch, epochSteps: stepsBefore + taken };
+            const mid: TrainingState = { ...state, minutes: runMinutes(), step: epochFirstStep + taken, nextEpoch: epoch, epochOffset: offset + trained + skippedInEpoch, epochSteps: stepsBefore + taken };
             await track(saveCheckpoint(lastDir, { model: m, vocab, preprocess, trainer: t, training: mid, meta: { epoch, step: mid.step, dataset: o.dataset.name, savedAt: new Date().toISOString() } }));
             emit({ type: 'train.checkpoint', epoch, kind: 'last', dir: lastDir });
           }
@@ -279,7 +295,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         if (aborted) return;
         const bleu = corpusBleu(hyps, refs).bleu;
         const decision = nextSchedule(state.schedule, epoch, bleu[3], o);
-        state = { ...state, schedule: decision.state, nextEpoch: epoch + 1 };
+        state = { ...state, schedule: decision.state, nextEpoch: epoch + 1, minutes: runMinutes() };
         if (decision.decayed) {
           t.setLearningRates({ decoder: state.initialLr.decoder * decision.state.lrScale, encoder: state.initialLr.encoder * decision.state.lrScale });
         }
@@ -382,7 +398,7 @@ function trainerOptions(o: { trainer?: Partial<TrainerOptions>; seed: number }, 
   };
 }
 
-function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers'>>, prefetch: number): void {
+function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers' | 'annealMinutes' | 'annealFloor'>>, prefetch: number): void {
   const posInt = (name: string, v: number, allowInf = false) => {
     if (!((Number.isInteger(v) && v > 0) || (allowInf && v === Infinity))) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   };
@@ -392,6 +408,8 @@ function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' |
   posInt('stepsPerEpoch', o.stepsPerEpoch, true);
   posInt('loadConcurrency', o.loadConcurrency);
   posInt('workers', o.workers);
+  if (!(o.annealMinutes > 0)) throw new RangeError(`annealMinutes must be > 0, got ${o.annealMinutes}`);
+  if (!(o.annealFloor >= 0 && o.annealFloor <= 1)) throw new RangeError(`annealFloor must be in [0, 1], got ${o.annealFloor}`);
   if (o.workers > o.batchSize) throw new RangeError(`workers (${o.workers}) must be <= batchSize (${o.batchSize}): each takes a shard of every batch`);
   if (!(o.maxMinutes > 0)) throw new RangeError(`maxMinutes must be > 0, got ${o.maxMinutes}`);
   if (!Number.isInteger(prefetch) || prefetch < o.batchSize) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REFERENCE_SCHEDULE, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from '../../pipelines/train-schedule.js';
+import { annealFactor, REFERENCE_SCHEDULE, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from '../../pipelines/train-schedule.js';
 
 function run(scores: number[], o = REFERENCE_SCHEDULE) {
   let s: ScheduleState = initialSchedule();
@@ -55,5 +55,16 @@ describe('nextSchedule', () => {
     expect(() => validateSchedule({ patience: 20, decayEvery: 1.5, decayFactor: 0.8 })).toThrow(/decayEvery/);
     expect(() => validateSchedule({ patience: 20, decayEvery: 8, decayFactor: 1.2 })).toThrow(/decayFactor/);
     expect(() => validateSchedule(REFERENCE_SCHEDULE)).not.toThrow();
+  });
+});
+
+describe('annealFactor', () => {
+  it('follows a cosine from 1 to the floor over the budget and stays at the floor after it', () => {
+    expect(annealFactor(0, 30, 0.05)).toBe(1);
+    expect(annealFactor(15, 30, 0.05)).toBeCloseTo(0.525, 10);
+    expect(annealFactor(30, 30, 0.05)).toBeCloseTo(0.05, 10);
+    expect(annealFactor(45, 30, 0.05)).toBeCloseTo(0.05, 10);
+    const xs = [0, 5, 10, 20, 29].map((m) => annealFactor(m, 30, 0));
+    expect(xs).toEqual([...xs].sort((a, b) => b - a));
   });
 });

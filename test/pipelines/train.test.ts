@@ -138,6 +138,20 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad4'), workers: 5 }))).rejects.toThrow(/workers \(5\) must be <= batchSize \(4\)/);
   });
 
+  it('with annealMinutes, the learning rates follow the anneal and its clock is saved for resume', async () => {
+    const outDir = join(root, 'anneal');
+    // A budget far shorter than one step: every step after the first trains at the floor.
+    const events = await lastValueFrom(trainPipeline({ ...base(), outDir, annealMinutes: 1e-5, annealFloor: 0.1 }).pipe(toArray()));
+    const lrs = of(events, 'train.step').map((e) => e.learningRate);
+    expect(lrs.slice(1).every((lr) => Math.abs(lr - 4e-5) < 1e-12)).toBe(true);
+    const last = await loadCheckpoint(join(outDir, 'last'));
+    const minutes = (last.training as { minutes: number }).minutes;
+    expect(minutes).toBeGreaterThan(0);
+    await lastValueFrom(trainPipeline({ ...base(), outDir, resume: true, epochs: 3, annealMinutes: 1e-5, annealFloor: 0.1 }));
+    expect(((await loadCheckpoint(join(outDir, 'last'))).training as { minutes: number }).minutes).toBeGreaterThan(minutes);
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad5'), annealFloor: 2, annealMinutes: 1 }))).rejects.toThrow(/annealFloor must be in \[0, 1\], got 2/);
+  });
+
   it('with workers: 2, each step is computed on two threads; resuming restarts the worker', async () => {
     const outDir = join(root, 'parallel');
     const before = tf.memory().numTensors;

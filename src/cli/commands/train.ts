@@ -56,6 +56,8 @@ interface TrainCliOptions extends DataOptions {
   checkpointEvery?: number;
   feedHost: string;
   workers?: number;
+  annealMinutes?: number;
+  annealFloor: number;
 }
 
 /** Parses a list option such as --channels "16,32,64,64". */
@@ -96,6 +98,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
+    ...(o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes, annealFloor: o.annealFloor } : {}),
   };
 }
 
@@ -166,6 +169,8 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--beam-size <k>', 'beam size of the per-epoch validation', int(1), 3)
     .option('--patience <n>', 'stop after this many epochs without validation BLEU-4 improvement', int(1), 20)
     .option('--decay-every <n>', 'multiply the learning rates by 0.8 after every n epochs without improvement', int(1), 8)
+    .option('--anneal-minutes <m>', 'cosine-anneal the learning rates over this many minutes of training (set it to --max-minutes to end a timed run on small steps)', positive())
+    .option('--anneal-floor <x>', 'learning-rate multiplier the anneal ends at', probability(), 0.05)
     .option('--max-minutes <m>', 'wall-clock limit; the epoch in progress is cut short, validated and saved', positive())
     .option('--steps-per-epoch <n>', 'cap on steps per epoch, for quick runs', int(1))
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
