@@ -11,8 +11,10 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
-import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, referenceModelConfig, type EmbeddingMode, type ModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, referenceModelConfig, type EmbeddingMode, type ModelConfig, type TrainerOptions } from '../../src/model/index.js';
 import { createRng } from '../../src/model/random.js';
+import { GradientWorkers } from '../../src/runtime/gradient-workers.js';
+import { DEFAULT_MODEL_RECIPE } from '../default-model-recipe.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
@@ -56,12 +58,14 @@ function captions(vocab: Vocabulary, b: number, minWords: number, maxWords: numb
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2));
 
-async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode, runs: number): Promise<void> {
+async function benchTraining(label: string, config: ModelConfig, b: number, imageSize: number, words: [number, number], mode: EmbeddingMode, runs: number, workers = 1, overrides: Partial<TrainerOptions> = {}): Promise<void> {
   const vocab = vocabOf(config.vocabSize);
   const rng = createRng(1);
   const model = ShowAttendTell.create(config, { seed: 1 });
   model.embeddingMode = mode;
-  const trainer = new Trainer(model, { decoderLr: 4e-4, encoderLr: 1e-4, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1 });
+  const options = { decoderLr: 4e-4, encoderLr: 1e-4, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1, ...overrides };
+  const helpers = workers > 1 ? await GradientWorkers.start({ workers: workers - 1, config, trainer: options, backend: info.name }) : undefined;
+  const trainer = new Trainer(model, options, helpers);
   const { ids, lengths } = captions(vocab, b, words[0], words[1], rng);
   const precomputed = config.encoder.kind === 'precomputed';
   const features = precomputed ? tf.randomUniform([b, config.gridSize ** 2, config.encoderDim], 0, 1, 'float32', 1) as tf.Tensor3D : null;
@@ -72,10 +76,11 @@ async function benchTraining(label: string, config: ModelConfig, b: number, imag
   });
   const m = median(ms);
   const embedding = model.useOneHotEmbedding() ? 'oneHot·E' : 'gather';
-  console.log(`train   ${label}: batch ${b}, ${words[0]}-${words[1]} words, embedding ${embedding}: median ${fmt(m)} ms/step = ${fmt((b * 1000) / m)} examples/s  [runs ${ms.map(fmt).join(', ')}]`);
+  console.log(`train   ${label}: batch ${b}, ${words[0]}-${words[1]} words, embedding ${embedding}, ${workers} thread${workers > 1 ? 's' : ''}: median ${fmt(m)} ms/step = ${fmt((b * 1000) / m)} examples/s  [runs ${ms.map(fmt).join(', ')}]`);
   features?.dispose();
   trainer.dispose();
   model.dispose();
+  await helpers?.dispose();
 }
 
 async function benchCaptioning(label: string, config: ModelConfig, b: number, imageSize: number, beamSize: number, maxSteps: number, runs: number): Promise<void> {
@@ -114,6 +119,11 @@ const hasGatherGrad = tf.getKernel('UnsortedSegmentSum', tf.getBackend()) !== un
 for (const mode of ['gather', 'one-hot'] as const) {
   if (mode === 'gather' && !hasGatherGrad) continue;
   await benchTraining('default 64x64, 8x8x128, att 128, emb 96, dec 256, V 32', small, 32, 64, [5, 10], mode, runs);
+}
+// Data parallelism: the shipped model's recipe on one thread and on one thread per core.
+const recipe = defaultModelConfig({ ...DEFAULT_MODEL_RECIPE.train.model, encoder: { ...DEFAULT_MODEL_RECIPE.train.model.encoder, channels: [...DEFAULT_MODEL_RECIPE.train.model.encoder.channels], kernelSizes: [...DEFAULT_MODEL_RECIPE.train.model.encoder.kernelSizes] }, vocabSize: 52 });
+for (const workers of [...new Set([1, os.availableParallelism()])]) {
+  await benchTraining('default-model recipe (4 blocks 32-128, coords, word detector)', recipe, 32, 64, [8, 16], 'one-hot', runs, workers, DEFAULT_MODEL_RECIPE.train.trainer);
 }
 for (const k of [1, 4]) await benchCaptioning('default 64x64, V 32', small, 32, 64, k, 12, runs);
 
