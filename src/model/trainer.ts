@@ -193,7 +193,13 @@ export class Trainer {
     const weights = await Promise.all(varList.map(async (v) => (await v.data()) as Float32Array));
     const remote = helpers.compute(weights, shards.slice(1), seeds.slice(1));
     // The main thread's shard runs while the helpers run theirs.
-    const local = this.batchGradients(shards[0]!, seeds[0]!, varList);
+    let local: LocalGradients;
+    try {
+      local = this.batchGradients(shards[0]!, seeds[0]!, varList);
+    } catch (err) {
+      await remote.catch(() => undefined); // settle the helpers' shards before reporting
+      throw err;
+    }
     let others: ShardGradients[];
     try {
       others = await remote;
