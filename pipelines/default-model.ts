@@ -4,13 +4,14 @@
  * vocabulary, preprocessing, config; no optimizer state) into --install.
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
- *        [--checkpoint best|last]
- * (--resume continues the run in --work for another --minutes, as `captioner train --resume`).
+ *        [--checkpoint best|last] [--workers N]
+ * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
+ * --workers: threads per step, default one per core on a CPU backend, as `captioner train`).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../src/data/index.js';
@@ -35,7 +36,8 @@ if (checkpoint !== 'best' && checkpoint !== 'last') throw new RangeError(`--chec
 const r = DEFAULT_MODEL_RECIPE;
 
 const backend = await initBackend();
-console.log(`backend: ${backend.name} (${backend.description})`);
+const workers = Number(arg('workers', String(backend.gpu ? 1 : availableParallelism())));
+console.log(`backend: ${backend.name} (${backend.description}); ${workers} thread(s) per step`);
 const t0 = performance.now();
 const dataDir = join(work, 'data');
 if (!resume) await generateSynthetic({ outDir: dataDir, ...r.data });
@@ -45,7 +47,7 @@ const runDir = join(work, 'run');
 if (!resume) await rm(runDir, { recursive: true, force: true });
 const tTrain = performance.now();
 await new Promise<void>((done, fail) => {
-  trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, maxMinutes: minutes }).subscribe({
+  trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, maxMinutes: minutes, workers }).subscribe({
     next: (e) => {
       const line = e.type === 'train.step' ? undefined : describeEvent(e);
       if (line) console.log(line);

@@ -3,7 +3,7 @@ import type { TrainBatch } from '../data/types.js';
 import type { GradientHelpers, ShardGradients } from '../model/trainer.js';
 import type { ModelConfig, TrainerOptions } from '../model/types.js';
 import type { FromGradientWorker, GradientWorkerInit, ToGradientWorker } from './gradient-protocol.js';
-import { startWorker } from './worker-entry.js';
+import { startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
 
 /** Options of GradientWorkers.start. */
 export interface GradientWorkersOptions {
@@ -91,33 +91,9 @@ export class GradientWorkers implements GradientHelpers {
 
 function spawn(init: GradientWorkerInit, index: number): { worker: Worker; index: number; ready: Promise<void> } {
   const worker = startWorker(import.meta.url, 'gradient-worker', { workerData: init, name: `gradients-${index}` });
-  const ready = new Promise<void>((resolve, reject) => {
-    const onMessage = (msg: FromGradientWorker): void => {
-      if (msg.type === 'ready') {
-        cleanup();
-        resolve();
-      } else if (msg.type === 'init-failed') {
-        cleanup();
-        reject(new Error(`gradient worker ${index} could not start: ${msg.message}`));
-      }
-    };
-    const onError = (e: Error): void => {
-      cleanup();
-      reject(new Error(`gradient worker ${index} crashed while starting: ${e.message}`));
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new Error(`gradient worker ${index} exited with code ${code} while starting`));
-    };
-    const cleanup = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  });
+  const ready = workerStarted(worker, `gradient worker ${index}`, (msg: FromGradientWorker): StartupVerdict<void> =>
+    msg.type === 'ready' ? { value: undefined } : msg.type === 'init-failed' ? { error: msg.message } : undefined,
+  );
   return { worker, index, ready };
 }
 

@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { BeamOptions } from '../model/types.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
-import { startWorker } from './worker-entry.js';
+import { startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
 
 /** Options of a ReplicaPool. */
 export interface ReplicaPoolOptions {
@@ -282,34 +282,16 @@ function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, in
   const memory = { numTensors: 0, numBytes: 0 };
   const init: ReplicaInit = { modelDir: opts.modelDir, backend: opts.backend, warmUp: opts.warmUp };
   const worker = startWorker(import.meta.url, 'replica-worker', { workerData: init, name: `replica-${index}` });
-  const ready = new Promise<ReplicaInfo>((resolve, reject) => {
-    const onMessage = (msg: FromReplica): void => {
-      if (msg.type === 'ready') {
-        cleanup();
-        Object.assign(memory, msg.memory);
-        resolve(msg.info);
-      } else if (msg.type === 'init-failed') {
-        cleanup();
-        void worker.terminate();
-        reject(new Error(`Replica ${index} could not start: ${msg.message}`));
-      }
-    };
-    const onError = (e: Error): void => {
-      cleanup();
-      reject(new Error(`Replica ${index} crashed while starting: ${e.message}`));
-    };
-    const onExit = (code: number): void => {
-      cleanup();
-      reject(new Error(`Replica ${index} exited with code ${code} while starting`));
-    };
-    const cleanup = (): void => {
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-    };
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
+  const ready = workerStarted(worker, `Replica ${index}`, (msg: FromReplica): StartupVerdict<ReplicaInfo> => {
+    if (msg.type === 'ready') {
+      Object.assign(memory, msg.memory);
+      return { value: msg.info };
+    }
+    if (msg.type === 'init-failed') {
+      void worker.terminate();
+      return { error: msg.message };
+    }
+    return undefined;
   });
   return { worker, ready, memory };
 }

@@ -22,3 +22,39 @@ function tsBootstrap(entry: URL): string {
   const api = pathToFileURL(join(dirname(pkgJson), pkg.exports['./esm/api']!.import.default)).href;
   return `import(${JSON.stringify(api)}).then((m) => { (m.register ?? m.default.register)(); return import(${JSON.stringify(entry.href)}); });`;
 }
+
+/** What a startup handshake makes of one message: started (with a value), failed (why), or not yet. */
+export type StartupVerdict<T> = { value: T } | { error: string } | undefined;
+
+/**
+ * Waits for a worker's startup handshake. `verdict` reads each message; a crash or exit before it
+ * says started rejects too. Errors read "`name` could not start: ...", "`name` crashed while
+ * starting: ...", "`name` exited with code N while starting".
+ */
+export function workerStarted<M, T>(worker: Worker, name: string, verdict: (msg: M) => StartupVerdict<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onMessage = (msg: M): void => {
+      const v = verdict(msg);
+      if (!v) return;
+      cleanup();
+      if ('error' in v) reject(new Error(`${name} could not start: ${v.error}`));
+      else resolve(v.value);
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(new Error(`${name} crashed while starting: ${e.message}`));
+    };
+    const onExit = (code: number): void => {
+      cleanup();
+      reject(new Error(`${name} exited with code ${code} while starting`));
+    };
+    const cleanup = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
