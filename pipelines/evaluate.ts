@@ -24,6 +24,8 @@ export interface EvaluateOptions {
   beamSize?: number;
   /** Beam search step cap (default 50, the reference's). */
   maxSteps?: number;
+  /** Rank finished beams by logProb / length^a (default 0: summed log-prob, the reference). */
+  lengthPenalty?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -51,6 +53,8 @@ export interface EvaluationReport {
   dataset: string;
   split: Split;
   beamSize: number;
+  /** Length normalisation of beam ranking (0: none). */
+  lengthPenalty: number;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -83,7 +87,7 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, batchSize = 16, loadConcurrency = 4 } = opts;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
@@ -92,7 +96,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps },
+      beam: { beamSize, maxSteps, lengthPenalty },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -112,6 +116,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     dataset: dataset.name,
     split,
     beamSize,
+    lengthPenalty,
     backend: opts.backend,
     images: done.length,
     skipped,

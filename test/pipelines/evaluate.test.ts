@@ -36,7 +36,7 @@ describe('evaluate', () => {
     const report = await evaluate({ captioner, dataset: data, split: 'test', beamSize: 2, maxSteps: 12, backend: 'wasm', predictionsPath });
     expect(tf.memory().numTensors).toBe(before);
     const testCount = data.images.filter((im) => im.split === 'test').length;
-    expect(report).toMatchObject({ modelId: captioner.modelId, dataset: data.name, split: 'test', beamSize: 2, backend: 'wasm', images: testCount, skipped: [] });
+    expect(report).toMatchObject({ modelId: captioner.modelId, dataset: data.name, split: 'test', beamSize: 2, lengthPenalty: 0, backend: 'wasm', images: testCount, skipped: [] });
     expect(report.captions.count).toBe(testCount);
     expect(report.content?.checked).toBe(testCount);
     expect(report.content!.accuracy).toBeGreaterThanOrEqual(0);
@@ -66,6 +66,14 @@ describe('evaluate', () => {
     expect(report.skipped).toHaveLength(1);
     expect(report.skipped[0]).toMatchObject({ id: 'broken', file: broken });
     expect(['corrupt', 'unsupported']).toContain(report.skipped[0]!.reason);
+  });
+
+  it('with a length penalty, ranks beams by normalised log-prob: captions never get shorter, and the report says so', async () => {
+    const plain = await evaluate({ captioner, dataset: data, split: 'test', beamSize: 3, maxSteps: 12, backend: 'wasm' });
+    const normalised = await evaluate({ captioner, dataset: data, split: 'test', beamSize: 3, maxSteps: 12, lengthPenalty: 1, backend: 'wasm' });
+    expect(normalised.lengthPenalty).toBe(1);
+    // Same candidates, ranked by logProb/length: a shorter winner would need a higher normalised score.
+    expect(normalised.captions.length.mean).toBeGreaterThanOrEqual(plain.captions.length.mean);
   });
 
   it('refuses an empty split and a bad beam size', async () => {
