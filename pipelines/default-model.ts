@@ -11,12 +11,13 @@
  * why each choice was made and what it measured.
  */
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../src/data/index.js';
 import { describeEvent } from '../src/cli/train-progress.js';
 import { packageRoot } from '../src/cli/package-root.js';
+import { threadsFor } from '../src/runtime/worker-entry.js';
 import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
 import { trainPipeline } from './train.js';
 
@@ -37,7 +38,7 @@ if (checkpoint !== 'best' && checkpoint !== 'last') throw new RangeError(`--chec
 const r = DEFAULT_MODEL_RECIPE;
 
 const backend = await initBackend();
-const workers = Number(arg('workers', String(backend.gpu ? 1 : availableParallelism())));
+const workers = Number(arg('workers', String(threadsFor(backend))));
 console.log(`backend: ${backend.name} (${backend.description}); ${workers} thread(s) per step`);
 const t0 = performance.now();
 const dataDir = join(work, 'data');

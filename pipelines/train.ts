@@ -191,6 +191,11 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       }
       const m = model;
       const t = trainer;
+      /** Initial rates x plateau decays so far x the anneal at this moment (1 without one). */
+      const setLearningRates = (): void => {
+        const f = state.schedule.lrScale * (o.annealMinutes === Infinity ? 1 : annealFactor(runMinutes(), o.annealMinutes, o.annealFloor));
+        t.setLearningRates({ decoder: state.initialLr.decoder * f, encoder: state.initialLr.encoder * f });
+      };
       const cache = o.cacheImages === 'auto' ? decodedBytes(train.length + val.length, preprocess.imageSize) <= CACHE_LIMIT_BYTES : o.cacheImages;
       const load = imageLoader(preprocess, cache);
       const examplesPerEpoch = epochExamples(train, state.seed, 0, state.captionSampling).length;
@@ -219,10 +224,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         let trained = 0;
         let taken = 0;
         const stepAndMaybeSave = async (b: TrainBatch): Promise<StepStats> => {
-          if (o.annealMinutes !== Infinity) {
-            const f = state.schedule.lrScale * annealFactor(runMinutes(), o.annealMinutes, o.annealFloor);
-            t.setLearningRates({ decoder: state.initialLr.decoder * f, encoder: state.initialLr.encoder * f });
-          }
+          if (o.annealMinutes !== Infinity) setLearningRates();
           const stats = await track(t.step(b));
           taken++;
           trained += b.batchSize;
@@ -296,9 +298,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         const bleu = corpusBleu(hyps, refs).bleu;
         const decision = nextSchedule(state.schedule, epoch, bleu[3], o);
         state = { ...state, schedule: decision.state, nextEpoch: epoch + 1, minutes: runMinutes() };
-        if (decision.decayed) {
-          t.setLearningRates({ decoder: state.initialLr.decoder * decision.state.lrScale, encoder: state.initialLr.encoder * decision.state.lrScale });
-        }
+        if (decision.decayed) setLearningRates();
         probes.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         emit({
           type: 'train.validation', epoch, bleu, bestBleu4: decision.state.bestBleu4, bestEpoch: decision.state.bestEpoch,
@@ -363,7 +363,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       void done.then(() => busy).finally(() => {
         trainer?.dispose();
         model?.dispose();
-        void helpers?.dispose();
+        return helpers?.dispose();
       });
     };
   });

@@ -17,7 +17,7 @@ export interface GradientWorkerInit {
 export type ToGradientWorker = { type: 'shard'; id: number; weights: Float32Array[]; batch: TrainBatch; seed: number };
 
 export type FromGradientWorker =
-  | { type: 'ready'; backend: string }
+  | { type: 'ready' }
   | { type: 'init-failed'; message: string }
   | { type: 'grads'; id: number; result: ShardGradients; numTensors: number }
   | { type: 'failed'; id: number; message: string };

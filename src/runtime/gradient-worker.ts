@@ -18,10 +18,10 @@ const post = (msg: FromGradientWorker, transfer: ArrayBuffer[] = []): void => po
 const main = async (): Promise<void> => {
   let trainer: Trainer;
   try {
-    const info = await initBackend(init.backend as BackendRequest);
+    await initBackend(init.backend as BackendRequest);
     const model = await ShowAttendTell.load(init.config);
     trainer = new Trainer(model, init.trainer);
-    post({ type: 'ready', backend: info.name });
+    post({ type: 'ready' });
   } catch (e) {
     post({ type: 'init-failed', message: (e as Error).message });
     return;

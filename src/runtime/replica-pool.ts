@@ -1,9 +1,8 @@
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { BeamOptions } from '../model/types.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
-import { startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
+import { startWorker, threadsFor, workerStarted, type StartupVerdict } from './worker-entry.js';
 
 /** Options of a ReplicaPool. */
 export interface ReplicaPoolOptions {
@@ -108,7 +107,7 @@ export class ReplicaPool {
     const pool = new ReplicaPool(opts, info);
     pool.nextIndex = 1;
     pool.adopt(first.worker, 0, first.memory);
-    const wanted = options.workers ?? (info.gpu ? 1 : availableParallelism());
+    const wanted = options.workers ?? threadsFor(info);
     const others = Array.from({ length: wanted - 1 }, () => pool.add());
     await Promise.all(others);
     return pool;
@@ -272,11 +271,6 @@ export class ReplicaPool {
   }
 }
 
-/**
- * Source of a worker that registers tsx's loader and then imports a .ts entry. Node 20 ignores
- * `execArgv: ['--import', 'tsx']` for workers ("Unknown file extension .ts"), so dev and test runs
- * register the loader inside the worker instead; tsx is resolved from this package, not the cwd.
- */
 /** Starts one worker; `ready` settles with its info once loaded, or rejects with why it failed. */
 function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, index: number): { worker: Worker; ready: Promise<ReplicaInfo>; memory: { numTensors: number; numBytes: number } } {
   const memory = { numTensors: 0, numBytes: 0 };

@@ -1,8 +1,17 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+
+/**
+ * Threads worth running on a backend: one tfjs wasm/cpu instance uses one core, so one per core;
+ * on a GPU one, since more would only contend for the same device.
+ */
+export function threadsFor(backend: { gpu: boolean }): number {
+  return backend.gpu ? 1 : availableParallelism();
+}
 
 /**
  * Starts the worker module `name` that sits next to the calling module (`here` = its import.meta.url).
@@ -15,7 +24,11 @@ export function startWorker(here: string, name: string, options: WorkerOptions):
   return isTs ? new Worker(tsBootstrap(file), { ...options, eval: true }) : new Worker(file, options);
 }
 
-/** Source of an eval'd worker that registers tsx's ESM loader, then imports the entry module. */
+/**
+ * Source of an eval'd worker that registers tsx's loader and then imports a .ts entry. Node 20 ignores
+ * `execArgv: ['--import', 'tsx']` for workers ("Unknown file extension .ts"), so dev and test runs
+ * register the loader inside the worker instead; tsx is resolved from this package, not the cwd.
+ */
 function tsBootstrap(entry: URL): string {
   const pkgJson = createRequire(import.meta.url).resolve('tsx/package.json');
   const pkg = JSON.parse(readFileSync(pkgJson, 'utf8')) as { exports: Record<string, { import: { default: string } }> };

@@ -1,9 +1,9 @@
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ModelConfig } from '../../model/index.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
+import { threadsFor } from '../../runtime/worker-entry.js';
 import { trainPipeline, type TrainOptions } from '../../../pipelines/train.js';
 import { toTrainFeed } from '../../../pipelines/train-feed.js';
 import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
@@ -156,11 +156,6 @@ export async function runTraining(options: TrainOptions, feed?: { port: number; 
   }
 }
 
-/** Data-parallel threads per step when --workers is not given: every core on a CPU backend, one GPU. */
-export function defaultTrainWorkers(info: { gpu: boolean }): number {
-  return info.gpu ? 1 : availableParallelism();
-}
-
 /** Adds the model size and training options shared by train and demo. */
 export function withTrainOptions(cmd: Command, defaults: { epochs: number; batchSize: number }): Command {
   return cmd
@@ -221,7 +216,7 @@ export function trainCommand(): Command {
   return cmd.action(
     action('train', async (o: TrainCliOptions, command: Command) => {
       const info = await setupBackend(o.backend);
-      const options = { ...trainOptionsOf(o), workers: o.workers ?? defaultTrainWorkers(info) };
+      const options = { ...trainOptionsOf(o), workers: o.workers ?? threadsFor(info) };
       const dataset = await loadData(o);
       const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
