@@ -82,7 +82,9 @@ export interface TrainOptions {
   /**
    * Threads that compute each step (1): above 1, worker threads with model replicas each take a
    * shard of every batch (data parallelism; one wasm/cpu backend uses one core). Same batch, same
-   * update rule; only the dropout draws differ from a one-thread run.
+   * update rule; the dropout draws differ from a one-thread run, and shard losses are averaged by
+   * image count, so with unequal caption lengths the token-mean cross-entropy is weighted slightly
+   * differently.
    */
   workers?: number;
   /** Emitting anything stops gracefully: the step in flight finishes, the epoch is validated and saved. */
