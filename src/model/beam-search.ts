@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialState, outputLogits } from './decoder.js';
+import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, type AttentionMemory } from './decoder.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis } from './types.js';
 
@@ -74,6 +74,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
     const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
     return [rep(s.h), rep(s.c)];
   });
+  let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   // <pad> and <start> are never words of a caption: an undertrained model can still rank them
   // high, and emitting them would leave a hypothesis whose attention maps and words disagree.
   const banned = new Float32Array(v);
@@ -89,18 +90,20 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   let words = new Int32Array(rows).fill(vocab.startId);
   try {
     for (let step = 1; step <= maxSteps && live.some((n) => n > 0); step++) {
-      const [values, indices, alpha, hNew, cNew] = tf.tidy(() => {
+      const stepMemory = memory;
+      const [values, indices, alpha, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k);
+        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
         const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
-        return [top.values, top.indices, out.alpha, out.h, out.c] as const;
+        // The memory's `previous` is alpha itself: a clone, because alpha is disposed below.
+        return [top.values, top.indices, out.alpha, out.h, out.c, out.memory && tf.clone(out.memory.previous), out.memory?.coverage] as const;
       });
-      h.dispose();
-      c.dispose();
+      tf.dispose([h, c, memory?.previous, memory?.coverage]);
       h = hNew;
       c = cNew;
+      memory = previous && coverage ? { previous, coverage } : undefined;
       const [vals, idx, al] = await Promise.all([values.data(), indices.data(), alpha.data()]).finally(() => tf.dispose([values, indices, alpha]));
       const src = new Int32Array(rows);
       const nextCum = new Float32Array(rows).fill(-Infinity);
@@ -132,17 +135,18 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       cum = nextCum;
       words = nextWords;
       rowNode = nextNode;
-      const [hg, cg] = tf.tidy(() => {
+      // Every row continues the hypothesis it was chosen from: its state and its memory follow it.
+      const [hg, cg, pg, cvg] = tf.tidy(() => {
         const s = tf.tensor1d(src, 'int32');
-        return [tf.gather(h, s), tf.gather(c, s)];
+        return [tf.gather(h, s), tf.gather(c, s), memory && tf.gather(memory.previous, s), memory && tf.gather(memory.coverage, s)];
       });
-      h.dispose();
-      c.dispose();
+      tf.dispose([h, c, memory?.previous, memory?.coverage]);
       h = hg as tf.Tensor2D;
       c = cg as tf.Tensor2D;
+      memory = pg && cvg ? { previous: pg as tf.Tensor2D, coverage: cvg as tf.Tensor2D } : undefined;
     }
   } finally {
-    tf.dispose([...ctx, h, c, banMask]);
+    tf.dispose([...ctx, h, c, banMask, memory?.previous, memory?.coverage]);
   }
   const results: CaptionResult[] = [];
   for (let i = 0; i < b; i++) {

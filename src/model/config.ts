@@ -67,6 +67,9 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
   if (config.deepOutput !== undefined && typeof config.deepOutput !== 'boolean') {
     throw new TypeError(`${source}: deepOutput must be true or false (got ${String(config.deepOutput)})`);
   }
+  if (config.attentionMemory !== undefined && typeof config.attentionMemory !== 'boolean') {
+    throw new TypeError(`${source}: attentionMemory must be true or false (got ${String(config.attentionMemory)})`);
+  }
   if (config.wordDetector !== undefined && typeof config.wordDetector !== 'boolean') {
     throw new TypeError(`${source}: wordDetector must be true or false (got ${String(config.wordDetector)})`);
   }

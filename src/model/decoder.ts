@@ -25,6 +25,8 @@ export interface DecoderWeights {
   fcBias: tf.Variable;
   /** [enc, V]: the context's direct path to the logits (config.deepOutput). */
   contextOutKernel?: tf.Variable;
+  /** [2, att]: how the previous map and the coverage enter every cell's score (config.attentionMemory). */
+  memoryAttKernel?: tf.Variable;
   /** [enc, V] and [V]: the training-only word detector (config.wordDetector). */
   detectorKernel?: tf.Variable;
   detectorBias?: tf.Variable;
@@ -72,6 +74,7 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     fcBias: make('fcBias', [v], 0),
   };
   if (config.deepOutput) weights.contextOutKernel = make('contextOutKernel', [enc, v], 0.1);
+  if (config.attentionMemory) weights.memoryAttKernel = make('memoryAttKernel', [2, att], lin(2));
   if (config.wordDetector) {
     weights.detectorKernel = make('detectorKernel', [enc, v], lin(enc));
     // Every cell starts near-silent (softplus(-6) ~ 0.0025, x64 cells: P(word) ~ 0.15): noisy-OR adds
@@ -99,11 +102,26 @@ export interface DecoderContext {
 /** Above this many values per image, contexts are computed from the transposed annotations. */
 const TRANSPOSED_CONTEXT_MIN = 65536;
 
+/** Where attention has looked so far (config.attentionMemory), per row [rows, L]. */
+export interface AttentionMemory {
+  /** The previous step's map (zeros before the first step). */
+  previous: tf.Tensor2D;
+  /** The sum of all earlier maps. */
+  coverage: tf.Tensor2D;
+}
+
+/** The empty memory of `rows` decoding rows, or undefined for a model without attention memory. Not tidied. */
+export function initialMemory(w: DecoderWeights, rows: number, locations: number): AttentionMemory | undefined {
+  return w.memoryAttKernel ? { previous: tf.zeros([rows, locations]), coverage: tf.zeros([rows, locations]) } : undefined;
+}
+
 export interface StepOutput {
   h: tf.Tensor2D;
   c: tf.Tensor2D;
   /** Attention weights [B, L] (each row sums to 1). */
   alpha: tf.Tensor2D;
+  /** The memory for the next step (undefined without attention memory). */
+  memory?: AttentionMemory;
   /** The gated context that entered the LSTM [B, enc] (the deep output reads it too). */
   context: tf.Tensor2D;
 }
@@ -181,6 +199,7 @@ export function decoderStep(
   c: tf.Tensor2D,
   activation: 'relu' | 'tanh',
   rowsPerImage = 1,
+  memory?: AttentionMemory,
 ): StepOutput {
   const [b, l, enc] = ctx.features.shape;
   const att = ctx.att1.shape[2];
@@ -188,7 +207,13 @@ export function decoderStep(
   const kT = ctx.kernelsT;
   const hAtt = kT ? denseWithTransposed(h, w.decoderAttKernel, kT.decoderAtt, w.decoderAttBias) : dense(h, w.decoderAttKernel, w.decoderAttBias);
   const att2 = tf.reshape(hAtt, [b, k, 1, att]);
-  const pre = tf.add(tf.reshape(ctx.att1, [b, 1, l, att]), att2);
+  let pre = tf.add(tf.reshape(ctx.att1, [b, 1, l, att]), att2);
+  if (w.memoryAttKernel) {
+    if (!memory) throw new Error('decoderStep: this model reads where attention has looked (attentionMemory); pass the memory (initialMemory at the first step)');
+    const [uPrev, uCov] = tf.unstack(w.memoryAttKernel) as [tf.Tensor1D, tf.Tensor1D];
+    const cell = (m: tf.Tensor2D, u: tf.Tensor1D) => tf.mul(tf.reshape(m, [b, k, l, 1]), u);
+    pre = tf.add(pre, tf.add(cell(memory.previous, uPrev), cell(memory.coverage, uCov)));
+  }
   const act = activation === 'relu' ? tf.relu(pre) : tf.tanh(pre);
   const e = tf.add(tf.matMul(tf.reshape(act, [b * k * l, att]), w.fullAttKernel as tf.Tensor2D), w.fullAttBias);
   const alpha = tf.softmax(tf.reshape(e, [b * k, l])) as tf.Tensor2D;
@@ -203,7 +228,8 @@ export function decoderStep(
   const [zi, zf, zg, zo] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const cNew = tf.add(tf.mul(tf.sigmoid(zf), c), tf.mul(tf.sigmoid(zi), tf.tanh(zg))) as tf.Tensor2D;
   const hNew = tf.mul(tf.sigmoid(zo), tf.tanh(cNew)) as tf.Tensor2D;
-  return { h: hNew, c: cNew, alpha, context: gated };
+  const next = memory && w.memoryAttKernel ? { previous: alpha, coverage: tf.add(memory.coverage, alpha) as tf.Tensor2D } : undefined;
+  return { h: hNew, c: cNew, alpha, context: gated, memory: next };
 }
 
 /** fc(dropout(h)) [+ context · W_z with the deep output]: logits [N, V]. */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { attendPrecompute, decoderStep, initialState, outputLogits, transposedKernels } from './decoder.js';
+import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, transposedKernels } from './decoder.js';
 import { mixSeed } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
@@ -85,6 +85,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
   const ctx = { ...attendPrecompute(w, features), kernelsT: transposedKernels(w) };
   let { h, c } = initialState(w, features, cfg.initState);
+  let memory = initialMemory(w, b, features.shape[1]);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;
   if (!o.sampleMask) {
@@ -93,8 +94,8 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     const hs: tf.Tensor2D[] = [];
     const contexts: tf.Tensor2D[] = [];
     for (let t = 0; t < steps; t++) {
-      const out = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation);
-      ({ h, c } = out);
+      const out = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation, 1, memory);
+      ({ h, c, memory } = out);
       hs.push(h);
       contexts.push(out.context);
       alphas.push(out.alpha);
@@ -112,8 +113,8 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
         const use = tf.tensor2d(o.sampleMask.subarray(t * b, (t + 1) * b), [b, 1]);
         emb = tf.add(tf.mul(own, use), tf.mul(emb, tf.sub(1, use)));
       }
-      const out = decoderStep(w, ctx, emb, h, c, cfg.attentionActivation);
-      ({ h, c } = out);
+      const out = decoderStep(w, ctx, emb, h, c, cfg.attentionActivation, 1, memory);
+      ({ h, c, memory } = out);
       alphas.push(out.alpha);
       prev = outputLogits(w, h, out.context, cfg.dropout, o.training, mixSeed(o.seed, t + 1));
       perStep.push(prev);

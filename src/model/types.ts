@@ -63,6 +63,13 @@ export interface ModelConfig {
    * attended annotation and attention must be on what the word names. Absent: false.
    */
   deepOutput?: boolean;
+  /**
+   * Attention that knows where it has looked: each cell's score also reads that cell's weight in the
+   * previous map (location-aware attention, Chorowski et al. 2015) and the sum of all earlier maps
+   * (coverage, Tu et al. 2016). A word's attention can then stay on the object its previous word named
+   * ("blue" -> "triangle") and move on to objects not yet described. Absent: false.
+   */
+  attentionMemory?: boolean;
 }
 
 export interface BeamOptions {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import type { Vocabulary } from '../../src/data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialState, outputLogits } from '../../src/model/decoder.js';
+import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits } from '../../src/model/decoder.js';
 import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
 import { noise, tinyVocab } from './helpers.js';
 
@@ -28,21 +28,25 @@ afterAll(() => {
   model.dispose();
 });
 
-/** Greedy decoding written independently of beamSearch: one image at a time, argmax each step. */
-function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number): { ids: number[]; logProb: number } {
+/**
+ * Decoding written independently of beamSearch, one image at a time: argmax each step (greedy), or
+ * the given ids (`forced`, to rescore a hypothesis the beam returned).
+ */
+function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number, forced?: number[]): { ids: number[]; logProb: number } {
   const ids: number[] = [];
   let logProb = 0;
   const w = m.decoder;
   const ctx = attendPrecompute(w, f);
   let { h, c } = initialState(w, f);
+  let memory = initialMemory(w, 1, f.shape[1]);
   let word = v.startId;
-  for (let t = 0; t < maxSteps; t++) {
-    const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation);
-    ({ h, c } = out);
+  for (let t = 0; t < (forced?.length ?? maxSteps); t++) {
+    const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation, 1, memory);
+    ({ h, c, memory } = out);
     const logp = tf.logSoftmax(outputLogits(w, h, out.context, 0, false)).dataSync();
     // Like the beam, never emit <pad> or <start>.
     const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
-    word = allowed.indexOf(Math.max(...allowed));
+    word = forced ? forced[t]! : allowed.indexOf(Math.max(...allowed));
     logProb += logp[word]!;
     ids.push(word);
     if (word === v.endId) break;
@@ -87,6 +91,34 @@ describe('beamSearch', () => {
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
     }
     deep.dispose();
+  });
+
+  it('with attention memory: k = 1 equals the greedy decode, and every k = 3 hypothesis carries its own memory', async () => {
+    const mem = ShowAttendTell.create({ ...model.config, attentionMemory: true }, { seed: 11 });
+    tf.tidy(() => {
+      for (const key of ['fcKernel', 'fcBias'] as const) mem.decoder[key].assign(model.decoder[key]);
+      // A strong memory, so that where attention has looked changes the words.
+      mem.decoder.memoryAttKernel!.assign(tf.mul(mem.decoder.memoryAttKernel!, 40));
+    });
+    const greedyResults = await beamSearch(mem, feats, vocab, { beamSize: 1, maxSteps: 12 });
+    const plain = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12 });
+    expect(greedyResults.map((r) => r.best.logProb)).not.toEqual(plain.map((r) => r.best.logProb));
+    const before = tf.memory().numTensors;
+    const beams = await beamSearch(mem, feats, vocab, { beamSize: 3, maxSteps: 8, returnAlternatives: 3 });
+    expect(tf.memory().numTensors).toBe(before);
+    for (let i = 0; i < 5; i++) {
+      const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
+      const g = tf.tidy(() => greedy(mem, one, vocab, 12));
+      expect(greedyResults[i]!.best.ids).toEqual(g.ids);
+      expect(greedyResults[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
+      // Rescoring each hypothesis alone gives its log-prob only if the beam reordered the memory with it.
+      for (const hyp of beams[i]!.alternatives) {
+        expect(tf.tidy(() => greedy(mem, one, vocab, 8, hyp.ids)).logProb).toBeCloseTo(hyp.logProb, 3);
+      }
+      one.dispose();
+    }
+    expect(new Set(beams.flatMap((r) => r.alternatives.map((h) => h.ids.join(',')))).size).toBeGreaterThan(5);
+    mem.dispose();
   });
 
   it('gives each image the same result batched as alone', async () => {

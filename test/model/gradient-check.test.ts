@@ -22,6 +22,14 @@ const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; inp
     input: [2, 8, 8, 3],
     extra: { wordDetection: 2, attentionEntropy: 0.5 },
   },
+  {
+    label: 'attention memory (previous map and coverage)',
+    // Precomputed features: the check is about the decoder, whose memory runs through every step.
+    config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 3, encoderDim: 7, attentionMemory: true, initState: 'bias' }),
+    oneHotEmbedding: true,
+    input: [2, 9, 7],
+    extra: { attentionEntropy: 0.5 },
+  },
   // 4 x 16384 values per image: large enough for the transposed-annotation context product.
   { label: 'wide precomputed features (transposed context)', config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 2, encoderDim: 16384 }), oneHotEmbedding: false, input: [2, 4, 16384] },
 ];

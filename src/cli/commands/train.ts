@@ -46,6 +46,7 @@ interface TrainCliOptions extends DataOptions {
   attentionEntropy: number;
   wordDetection: number;
   deepOutput?: boolean;
+  attentionMemory?: boolean;
   initState: 'mean' | 'bias';
   clipValue: number;
   clipNorm: number;
@@ -91,7 +92,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
-    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}) },
+    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
       decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
@@ -187,6 +188,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--attention-entropy <x>', 'weight of an attention-entropy penalty (peaked maps that move between objects); 0 disables', positive(true), 0)
     .option('--word-detection <x>', 'weight of a word-detector loss: each grid cell learns to recognise the words its region shows, from the captions alone (training only); 0 disables', positive(true), 0)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
+    .option('--attention-memory', 'attention also reads where it looked at the previous word and in total so far (location-aware attention with coverage), so it can stay on an object and move on to the next')
     .addOption(new Option('--init-state <how>', 'LSTM start: mean (Linear of the mean annotation, the reference) or bias (learned constants)').choices(['mean', 'bias']).default('mean'))
     .option('--clip-value <x>', 'clip each gradient element to [-x, x]; 0 disables', positive(true), 5)
     .option('--clip-norm <x>', 'also clip the global gradient norm to x; 0 disables', positive(true), 0)
