@@ -80,6 +80,11 @@ export interface TrainOptions {
   annealMinutes?: number;
   annealFloor?: number; // 0.05
   /**
+   * Which learning rates the anneal lowers ('both'). 'encoder' settles the features that attention
+   * looks at while the decoder keeps learning the language at its full rate.
+   */
+  annealGroups?: 'both' | 'encoder' | 'decoder';
+  /**
    * Threads that compute each step (1): above 1, worker threads with model replicas each take a
    * shard of every batch (data parallelism; one wasm/cpu backend uses one core). Same batch, same
    * update rule; the dropout draws differ from a one-thread run, and shard losses are averaged by
@@ -131,7 +136,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
     minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
-    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, ...opts,
+    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, annealGroups: 'both' as 'both' | 'encoder' | 'decoder', ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
   return new Observable<TrainEvent>((subscriber) => {
@@ -195,8 +200,9 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       const t = trainer;
       /** Initial rates x plateau decays so far x the anneal at this moment (1 without one). */
       const setLearningRates = (): void => {
-        const f = state.schedule.lrScale * (o.annealMinutes === Infinity ? 1 : annealFactor(runMinutes(), o.annealMinutes, o.annealFloor));
-        t.setLearningRates({ decoder: state.initialLr.decoder * f, encoder: state.initialLr.encoder * f });
+        const anneal = o.annealMinutes === Infinity ? 1 : annealFactor(runMinutes(), o.annealMinutes, o.annealFloor);
+        const f = (group: 'encoder' | 'decoder') => state.schedule.lrScale * (o.annealGroups === 'both' || o.annealGroups === group ? anneal : 1);
+        t.setLearningRates({ decoder: state.initialLr.decoder * f('decoder'), encoder: state.initialLr.encoder * f('encoder') });
       };
       const cache = o.cacheImages === 'auto' ? decodedBytes(train.length + val.length, preprocess.imageSize) <= CACHE_LIMIT_BYTES : o.cacheImages;
       const load = imageLoader(preprocess, cache);
@@ -400,7 +406,7 @@ function trainerOptions(o: { trainer?: Partial<TrainerOptions>; seed: number }, 
   };
 }
 
-function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers' | 'annealMinutes' | 'annealFloor'>>, prefetch: number): void {
+function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers' | 'annealMinutes' | 'annealFloor' | 'annealGroups'>>, prefetch: number): void {
   const posInt = (name: string, v: number, allowInf = false) => {
     if (!((Number.isInteger(v) && v > 0) || (allowInf && v === Infinity))) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   };
@@ -412,6 +418,7 @@ function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' |
   posInt('workers', o.workers);
   if (!(o.annealMinutes > 0)) throw new RangeError(`annealMinutes must be > 0, got ${o.annealMinutes}`);
   if (!(o.annealFloor >= 0 && o.annealFloor <= 1)) throw new RangeError(`annealFloor must be in [0, 1], got ${o.annealFloor}`);
+  if (!['both', 'encoder', 'decoder'].includes(o.annealGroups)) throw new RangeError(`annealGroups must be 'both', 'encoder' or 'decoder', got ${String(o.annealGroups)}`);
   if (o.workers > o.batchSize) throw new RangeError(`workers (${o.workers}) must be <= batchSize (${o.batchSize}): each takes a shard of every batch`);
   if (!(o.maxMinutes > 0)) throw new RangeError(`maxMinutes must be > 0, got ${o.maxMinutes}`);
   if (!Number.isInteger(prefetch) || prefetch < o.batchSize) {

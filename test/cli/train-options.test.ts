@@ -22,6 +22,12 @@ describe('captioner train options -> training configuration', () => {
     expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, clipNorm: 2, scheduledSampling: 0.25 });
   });
 
+  it('passes a learning-rate anneal through only when --anneal-minutes is given', () => {
+    expect(parse([]).annealMinutes).toBeUndefined();
+    expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });
+    expect(() => parse(['--anneal-minutes', '30', '--anneal-groups', 'lstm'])).toThrow(/--anneal-groups/);
+  });
+
   it('rejects values outside their range, naming the option', () => {
     expect(() => parse(['--scheduled-sampling', '2'])).toThrow(/--scheduled-sampling.*\[0, 1\]/);
     expect(() => parse(['--dropout', '1'])).toThrow(/--dropout.*\[0, 1\)/);

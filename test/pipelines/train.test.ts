@@ -152,6 +152,18 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad5'), annealFloor: 2, annealMinutes: 1 }))).rejects.toThrow(/annealFloor must be in \[0, 1\], got 2/);
   });
 
+  it("with annealGroups 'encoder', only the encoder's learning rate is annealed", async () => {
+    const outDir = join(root, 'anneal-encoder');
+    const events = await lastValueFrom(trainPipeline({ ...base(), outDir, epochs: 1, annealMinutes: 1e-5, annealFloor: 0.1, annealGroups: 'encoder' }).pipe(toArray()));
+    expect(of(events, 'train.step').every((e) => e.learningRate === 4e-4)).toBe(true);
+    const last = await loadCheckpoint(join(outDir, 'last'));
+    expect(last.trainerState!.learningRates.decoder).toBe(4e-4);
+    expect(last.trainerState!.learningRates.encoder).toBeCloseTo(1e-5, 12);
+    last.model.dispose();
+    const bad = { ...base(), outDir: join(root, 'bad6'), annealMinutes: 1, annealGroups: 'lstm' as 'both' };
+    await expect(lastValueFrom(trainPipeline(bad))).rejects.toThrow(/annealGroups must be 'both', 'encoder' or 'decoder', got lstm/);
+  });
+
   it('with workers: 2, each step is computed on two threads; resuming restarts the worker', async () => {
     const outDir = join(root, 'parallel');
     const before = tf.memory().numTensors;

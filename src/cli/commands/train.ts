@@ -59,6 +59,7 @@ interface TrainCliOptions extends DataOptions {
   workers?: number;
   annealMinutes?: number;
   annealFloor: number;
+  annealGroups: 'both' | 'encoder' | 'decoder';
 }
 
 /** Parses a list option such as --channels "16,32,64,64". */
@@ -99,7 +100,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
-    ...(o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes, annealFloor: o.annealFloor } : {}),
+    ...(o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes, annealFloor: o.annealFloor, annealGroups: o.annealGroups } : {}),
   };
 }
 
@@ -167,6 +168,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--decay-every <n>', 'multiply the learning rates by 0.8 after every n epochs without improvement', int(1), 8)
     .option('--anneal-minutes <m>', 'cosine-anneal the learning rates over this many minutes of training (set it to --max-minutes to end a timed run on small steps)', positive())
     .option('--anneal-floor <x>', 'learning-rate multiplier the anneal ends at', probability(), 0.05)
+    .addOption(new Option('--anneal-groups <which>', 'which learning rates the anneal lowers').choices(['both', 'encoder', 'decoder']).default('both'))
     .option('--max-minutes <m>', 'wall-clock limit; the epoch in progress is cut short, validated and saved', positive())
     .option('--steps-per-epoch <n>', 'cap on steps per epoch, for quick runs', int(1))
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
