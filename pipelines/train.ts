@@ -26,6 +26,10 @@ import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent } from './tr
 import { REFERENCE_SCHEDULE, annealFactor, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
 
 /** Options of {@link trainPipeline}; every field but dataset and outDir has the default shown. */
+/** The learning-rate groups an anneal can lower. */
+export const ANNEAL_GROUPS = ['both', 'encoder', 'decoder'] as const;
+export type AnnealGroups = (typeof ANNEAL_GROUPS)[number];
+
 export interface TrainOptions {
   /** Images of the train and val splits (a loaded Karpathy or synthetic data set). */
   dataset: { name: string; images: CaptionedImage[] };
@@ -83,7 +87,7 @@ export interface TrainOptions {
    * Which learning rates the anneal lowers ('both'). 'encoder' settles the features that attention
    * looks at while the decoder keeps learning the language at its full rate.
    */
-  annealGroups?: 'both' | 'encoder' | 'decoder';
+  annealGroups?: AnnealGroups;
   /**
    * Threads that compute each step (1): above 1, worker threads with model replicas each take a
    * shard of every batch (data parallelism; one wasm/cpu backend uses one core). Same batch, same
@@ -136,7 +140,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
     minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
-    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, annealGroups: 'both' as 'both' | 'encoder' | 'decoder', ...opts,
+    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, annealGroups: 'both' as AnnealGroups, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
   return new Observable<TrainEvent>((subscriber) => {
@@ -418,7 +422,7 @@ function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' |
   posInt('workers', o.workers);
   if (!(o.annealMinutes > 0)) throw new RangeError(`annealMinutes must be > 0, got ${o.annealMinutes}`);
   if (!(o.annealFloor >= 0 && o.annealFloor <= 1)) throw new RangeError(`annealFloor must be in [0, 1], got ${o.annealFloor}`);
-  if (!['both', 'encoder', 'decoder'].includes(o.annealGroups)) throw new RangeError(`annealGroups must be 'both', 'encoder' or 'decoder', got ${String(o.annealGroups)}`);
+  if (!ANNEAL_GROUPS.includes(o.annealGroups)) throw new RangeError(`annealGroups must be 'both', 'encoder' or 'decoder', got ${String(o.annealGroups)}`);
   if (o.workers > o.batchSize) throw new RangeError(`workers (${o.workers}) must be <= batchSize (${o.batchSize}): each takes a shard of every batch`);
   if (!(o.maxMinutes > 0)) throw new RangeError(`maxMinutes must be > 0, got ${o.maxMinutes}`);
   if (!Number.isInteger(prefetch) || prefetch < o.batchSize) {

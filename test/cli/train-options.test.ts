@@ -26,6 +26,7 @@ describe('captioner train options -> training configuration', () => {
     expect(parse([]).annealMinutes).toBeUndefined();
     expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });
     expect(() => parse(['--anneal-minutes', '30', '--anneal-groups', 'lstm'])).toThrow(/--anneal-groups/);
+    expect(() => parse(['--anneal-groups', 'encoder'])).toThrow(/--anneal-groups encoder shapes an anneal: add --anneal-minutes M/);
   });
 
   it('rejects values outside their range, naming the option', () => {

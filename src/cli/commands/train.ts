@@ -4,7 +4,7 @@ import type { ModelConfig } from '../../model/index.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
 import { threadsFor } from '../../runtime/worker-entry.js';
-import { trainPipeline, type TrainOptions } from '../../../pipelines/train.js';
+import { ANNEAL_GROUPS, trainPipeline, type AnnealGroups, type TrainOptions } from '../../../pipelines/train.js';
 import { toTrainFeed } from '../../../pipelines/train-feed.js';
 import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
 import { int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
@@ -59,7 +59,7 @@ interface TrainCliOptions extends DataOptions {
   workers?: number;
   annealMinutes?: number;
   annealFloor: number;
-  annealGroups: 'both' | 'encoder' | 'decoder';
+  annealGroups: AnnealGroups;
 }
 
 /** Parses a list option such as --channels "16,32,64,64". */
@@ -89,6 +89,7 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 
 /** Maps CLI options onto the training pipeline's options (exported for the demo). */
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
+  if (o.annealMinutes === undefined && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M`);
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
@@ -168,7 +169,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--decay-every <n>', 'multiply the learning rates by 0.8 after every n epochs without improvement', int(1), 8)
     .option('--anneal-minutes <m>', 'cosine-anneal the learning rates over this many minutes of training (set it to --max-minutes to end a timed run on small steps)', positive())
     .option('--anneal-floor <x>', 'learning-rate multiplier the anneal ends at', probability(), 0.05)
-    .addOption(new Option('--anneal-groups <which>', 'which learning rates the anneal lowers').choices(['both', 'encoder', 'decoder']).default('both'))
+    .addOption(new Option('--anneal-groups <which>', 'which learning rates the anneal lowers').choices(ANNEAL_GROUPS).default('both'))
     .option('--max-minutes <m>', 'wall-clock limit; the epoch in progress is cut short, validated and saved', positive())
     .option('--steps-per-epoch <n>', 'cap on steps per epoch, for quick runs', int(1))
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
