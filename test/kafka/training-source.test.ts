@@ -7,6 +7,7 @@ import { kafkaBrokers, testClient, unique } from './broker-env.js';
 import { testPng } from './tiny-model.js';
 import { kafkaTrainingExamples, loadKafkaDataset, tokenize } from '../../src/kafka/training-examples.js';
 import { pullOnDemand } from '../../operators/pull-on-demand.js';
+import type { CaptionedImage } from '../../src/data/types.js';
 
 const brokers = kafkaBrokers();
 
@@ -70,10 +71,20 @@ describe.skipIf(!brokers)('training examples from a Kafka topic', () => {
     const topic = unique('train-pull');
     await fill(topic, 10);
     const credit$ = new BehaviorSubject(3);
-    const first = await firstValueFrom(
-      pullOnDemand(() => kafkaTrainingExamples({ client, topic, allowRoot: join(dir, 'root'), spoolDir: join(dir, 'spool'), prefetch: 2 }), credit$).pipe(take(3), toArray()),
-    );
+    // take(3) unsubscribes while the consumer may still be spooling a fetched record; wait for the
+    // generator's finally (consumer stopped) so nothing writes into the temp dir after the test.
+    let stopped!: () => void;
+    const consumerStopped = new Promise<void>((res) => (stopped = res));
+    async function* examples(): AsyncGenerator<CaptionedImage> {
+      try {
+        yield* kafkaTrainingExamples({ client, topic, allowRoot: join(dir, 'root'), spoolDir: join(dir, 'spool'), prefetch: 2 });
+      } finally {
+        stopped();
+      }
+    }
+    const first = await firstValueFrom(pullOnDemand(examples, credit$).pipe(take(3), toArray()));
     expect(first).toHaveLength(3);
     expect(first.every((im) => im.captions.length > 0)).toBe(true);
+    await consumerStopped;
   });
 });
