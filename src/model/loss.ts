@@ -61,6 +61,8 @@ export interface LossOptions {
   oneHotEmbedding: boolean;
   /** Weight of the word-detector loss (needs config.wordDetector; default 0). */
   wordDetection?: number;
+  /** Weight of the detector-guided attention loss (needs config.wordDetector; default 0). */
+  attentionGuidance?: number;
   /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
   sampleMask?: Float32Array;
 }
@@ -133,8 +135,15 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     const entropy = tf.neg(tf.sum(tf.mul(a, tf.log(tf.add(a, 1e-8))), 2)); // [steps, B]
     loss = tf.add(loss, tf.mul(tf.div(tf.sum(tf.mul(entropy, maskT)), p.tokens), o.attentionEntropy)) as tf.Scalar;
   }
-  if (o.wordDetection !== undefined && o.wordDetection > 0) {
-    loss = tf.add(loss, tf.mul(wordDetectionLoss(model, features, p), o.wordDetection)) as tf.Scalar;
+  const guided = o.attentionGuidance !== undefined && o.attentionGuidance > 0;
+  if ((o.wordDetection !== undefined && o.wordDetection > 0) || guided) {
+    const z = detectorLogits(model, features);
+    if (o.wordDetection !== undefined && o.wordDetection > 0) {
+      loss = tf.add(loss, tf.mul(wordDetectionLossFromLogits(z, p), o.wordDetection)) as tf.Scalar;
+    }
+    if (guided) {
+      loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, tf.stack(alphas) as tf.Tensor3D, p), o.attentionGuidance!)) as tf.Scalar;
+    }
   }
   return { loss, crossEntropy, attentionPenalty };
 }
@@ -156,13 +165,52 @@ export function captionWordLabels(p: PreparedTargets, vocabSize: number): Float3
  * only which words the caption has. Not tidied (runs inside the caller's variableGrads).
  */
 export function wordDetectionLoss(model: ShowAttendTell, features: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+  return wordDetectionLossFromLogits(detectorLogits(model, features), p);
+}
+
+/** [B, L, V]: the word detector's per-cell logits z_i(w). */
+export function detectorLogits(model: ShowAttendTell, features: tf.Tensor3D): tf.Tensor3D {
   const w = model.decoder;
   const v = model.config.vocabSize;
-  if (!w.detectorKernel || !w.detectorBias) throw new Error('wordDetection > 0 needs a model built with wordDetector: true');
+  if (!w.detectorKernel || !w.detectorBias) throw new Error('wordDetection or attentionGuidance > 0 needs a model built with wordDetector: true');
   const [b, l, enc] = features.shape;
   const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), w.detectorKernel as tf.Tensor2D), w.detectorBias);
-  const s = tf.sum(tf.reshape(tf.softplus(z), [b, l, v]), 1); // [B, V]
+  return tf.reshape(z, [b, l, v]);
+}
+
+function wordDetectionLossFromLogits(z: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+  const [b, , v] = z.shape;
+  const s = tf.sum(tf.softplus(z), 1); // [B, V]
   const y = tf.tensor2d(captionWordLabels(p, v), [b, v]);
   const present = tf.neg(tf.log(tf.maximum(tf.neg(tf.expm1(tf.neg(s))), 1e-7)));
   return tf.mean(tf.add(tf.mul(y, present), tf.mul(tf.sub(1, y), s))) as tf.Scalar;
+}
+
+/** Identity forward, zero gradient: the teacher below is a target, not something to move. */
+const stopGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({ value: (args[0] as tf.Tensor).clone(), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }));
+
+/**
+ * Detector-guided attention: at each real step t the word detector's cells for the target word
+ * y_t, q_t(i) = p_i(y_t) / sum_j p_j(y_t), are a teacher for the attention alpha_t that predicts
+ * y_t. The loss is KL(q_t || alpha_t), weighted per step by how peaked the teacher is,
+ * 1 - H(q_t) / log L, so words the detector does not localise (function words, and everything early
+ * in training) pull little; mean over real steps. The teacher gets no gradient (the detector learns
+ * only from its own loss), and it learns from which words a caption has, never where they are: no
+ * box reaches it. Not tidied (runs inside the caller's variableGrads).
+ *
+ * @param z [B, L, V] detector logits; @param alphas [steps, B, L] attention per step.
+ */
+export function attentionGuidanceLoss(z: tf.Tensor3D, alphas: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+  const [b, l, v] = z.shape;
+  const { steps } = p;
+  const cells = stopGradient(tf.transpose(tf.sigmoid(z), [0, 2, 1])) as tf.Tensor3D; // [B, V, L]
+  const targets = tf.transpose(tf.reshape(tf.oneHot(tf.tensor1d(p.outputs, 'int32'), v).toFloat(), [steps, b, v]), [1, 0, 2]); // [B, steps, V]
+  const raw = tf.transpose(tf.matMul(targets as tf.Tensor3D, cells), [1, 0, 2]); // [steps, B, L]
+  const q = tf.div(raw, tf.add(tf.sum(raw, 2, true), 1e-8));
+  const logQ = tf.log(tf.add(q, 1e-8));
+  const entropy = tf.neg(tf.sum(tf.mul(q, logQ), 2)); // [steps, B]
+  const weight = tf.sub(1, tf.div(entropy, Math.log(l)));
+  const kl = tf.sum(tf.mul(q, tf.sub(logQ, tf.log(tf.add(alphas, 1e-8)))), 2); // [steps, B]
+  const maskT = tf.tensor2d(p.mask, [steps, b]);
+  return tf.div(tf.sum(tf.mul(tf.mul(kl, weight), maskT)), p.tokens) as tf.Scalar;
 }

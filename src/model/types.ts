@@ -135,4 +135,9 @@ export interface TrainerOptions {
   attentionEntropy?: number;
   /** Weight of the word-detector loss (model config wordDetector must be true); default 0. */
   wordDetection?: number;
+  /**
+   * Weight of detector-guided attention (model config wordDetector must be true); default 0. The
+   * detector's map for each target word is a teacher for the attention that predicts it.
+   */
+  attentionGuidance?: number;
 }

@@ -17,9 +17,14 @@ describe('captioner train options -> training configuration', () => {
   });
 
   it('passes the attention, encoder, regularisation and sampling options through', () => {
-    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--deep-output', '--attention-memory']);
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--deep-output', '--attention-memory']);
     expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, deepOutput: true, attentionMemory: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
-    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, clipNorm: 2, scheduledSampling: 0.25 });
+    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, clipNorm: 2, scheduledSampling: 0.25 });
+  });
+
+  it('refuses attention guidance without the word detector that is its teacher', () => {
+    expect(parse([]).trainer?.attentionGuidance).toBe(0);
+    expect(() => parse(['--attention-guidance', '1'])).toThrow(/--attention-guidance learns from the word detector: add --word-detection W/);
   });
 
   it('passes a learning-rate anneal through only when --anneal-minutes is given', () => {

@@ -12,7 +12,7 @@ beforeAll(async () => {
 
 const vocab = tinyVocab();
 const small = { vocabSize: vocab.size, attentionDim: 5, embedDim: 4, decoderDim: 6, attentionActivation: 'tanh' as const };
-const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; input: number[]; extra?: { wordDetection?: number; attentionEntropy?: number } }[] = [
+const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; input: number[]; extra?: { wordDetection?: number; attentionEntropy?: number; attentionGuidance?: number }; frozen?: RegExp }[] = [
   { label: 'compact CNN, gather embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: false, input: [2, 8, 8, 3] },
   { label: 'compact CNN, oneHot embedding', config: defaultModelConfig({ ...small, encoder: { kind: 'compact-cnn', channels: [3, 4] }, gridSize: 2 }), oneHotEmbedding: true, input: [2, 8, 8, 3] },
   {
@@ -30,12 +30,23 @@ const cases: { label: string; config: ModelConfig; oneHotEmbedding: boolean; inp
     input: [2, 9, 7],
     extra: { attentionEntropy: 0.5 },
   },
+  {
+    label: 'detector-guided attention',
+    // The guidance's teacher is held constant by design (no gradient into the detector through it),
+    // so finite differences of the detector weights would include a path the loss cuts: they are
+    // checked in the word-detector case above. Precomputed features keep the teacher's input fixed.
+    config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 3, encoderDim: 7, wordDetector: true, initState: 'bias' }),
+    oneHotEmbedding: true,
+    input: [2, 9, 7],
+    extra: { wordDetection: 2, attentionGuidance: 1 },
+    frozen: /detector/,
+  },
   // 4 x 16384 values per image: large enough for the transposed-annotation context product.
   { label: 'wide precomputed features (transposed context)', config: defaultModelConfig({ ...small, encoder: { kind: 'precomputed' }, gridSize: 2, encoderDim: 16384 }), oneHotEmbedding: false, input: [2, 4, 16384] },
 ];
 
 describe('gradient of the full training loss', () => {
-  for (const { label, config, oneHotEmbedding, input, extra } of cases) {
+  for (const { label, config, oneHotEmbedding, input, extra, frozen } of cases) {
     it(`matches central finite differences (${label})`, () => {
       const model = ShowAttendTell.create(config, { seed: 21 });
       const b = 2;
@@ -46,7 +57,8 @@ describe('gradient of the full training loss', () => {
       const targets = prepareTargets({ batchSize: b, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) });
       const opts = { alphaC: 1, training: false, seed: 0, oneHotEmbedding, ...extra };
       const lossValue = () => tf.tidy(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss.dataSync()[0]!);
-      const weights = model.namedWeights().filter((w) => w.name !== 'decoder/full_att_bias'); // softmax is shift-invariant: its gradient is 0
+      // softmax is shift-invariant: the full_att_bias gradient is 0
+      const weights = model.namedWeights().filter((w) => w.name !== 'decoder/full_att_bias' && !frozen?.test(w.name));
       const { grads, value } = tf.variableGrads(() => teacherForcedLoss(model, model.encode(images, true), targets, opts).loss, weights.map((w) => w.variable));
       value.dispose();
       const eps = 1e-2;

@@ -45,6 +45,7 @@ interface TrainCliOptions extends DataOptions {
   alphaC: number;
   attentionEntropy: number;
   wordDetection: number;
+  attentionGuidance: number;
   deepOutput?: boolean;
   attentionMemory?: boolean;
   initState: 'mean' | 'bias';
@@ -89,6 +90,7 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 
 /** Maps CLI options onto the training pipeline's options (exported for the demo). */
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
+  if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
   if (o.annealMinutes === undefined && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M`);
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
@@ -96,7 +98,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
-      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
+      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
@@ -190,6 +192,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--alpha-c <x>', 'weight of the doubly stochastic attention penalty', positive(true), 1)
     .option('--attention-entropy <x>', 'weight of an attention-entropy penalty (peaked maps that move between objects); 0 disables', positive(true), 0)
     .option('--word-detection <x>', 'weight of a word-detector loss: each grid cell learns to recognise the words its region shows, from the captions alone (training only); 0 disables', positive(true), 0)
+    .option('--attention-guidance <x>', "weight of detector-guided attention: the word detector's map for each word is a teacher for the attention that predicts it (needs --word-detection); 0 disables", positive(true), 0)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
     .option('--attention-memory', 'attention also reads where it looked at the previous word and in total so far (location-aware attention with coverage), so it can stay on an object and move on to the next')
     .addOption(new Option('--init-state <how>', 'LSTM start: mean (Linear of the mean annotation, the reference) or bias (learned constants)').choices(['mean', 'bias']).default('mean'))
