@@ -1,12 +1,12 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, SceneObject, Split } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
-import { checkCaption, objectMatchesWord, wordClass } from '../src/data/synthetic/index.js';
-import { attentionHitRate, captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
+import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
 import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
 import { describeImages } from './describe-images.js';
 import type { ImageCaptioner } from './model-captioner.js';
+import { sceneGrounding, type ContentReport } from './scene-grounding.js';
 import { imageLoader } from './train-data.js';
 
 /** A loaded model as evaluate needs it: the model package's Captioner fits. */
@@ -63,15 +63,7 @@ export interface EvaluationReport {
   captions: CaptionStats;
   unfinishedFraction: number;
   /** Synthetic data sets only: captions whose every claim holds for the scene (checkCaption). */
-  content?: {
-    accuracy: number;
-    correct: number;
-    checked: number;
-    /** Captions that are correct and name every object of the scene (terse correct captions are not). */
-    completeAccuracy: number;
-    /** Mean over images of min(1, objects named / objects in the scene). */
-    objectCoverage: number;
-    examples: Array<{ id: string; caption: string; errors: string[] }> };
+  content?: ContentReport;
   /** Synthetic data sets only: does the attention peak fall on the object a shape/colour word names. */
   attention?: AttentionHitResult;
   /** The same images scored with one constant caption and with one reference against the others: template captions inflate BLEU. */
@@ -135,29 +127,14 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
 
   const synthetic = done.filter((e): e is typeof e & { item: { objects: SceneObject[] } } => Array.isArray(e.item.objects));
   if (synthetic.length > 0) {
-    const checks = synthetic.map((e) => ({ e, check: checkCaption(e.result.best.words, e.item.objects, e.item.width ?? e.image.sourceWidth) }));
-    const correct = checks.filter((c) => c.check.correct).length;
-    const complete = checks.filter((c) => c.check.correct && c.check.mentions >= c.e.item.objects.length).length;
-    const coverage = checks.reduce((sum, c) => sum + Math.min(1, c.check.mentions / Math.max(1, c.e.item.objects.length)), 0);
-    report.content = {
-      accuracy: correct / checks.length,
-      correct,
-      checked: checks.length,
-      completeAccuracy: complete / checks.length,
-      objectCoverage: coverage / checks.length,
-      examples: checks.filter((c) => !c.check.correct).slice(0, 5).map((c) => ({ id: c.e.item.id, caption: c.e.result.caption, errors: c.check.errors })),
-    };
-    report.attention = attentionHitRate(
+    const grounding = sceneGrounding(
       synthetic.map((e) => ({
-        words: e.result.best.words,
-        maps: e.result.best.attention,
-        gridSize: e.result.gridSize,
-        imageSize: { width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight },
-        objects: e.item.objects,
+        id: e.item.id, caption: e.result.caption, words: e.result.best.words, attention: e.result.best.attention, gridSize: e.result.gridSize, objects: e.item.objects,
+        width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight,
       })),
-      wordClass,
-      objectMatchesWord,
     );
+    report.content = grounding.content;
+    report.attention = grounding.attention;
   }
 
   if (opts.predictionsPath) {

@@ -91,6 +91,25 @@ export interface TrainValidationEvent {
   unfinishedFraction: number;
   probes: TrainProbe[];
   durationMs: number;
+  /** Data sets with scene annotations (synthetic) only: is the model right, and does it look where it should. */
+  grounding?: ValidationGrounding;
+}
+
+/**
+ * Validation figures from the scene annotations, the same rules as `captioner eval`: the boxes only
+ * measure, nothing of them reaches training.
+ */
+export interface ValidationGrounding {
+  /** Attention hit rate over the shape and colour words. */
+  hitRate: number;
+  /** Captions whose every claim holds for the scene. */
+  contentAccuracy: number;
+  /** Captions that hold and name every object. */
+  completeAccuracy: number;
+  /** Mean share of a scene's objects a caption names. */
+  objectCoverage: number;
+  /** Validation images with annotations. */
+  images: number;
 }
 
 export interface TrainCheckpointEvent {

@@ -29,6 +29,7 @@ export async function validationMessage(e: TrainValidationEvent, thumbnailSide =
   return {
     v: PROTOCOL_VERSION, type: 'train.validation', ts, epoch: e.epoch, bleu: e.bleu, bestBleu4: e.bestBleu4,
     epochsSinceImprovement: e.epochsSinceImprovement, learningRate: e.learningRate, improved: e.improved,
+    ...(e.grounding ? { grounding: e.grounding } : {}),
     probes: await Promise.all(
       e.probes.map(async (p) => ({
         id: p.id,

@@ -22,7 +22,8 @@ import { describeImages } from './describe-images.js';
 import { modelCaptioner } from './model-captioner.js';
 import { trainEpoch } from './train-epoch.js';
 import { type CaptionSampling, decodedBytes, epochExamples, imageLoader } from './train-data.js';
-import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent } from './train-events.js';
+import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent, ValidationGrounding } from './train-events.js';
+import { sceneGrounding, type GroundedCaption } from './scene-grounding.js';
 import { REFERENCE_SCHEDULE, annealFactor, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
 
 /** Options of {@link trainPipeline}; every field but dataset and outDir has the default shown. */
@@ -280,6 +281,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         const hyps: string[][] = [];
         const refs: string[][][] = [];
         const probes: TrainProbe[] = [];
+        const grounded: GroundedCaption[] = [];
         let skipped = 0;
         let unfinished = 0;
         await new Promise<void>((resolve, reject) => {
@@ -294,6 +296,12 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
               hyps.push(stripSpecialTokens(best.words));
               refs.push(e.item.captions.map((c) => stripSpecialTokens(c)));
               if (!best.finished) unfinished++;
+              if (e.item.objects) {
+                grounded.push({
+                  id: e.item.id, caption: e.result.caption, words: best.words, attention: best.attention, gridSize: e.result.gridSize, objects: e.item.objects,
+                  width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight,
+                });
+              }
               if (probeIds.has(e.item.id)) {
                 probes.push({
                   id: e.item.id, path: e.item.path, caption: e.result.caption, words: best.words,
@@ -317,6 +325,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
           epochsSinceImprovement: decision.state.epochsSinceImprovement, learningRate: t.learningRates().decoder,
           improved: decision.improved, lrDecayed: decision.decayed, images: hyps.length, skipped,
           unfinishedFraction: hyps.length ? unfinished / hyps.length : 0, probes, durationMs: performance.now() - valStart,
+          ...(grounded.length > 0 ? { grounding: validationGrounding(grounded) } : {}),
         });
 
         // --- checkpoints: best on improvement, last always ---
@@ -444,4 +453,10 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The few grounding figures a validation event carries (the full report is `captioner eval`'s). */
+function validationGrounding(samples: GroundedCaption[]): ValidationGrounding {
+  const { content, attention } = sceneGrounding(samples);
+  return { hitRate: attention.rate, contentAccuracy: content.accuracy, completeAccuracy: content.completeAccuracy, objectCoverage: content.objectCoverage, images: samples.length };
 }

@@ -24,6 +24,9 @@ export function describeEvent(e: TrainEvent): string | undefined {
         `epoch ${e.epoch + 1} validation: BLEU-1..4 ${e.bleu.map(pct).join(' / ')}` +
         ` ${e.improved ? '(best so far)' : `(best ${pct(e.bestBleu4)} at epoch ${e.bestEpoch + 1}, ${e.epochsSinceImprovement} without improvement)`}` +
         `${e.lrDecayed ? `, learning rate decayed to ${e.learningRate.toExponential(2)}` : ''}` +
+        (e.grounding
+          ? `\n  scenes: content ${pct(e.grounding.contentAccuracy)}, complete ${pct(e.grounding.completeAccuracy)}, objects named ${pct(e.grounding.objectCoverage)}, attention hits ${pct(e.grounding.hitRate)}`
+          : '') +
         (probe ? `\n  e.g. ${probe.id}: "${clip(probe.caption)}"  (reference: "${clip(probe.references[0] ?? '')}")` : '')
       );
     }

@@ -92,6 +92,8 @@ export interface TrainValidationMessage extends Envelope<'train.validation'> {
   epochsSinceImprovement: number;
   learningRate: number;
   improved: boolean;
+  /** Data sets with scene annotations only (synthetic): content accuracy and attention hit rate, 0..1. */
+  grounding?: { hitRate: number; contentAccuracy: number; completeAccuracy: number; objectCoverage: number; images: number };
   /** Generated vs reference captions of a fixed probe set of validation images. */
   probes: Array<{
     id: string;

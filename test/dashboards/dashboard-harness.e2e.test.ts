@@ -140,6 +140,9 @@ describe('dashboard against the synthetic harness', () => {
     expect(await page.textContent('#view-training')).toContain('Probe images · epoch 2');
     expect(await page.textContent('.probe-refs')).toContain('there is a');
     expect(await page.textContent('[data-tile="best BLEU-4"] .tile-value')).toBe('6.00');
+    // Validations without scene annotations (not synthetic data): no grounding chart, no hit rate.
+    expect(await page.$$eval('#view-training .chart', (cs) => cs.filter((c) => (c as HTMLElement).offsetParent !== null).length)).toBe(4);
+    expect(await page.textContent('[data-tile="attention hits"] .tile-value')).toBe('–');
     const lossChart = page.locator('#view-training .chart').first();
     const before = await lossChart.screenshot();
     for (let s = 60; s < 200; s++) h.broadcast(syntheticStep(s, 20));

@@ -90,11 +90,12 @@ describe('dashboard following a real training run', () => {
     expect(validations).toBe(3);
     // Every chart has data (its "waiting for data" note is gone) and a canvas.
     expect(await page.$$eval('#view-training .chart', (cs) => cs.map((c) => [c.querySelector('canvas') !== null, (c.querySelector('.chart-empty') as HTMLElement).hidden]))).toEqual([
-      [true, true], [true, true], [true, true], [true, true],
+      [true, true], [true, true], [true, true], [true, true], [true, true],
     ]);
 
-    // Loss, BLEU, learning rate and speed charts hold every step / epoch of the run.
-    await page.waitForFunction(() => Array.from(document.querySelectorAll('#view-training .chart')).map((c) => (c as HTMLElement).dataset['points']).join() === '12,3,12,12');
+    // Loss, BLEU, scene grounding (synthetic data), learning rate and speed charts hold every step / epoch of the run.
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#view-training .chart')).map((c) => (c as HTMLElement).dataset['points']).join() === '12,3,3,12,12');
+    expect(await page.textContent('[data-tile="attention hits"] .tile-value')).toMatch(/^\d+\.\d\d$/);
     await page.waitForSelector('.probe-card');
     expect(await page.$$eval('.probe-card', (cs) => cs.length)).toBe(3);
     expect(await page.textContent('#view-training h3')).toContain('epoch 2');

@@ -27,6 +27,7 @@ describe('toTrainFeed', () => {
       {
         type: 'train.validation', epoch: 0, bleu: [0.5, 0.4, 0.3, 0.2], bestBleu4: 0.2, bestEpoch: 0, epochsSinceImprovement: 0, learningRate: 1e-3,
         improved: true, lrDecayed: false, images: 1, skipped: 0, unfinishedFraction: 0, durationMs: 1,
+        grounding: { hitRate: 0.5, contentAccuracy: 0.75, completeAccuracy: 0.25, objectCoverage: 0.9, images: 1 },
         probes: [
           { id: 'a', path: png, caption: 'a red square', words: ['a', 'red', 'square'], references: ['a red square'], gridSize: 2, attention: [[1, 0, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0, 1], [0.25, 0.25, 0.25, 0.25]] },
           { id: 'b', path: join(dir, 'gone.png'), caption: '', words: [], references: ['x'], gridSize: 2, attention: [] },
@@ -42,6 +43,7 @@ describe('toTrainFeed', () => {
     const val = msgs[1]!;
     if (val.type !== 'train.validation') throw new Error('expected a validation message');
     expect(val.bleu).toEqual([0.5, 0.4, 0.3, 0.2]);
+    expect(val.grounding).toEqual({ hitRate: 0.5, contentAccuracy: 0.75, completeAccuracy: 0.25, objectCoverage: 0.9, images: 1 });
     expect(val.probes[0]!.thumbnail).toMatch(/^data:image\/jpeg;base64,\/9j\//);
     const maps = dequantiseAttention(val.probes[0]!.attention, 2);
     expect(maps).toHaveLength(4);

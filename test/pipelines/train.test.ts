@@ -6,7 +6,8 @@ import { Subject, lastValueFrom, tap, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
-import { loadCheckpoint } from '../../src/model/index.js';
+import { loadCaptioner, loadCheckpoint } from '../../src/model/index.js';
+import { evaluate } from '../../pipelines/evaluate.js';
 import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
 import type { TrainEvent } from '../../pipelines/train-events.js';
 
@@ -53,6 +54,17 @@ describe('trainPipeline on a tiny synthetic set', () => {
     expect(probe.attention[0]!.length).toBe(probe.gridSize ** 2);
     expect(probe.references.length).toBeGreaterThan(0);
     expect(of(events, 'train.checkpoint').filter((c) => c.kind === 'last').map((c) => c.epoch)).toEqual([0, 1]);
+    // Synthetic scenes carry annotations: validation reports the same grounding figures as
+    // `captioner eval` gives for the checkpoint saved at that validation.
+    const grounding = vals[1]!.grounding!;
+    expect(grounding.images).toBe(4);
+    const evaluated = await loadCaptioner(join(outDir, 'last'));
+    const report = await evaluate({ captioner: evaluated, dataset: data, split: 'val', limit: 4, beamSize: 2, maxSteps: 8, backend: 'wasm' });
+    evaluated.dispose();
+    expect(grounding).toEqual({
+      hitRate: report.attention!.rate, contentAccuracy: report.content!.accuracy, completeAccuracy: report.content!.completeAccuracy,
+      objectCoverage: report.content!.objectCoverage, images: 4,
+    });
     expect(events.at(-1)).toMatchObject({ type: 'train.end', reason: 'completed', limit: 'epochs', epochs: 2, steps: 4 });
     // Atomic writes leave no temporary siblings behind.
     expect((await readdir(outDir)).sort()).toEqual(['best', 'last']);

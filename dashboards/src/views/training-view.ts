@@ -21,7 +21,7 @@ const MAX_PLOTTED = 4000;
  */
 export class TrainingView {
   readonly root: HTMLElement;
-  private readonly tiles = new Tiles(['status', 'epoch', 'step', 'loss', 'learning rate', 'examples/s', 'ETA', 'best BLEU-4', 'since improvement']);
+  private readonly tiles = new Tiles(['status', 'epoch', 'step', 'loss', 'learning rate', 'examples/s', 'ETA', 'best BLEU-4', 'since improvement', 'attention hits']);
   private readonly loss = new LineChart({
     title: 'Loss per step',
     xLabel: 'step',
@@ -42,6 +42,18 @@ export class TrainingView {
       { label: 'BLEU-3', format: bleuX100, color: '#f28e2b', dash: true, points: true },
     ],
   });
+  /** Shown once a validation carries scene annotations (synthetic data): is the model right, and does it look at what it names. */
+  private readonly grounding = new LineChart({
+    title: 'Validation scenes (%) per epoch',
+    xLabel: 'epoch',
+    integerX: true,
+    series: [
+      { label: 'attention hits', format: bleuX100, color: '#e15759', points: true },
+      { label: 'content correct', format: bleuX100, color: '#4e79a7', points: true },
+      { label: 'complete + correct', format: bleuX100, color: '#59a14f', dash: true, points: true },
+      { label: 'objects named', format: bleuX100, color: '#bab0ac', dash: true, points: true },
+    ],
+  });
   private readonly lr = new LineChart({ title: 'Learning rate', xLabel: 'step', series: [{ label: 'lr', color: '#b07aa1' }] });
   private readonly speed = new LineChart({ title: 'Examples per second', xLabel: 'step', series: [{ label: 'ex/s', color: '#76b7b2' }] });
   private readonly probesEl = h('div', { class: 'probe-grid' });
@@ -56,7 +68,7 @@ export class TrainingView {
       'section',
       { class: 'view', id: 'view-training' },
       h('div', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', {}, 'Training')), this.tiles.root),
-      h('div', { class: 'chart-grid' }, this.loss.root, this.bleu.root, this.lr.root, this.speed.root),
+      h('div', { class: 'chart-grid' }, this.loss.root, this.bleu.root, this.grounding.root, this.lr.root, this.speed.root),
       h('div', { class: 'panel' }, this.probesHead, h('div', { class: 'hint' }, 'Generated caption (hover a word for its attention) against the references.'), this.probesEl),
     );
   }
@@ -92,6 +104,7 @@ export class TrainingView {
     this.tiles.set('best BLEU-4', fmtBleu(best), val?.improved ? 'good' : undefined);
     const esi = val?.epochsSinceImprovement;
     this.tiles.set('since improvement', esi === undefined ? '–' : `${esi} epoch${esi === 1 ? '' : 's'}`, esi !== undefined && esi >= 4 ? 'warn' : undefined);
+    this.tiles.set('attention hits', val?.grounding ? fmtBleu(val.grounding.hitRate) : '–');
   }
 
   private renderCharts(state: DashboardState): void {
@@ -107,6 +120,10 @@ export class TrainingView {
     this.speed.setData([x, pts.map((p) => p.examplesPerSec)]);
     const vals = state.training.validations;
     this.bleu.setData([vals.map((v) => v.epoch), ...[3, 0, 1, 2].map((n) => vals.map((v) => (v.bleu[n] ?? 0) * 100))]);
+    const grounded = vals.toArray().filter((v) => v.grounding !== undefined);
+    this.grounding.root.hidden = grounded.length === 0;
+    const g = (key: 'hitRate' | 'contentAccuracy' | 'completeAccuracy' | 'objectCoverage') => grounded.map((v) => v.grounding![key] * 100);
+    this.grounding.setData([grounded.map((v) => v.epoch), g('hitRate'), g('contentAccuracy'), g('completeAccuracy'), g('objectCoverage')]);
   }
 
   private renderProbes(msg: TrainValidationMessage | undefined): void {
