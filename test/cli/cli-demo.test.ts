@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { threadsFor } from '../../src/runtime/worker-entry.js';
 import { runCli } from './run-cli.js';
 
 /** The README's quick start runs `captioner demo`: it must work end to end, here with a short budget. */
@@ -22,6 +23,9 @@ describe('captioner demo (the quick start)', () => {
     // Every caption of the shipped model is checked against its scene, whatever the verdict.
     expect(r.stdout.match(/^ {4}model: {5}.+ {3}\((every claim true of the scene|wrong: .+)\)$/gm)).toHaveLength(2);
     expect(r.stdout).toMatch(/^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
+    // Training uses every core, and validation on the synthetic scenes reports their grounding.
+    if (threadsFor({ gpu: false }) > 1) expect(r.stdout).toMatch(/, \d+ threads per step$/m);
+    expect(r.stdout).toMatch(/^ {2}scenes: content [\d.]+, complete [\d.]+, objects named [\d.]+, attention hits [\d.]+$/m);
     expect(r.stdout).toMatch(/^3\/3 captioning 2 test images/m);
     const figures = [...r.stdout.matchAll(/attention: (\S+\.png)/g)].map((m) => m[1]!);
     expect(figures).toHaveLength(4);

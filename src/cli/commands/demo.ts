@@ -5,6 +5,7 @@ import { checkCaption, generateSynthetic, loadKarpathy } from '../../data/index.
 import { loadCaptioner } from '../../model/index.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { exists, int, positive, setupBackend, withBackend } from '../options.js';
+import { threadsFor } from '../../runtime/worker-entry.js';
 import { action } from '../user-error.js';
 import { captionFiles } from './caption.js';
 import { runTraining } from './train.js';
@@ -18,6 +19,7 @@ interface DemoOptions {
   backend?: string;
   feedPort: number;
   feed: boolean;
+  workers?: number;
 }
 
 /** Seed of the scenes the shipped model captions in the demo: never used to train or validate it. */
@@ -38,7 +40,8 @@ export function demoCommand(): Command {
     .option('--captions <n>', 'test images to caption', int(1), 4)
     .option('--seed <n>', 'seed of the data set and the model', int(0), 1)
     .option('--feed-port <port>', 'port of the live training dashboard (a free one when the default is taken)', int(0), 8080)
-    .option('--no-feed', 'train without the dashboard server');
+    .option('--no-feed', 'train without the dashboard server')
+    .option('--workers <n>', 'threads computing each training step (default: one per core on CPU backends, one on GPU)', int(1));
   withBackend(cmd);
   return cmd.action(
     action('demo', async (o: DemoOptions, command: Command) => {
@@ -60,7 +63,7 @@ export function demoCommand(): Command {
       console.log(`2/3 training for ${o.minutes} min${resume ? ' (continuing the previous demo run)' : ''} into ${modelDir}`);
       await runTraining({
         dataset, outDir: modelDir, resume, epochs: 10_000, maxMinutes: o.minutes, batchSize: 32, beamSize: 1, valLimit: 60,
-        patience: 10_000, seed: o.seed,
+        patience: 10_000, seed: o.seed, workers: o.workers ?? threadsFor(info),
         // A small model with a high learning rate: in test/pipelines/learning.test.ts it reaches test
         // BLEU-4 ~0.27 in 60 steps of 32 (about a minute on one wasm thread).
         model: { encoder: { kind: 'compact-cnn', channels: [16, 32, 64, 64] }, attentionDim: 64, embedDim: 48, decoderDim: 128, dropout: 0.2 },
