@@ -14,7 +14,7 @@ const config: ModelConfig = defaultModelConfig({
   encoder: { kind: 'compact-cnn', channels: [8, 16], coordChannels: true },
   gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32, dropout: 0, initState: 'bias', wordDetector: true,
 });
-const options: TrainerOptions = { decoderLr: 3e-3, encoderLr: 3e-3, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1, attentionEntropy: 0.3, wordDetection: 5 };
+const options: TrainerOptions = { decoderLr: 3e-3, encoderLr: 3e-3, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1, attentionEntropy: 0.3, wordDetection: 5, attentionGuidance: 1 };
 
 describe('data-parallel training with gradient workers', () => {
   let pool: GradientWorkers;
