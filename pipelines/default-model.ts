@@ -49,7 +49,7 @@ const runDir = join(work, 'run');
 if (!resume) await rm(runDir, { recursive: true, force: true });
 const tTrain = performance.now();
 await new Promise<void>((done, fail) => {
-  trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, maxMinutes: minutes, workers }).subscribe({
+  trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, maxMinutes: minutes, annealMinutes: minutes, workers }).subscribe({
     next: (e) => {
       const line = e.type === 'train.step' ? undefined : describeEvent(e);
       if (line) console.log(line);

@@ -8,9 +8,10 @@ import { IMAGENET_PREPROCESS, Vocabulary } from '../../src/data/index.js';
 import { ShowAttendTell, defaultModelConfig, loadCheckpoint, saveCheckpoint } from '../../src/model/index.js';
 import { initialState } from '../../src/model/decoder.js';
 
-// The default model starts the LSTM from learned biases ('bias') instead of a projection of the mean
-// annotation ('mean', the reference): with the mean, the decoder knows every object's colour and shape
-// before it attends anywhere, and attention drifts off the objects it names.
+// 'bias' starts the LSTM from learned biases instead of a projection of the mean annotation ('mean',
+// the reference and the default model's choice): with the mean the decoder knows every object before
+// it attends anywhere, which makes captions name every object but lets attention drift
+// (models/default/README.md, third and fourth rounds).
 describe('initState', () => {
   beforeAll(async () => {
     await initBackend('wasm');
