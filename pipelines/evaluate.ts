@@ -1,12 +1,12 @@
 import { lastValueFrom, toArray } from 'rxjs';
-import type { CaptionedImage, PreprocessConfig, SceneObject, Split } from '../src/data/types.js';
+import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
 import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
 import { describeImages } from './describe-images.js';
 import type { ImageCaptioner } from './model-captioner.js';
-import { sceneGrounding, type ContentReport } from './scene-grounding.js';
+import { groundedCaption, sceneGrounding, type ContentReport } from './scene-grounding.js';
 import { imageLoader } from './train-data.js';
 
 /** A loaded model as evaluate needs it: the model package's Captioner fits. */
@@ -125,14 +125,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     report.baselines = captionBaselines(done.map((e) => e.item), dataset.images.filter((im) => im.split !== split && !evaluated.has(im.id)));
   }
 
-  const synthetic = done.filter((e): e is typeof e & { item: { objects: SceneObject[] } } => Array.isArray(e.item.objects));
-  if (synthetic.length > 0) {
-    const grounding = sceneGrounding(
-      synthetic.map((e) => ({
-        id: e.item.id, caption: e.result.caption, words: e.result.best.words, attention: e.result.best.attention, gridSize: e.result.gridSize, objects: e.item.objects,
-        width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight,
-      })),
-    );
+  const grounded = done.flatMap((e) => groundedCaption(e) ?? []);
+  if (grounded.length > 0) {
+    const grounding = sceneGrounding(grounded);
     report.content = grounding.content;
     report.attention = grounding.attention;
   }

@@ -1,6 +1,7 @@
-import type { SceneObject } from '../src/data/types.js';
+import type { CaptionedImage, SceneObject } from '../src/data/types.js';
 import { checkCaption, objectMatchesWord, wordClass } from '../src/data/synthetic/index.js';
 import { attentionHitRate, type AttentionHitResult } from '../src/metrics/index.js';
+import type { DescribeEvent } from './describe-images.js';
 
 /** One caption of a synthetic scene: what the model said, where it looked, and what the scene holds. */
 export interface GroundedCaption {
@@ -15,6 +16,16 @@ export interface GroundedCaption {
   /** Size of the image the object boxes are in. */
   width: number;
   height: number;
+}
+
+/** A captioned image as sceneGrounding reads it, or undefined when the image has no scene annotations. */
+export function groundedCaption(e: Extract<DescribeEvent<CaptionedImage>, { kind: 'captioned' }>): GroundedCaption | undefined {
+  const { item, result, image } = e;
+  if (!item.objects) return undefined;
+  return {
+    id: item.id, caption: result.caption, words: result.best.words, attention: result.best.attention, gridSize: result.gridSize, objects: item.objects,
+    width: item.width ?? image.sourceWidth, height: item.height ?? image.sourceHeight,
+  };
 }
 
 /** Is each caption true of its scene, and complete? (checkCaption over a split.) */

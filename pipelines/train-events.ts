@@ -3,6 +3,9 @@
  * field onto the feed protocol's TrainStepMessage / TrainValidationMessage / TrainEndMessage
  * (see train-feed.ts). A dashboard, a progress bar and a log file are all just subscribers.
  */
+import type { ValidationGrounding } from '../src/protocol/messages.js';
+
+export type { ValidationGrounding };
 
 export interface TrainStartEvent {
   type: 'train.start';
@@ -93,23 +96,6 @@ export interface TrainValidationEvent {
   durationMs: number;
   /** Data sets with scene annotations (synthetic) only: is the model right, and does it look where it should. */
   grounding?: ValidationGrounding;
-}
-
-/**
- * Validation figures from the scene annotations, the same rules as `captioner eval`: the boxes only
- * measure, nothing of them reaches training.
- */
-export interface ValidationGrounding {
-  /** Attention hit rate over the shape and colour words. */
-  hitRate: number;
-  /** Captions whose every claim holds for the scene. */
-  contentAccuracy: number;
-  /** Captions that hold and name every object. */
-  completeAccuracy: number;
-  /** Mean share of a scene's objects a caption names. */
-  objectCoverage: number;
-  /** Validation images with annotations. */
-  images: number;
 }
 
 export interface TrainCheckpointEvent {

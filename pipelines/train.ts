@@ -23,7 +23,7 @@ import { modelCaptioner } from './model-captioner.js';
 import { trainEpoch } from './train-epoch.js';
 import { type CaptionSampling, decodedBytes, epochExamples, imageLoader } from './train-data.js';
 import type { TrainEndEvent, TrainEvent, TrainProbe, TrainStepEvent, ValidationGrounding } from './train-events.js';
-import { sceneGrounding, type GroundedCaption } from './scene-grounding.js';
+import { groundedCaption, sceneGrounding, type GroundedCaption } from './scene-grounding.js';
 import { REFERENCE_SCHEDULE, annealFactor, initialSchedule, nextSchedule, validateSchedule, type ScheduleState } from './train-schedule.js';
 
 /** Options of {@link trainPipeline}; every field but dataset and outDir has the default shown. */
@@ -296,12 +296,8 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
               hyps.push(stripSpecialTokens(best.words));
               refs.push(e.item.captions.map((c) => stripSpecialTokens(c)));
               if (!best.finished) unfinished++;
-              if (e.item.objects) {
-                grounded.push({
-                  id: e.item.id, caption: e.result.caption, words: best.words, attention: best.attention, gridSize: e.result.gridSize, objects: e.item.objects,
-                  width: e.item.width ?? e.image.sourceWidth, height: e.item.height ?? e.image.sourceHeight,
-                });
-              }
+              const scene = groundedCaption(e);
+              if (scene) grounded.push(scene);
               if (probeIds.has(e.item.id)) {
                 probes.push({
                   id: e.item.id, path: e.item.path, caption: e.result.caption, words: best.words,

@@ -127,12 +127,12 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(p.outputs, 'int32'), cfg.vocabSize)), 1);
   const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, tf.reshape(maskT, [steps * b])))), p.tokens) as tf.Scalar;
-  const attended = tf.sum(tf.mul(tf.stack(alphas), tf.expandDims(maskT, 2)), 0);
+  const stacked = tf.stack(alphas) as tf.Tensor3D; // [steps, B, L]
+  const attended = tf.sum(tf.mul(stacked, tf.expandDims(maskT, 2)), 0);
   const attentionPenalty = tf.mean(tf.square(tf.sub(1, attended))) as tf.Scalar;
   let loss = tf.add(crossEntropy, tf.mul(attentionPenalty, o.alphaC)) as tf.Scalar;
   if (o.attentionEntropy !== undefined && o.attentionEntropy > 0) {
-    const a = tf.stack(alphas); // [steps, B, L]
-    const entropy = tf.neg(tf.sum(tf.mul(a, tf.log(tf.add(a, 1e-8))), 2)); // [steps, B]
+    const entropy = tf.neg(tf.sum(tf.mul(stacked, tf.log(tf.add(stacked, 1e-8))), 2)); // [steps, B]
     loss = tf.add(loss, tf.mul(tf.div(tf.sum(tf.mul(entropy, maskT)), p.tokens), o.attentionEntropy)) as tf.Scalar;
   }
   const guided = o.attentionGuidance !== undefined && o.attentionGuidance > 0;
@@ -142,7 +142,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
       loss = tf.add(loss, tf.mul(wordDetectionLossFromLogits(z, p), o.wordDetection)) as tf.Scalar;
     }
     if (guided) {
-      loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, tf.stack(alphas) as tf.Tensor3D, p), o.attentionGuidance!)) as tf.Scalar;
+      loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, stacked, p), o.attentionGuidance!)) as tf.Scalar;
     }
   }
   return { loss, crossEntropy, attentionPenalty };

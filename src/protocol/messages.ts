@@ -85,6 +85,23 @@ export interface TrainStepMessage extends Envelope<'train.step'> {
   etaSec: number;
 }
 
+/**
+ * Validation figures from the scene annotations (synthetic data), by the same rules as `captioner
+ * eval`, all in [0, 1]: the boxes only measure, nothing of them reaches training.
+ */
+export interface ValidationGrounding {
+  /** Attention hit rate over the shape and colour words. */
+  hitRate: number;
+  /** Captions whose every claim holds for the scene. */
+  contentAccuracy: number;
+  /** Captions that hold and name every object. */
+  completeAccuracy: number;
+  /** Mean share of a scene's objects a caption names. */
+  objectCoverage: number;
+  /** Validation images with annotations. */
+  images: number;
+}
+
 export interface TrainValidationMessage extends Envelope<'train.validation'> {
   epoch: number;
   bleu: [number, number, number, number];
@@ -92,8 +109,8 @@ export interface TrainValidationMessage extends Envelope<'train.validation'> {
   epochsSinceImprovement: number;
   learningRate: number;
   improved: boolean;
-  /** Data sets with scene annotations only (synthetic): content accuracy and attention hit rate, 0..1. */
-  grounding?: { hitRate: number; contentAccuracy: number; completeAccuracy: number; objectCoverage: number; images: number };
+  /** Data sets with scene annotations only (synthetic): content accuracy and attention hit rate. */
+  grounding?: ValidationGrounding;
   /** Generated vs reference captions of a fixed probe set of validation images. */
   probes: Array<{
     id: string;
