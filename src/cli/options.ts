@@ -29,6 +29,15 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
+/** commander parser: a finite number >= min. */
+export function atLeast(min: number): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number >= ${min}`);
+    return n;
+  };
+}
+
 /** commander parser: a probability in [0, 1], or [0, 1) when one is not allowed (dropout). */
 export function probability(allowOne = true): (v: string) => number {
   return (v) => {

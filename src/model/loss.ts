@@ -63,6 +63,8 @@ export interface LossOptions {
   wordDetection?: number;
   /** Weight of the detector-guided attention loss (needs config.wordDetector; default 0). */
   attentionGuidance?: number;
+  /** Exponent k of the guidance teacher, q proportional to p^k (default 1; see attentionGuidanceLoss). */
+  guidanceSharpness?: number;
   /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
   sampleMask?: Float32Array;
 }
@@ -142,7 +144,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
       loss = tf.add(loss, tf.mul(wordDetectionLossFromLogits(z, p), o.wordDetection)) as tf.Scalar;
     }
     if (guided) {
-      loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, stacked, p), o.attentionGuidance!)) as tf.Scalar;
+      loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, stacked, p, o.guidanceSharpness ?? 1), o.attentionGuidance!)) as tf.Scalar;
     }
   }
   return { loss, crossEntropy, attentionPenalty };
@@ -198,12 +200,17 @@ const stopGradient = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
  * only from its own loss), and it learns from which words a caption has, never where they are: no
  * box reaches it. Not tidied (runs inside the caller's variableGrads).
  *
+ * sharpness k > 1 uses p_i(y_t)^k instead: a detector whose map also lights the cells next to a small
+ * object then teaches attention to peak on the object's own cell, not halfway between.
+ *
  * @param z [B, L, V] detector logits; @param alphas [steps, B, L] attention per step.
  */
-export function attentionGuidanceLoss(z: tf.Tensor3D, alphas: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+export function attentionGuidanceLoss(z: tf.Tensor3D, alphas: tf.Tensor3D, p: PreparedTargets, sharpness = 1): tf.Scalar {
+  if (!(sharpness >= 1)) throw new RangeError(`guidance sharpness must be >= 1 (got ${sharpness})`);
   const [b, l, v] = z.shape;
   const { steps } = p;
-  const cells = stopGradient(tf.transpose(tf.sigmoid(z), [0, 2, 1])) as tf.Tensor3D; // [B, V, L]
+  const probs = sharpness === 1 ? tf.sigmoid(z) : tf.pow(tf.sigmoid(z), sharpness);
+  const cells = stopGradient(tf.transpose(probs, [0, 2, 1])) as tf.Tensor3D; // [B, V, L]
   const targets = tf.transpose(tf.reshape(tf.oneHot(tf.tensor1d(p.outputs, 'int32'), v).toFloat(), [steps, b, v]), [1, 0, 2]); // [B, steps, V]
   const raw = tf.transpose(tf.matMul(targets as tf.Tensor3D, cells), [1, 0, 2]); // [steps, B, L]
   const q = tf.div(raw, tf.add(tf.sum(raw, 2, true), 1e-8));

@@ -91,6 +91,9 @@ function checkOptions(o: TrainerOptions): void {
   if (o.attentionGuidance !== undefined && !(typeof o.attentionGuidance === 'number' && o.attentionGuidance >= 0)) {
     throw new RangeError(`Trainer option attentionGuidance must be a number >= 0 (got ${String(o.attentionGuidance)})`);
   }
+  if (o.guidanceSharpness !== undefined && !(typeof o.guidanceSharpness === 'number' && o.guidanceSharpness >= 1)) {
+    throw new RangeError(`Trainer option guidanceSharpness must be a number >= 1 (got ${String(o.guidanceSharpness)})`);
+  }
   if ((o.attentionGuidance ?? 0) > 0 && !((o.wordDetection ?? 0) > 0)) {
     // The teacher is the word detector: without its loss it is random weights.
     throw new RangeError(`Trainer option attentionGuidance needs wordDetection > 0 (got wordDetection ${String(o.wordDetection ?? 0)})`);
@@ -293,7 +296,7 @@ export class Trainer {
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, guidanceSharpness: this.options.guidanceSharpness ?? 1, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
     return tf.tidy(() => {
       let parts: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {

@@ -140,4 +140,9 @@ export interface TrainerOptions {
    * detector's map for each target word is a teacher for the attention that predicts it.
    */
   attentionGuidance?: number;
+  /**
+   * Exponent k of the guidance teacher, q proportional to p^k (default 1): k > 1 moves the teacher's
+   * mass from the cells beside an object onto the object's own cells.
+   */
+  guidanceSharpness?: number;
 }

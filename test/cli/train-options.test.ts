@@ -17,9 +17,9 @@ describe('captioner train options -> training configuration', () => {
   });
 
   it('passes the attention, encoder, regularisation and sampling options through', () => {
-    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--deep-output', '--attention-memory']);
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--guidance-sharpness', '3', '--deep-output', '--attention-memory']);
     expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, deepOutput: true, attentionMemory: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
-    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, clipNorm: 2, scheduledSampling: 0.25 });
+    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, guidanceSharpness: 3, clipNorm: 2, scheduledSampling: 0.25 });
   });
 
   it('refuses attention guidance without the word detector that is its teacher', () => {
@@ -38,6 +38,7 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--scheduled-sampling', '2'])).toThrow(/--scheduled-sampling.*\[0, 1\]/);
     expect(() => parse(['--dropout', '1'])).toThrow(/--dropout.*\[0, 1\)/);
     expect(() => parse(['--attention', 'sigmoid'])).toThrow(/relu, tanh/);
+    expect(() => parse(['--guidance-sharpness', '0.5'])).toThrow(/--guidance-sharpness.*expected a number >= 1/);
     expect(() => parse(['--kernel-sizes', '3,x'])).toThrow(/--kernel-sizes 3,x: expected comma-separated positive integers/);
   });
 });

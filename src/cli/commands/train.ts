@@ -7,7 +7,7 @@ import { threadsFor } from '../../runtime/worker-entry.js';
 import { ANNEAL_GROUPS, trainPipeline, type AnnealGroups, type TrainOptions } from '../../../pipelines/train.js';
 import { toTrainFeed } from '../../../pipelines/train-feed.js';
 import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
-import { int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { atLeast, int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { trainProgress } from '../train-progress.js';
 import { UserError, action } from '../user-error.js';
 
@@ -46,6 +46,7 @@ interface TrainCliOptions extends DataOptions {
   attentionEntropy: number;
   wordDetection: number;
   attentionGuidance: number;
+  guidanceSharpness: number;
   deepOutput?: boolean;
   attentionMemory?: boolean;
   initState: 'mean' | 'bias';
@@ -98,7 +99,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
-      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
+      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
@@ -193,6 +194,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--attention-entropy <x>', 'weight of an attention-entropy penalty (peaked maps that move between objects); 0 disables', positive(true), 0)
     .option('--word-detection <x>', 'weight of a word-detector loss: each grid cell learns to recognise the words its region shows, from the captions alone (training only); 0 disables', positive(true), 0)
     .option('--attention-guidance <x>', "weight of detector-guided attention: the word detector's map for each word is a teacher for the attention that predicts it (needs --word-detection); 0 disables", positive(true), 0)
+    .option('--guidance-sharpness <k>', "exponent of the guidance teacher (the detector's map raised to k, renormalised): above 1 it teaches attention the object's own cell rather than the cells beside it", atLeast(1), 1)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
     .option('--attention-memory', 'attention also reads where it looked at the previous word and in total so far (location-aware attention with coverage), so it can stay on an object and move on to the next')
     .addOption(new Option('--init-state <how>', 'LSTM start: mean (Linear of the mean annotation, the reference) or bias (learned constants)').choices(['mean', 'bias']).default('mean'))
