@@ -3,6 +3,8 @@
  * for the default synthetic-scene model and for the reference decoder sizes on precomputed features
  * (2048-d on 14x14, 512/512/512, vocabulary 9490, batch 32). Prints medians of several timed runs
  * after a warm-up. Run: npx tsx pipelines/bench/bench-model.ts [--runs 5] [--ref-runs 3] [--skip-reference]
+ * [--recipe-batches 32,64] (the default-model recipe on one thread at each batch size: does a bigger
+ * batch amortise a per-step overhead?)
  *
  * Weights are untrained, so beam search runs to a fixed step cap (no hypothesis is forced to end):
  * the captioning numbers are for captions of exactly that many steps.
@@ -20,6 +22,9 @@ const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
 const refRuns = Number(args[args.indexOf('--ref-runs') + 1] ?? 3) || 3;
 const skipReference = args.includes('--skip-reference');
+const recipeBatchesArg = args.includes('--recipe-batches') ? args[args.indexOf('--recipe-batches') + 1] ?? '' : '32';
+const recipeBatches = recipeBatchesArg.split(',').map(Number);
+if (!recipeBatches.every((b) => Number.isInteger(b) && b > 0)) throw new RangeError(`--recipe-batches ${recipeBatchesArg}: expected comma-separated positive integers`);
 
 function vocabOf(size: number): Vocabulary {
   return Vocabulary.fromJSON({ formatVersion: 1, words: ['<pad>', ...Array.from({ length: size - 4 }, (_, i) => `w${i}`), '<unk>', '<start>', '<end>'] });
@@ -126,7 +131,9 @@ for (const mode of ['gather', 'one-hot'] as const) {
 // Data parallelism: the shipped model's recipe on one thread and on one thread per core.
 const recipe = defaultModelConfig({ ...DEFAULT_MODEL_RECIPE.train.model, encoder: { ...DEFAULT_MODEL_RECIPE.train.model.encoder, channels: [...DEFAULT_MODEL_RECIPE.train.model.encoder.channels], kernelSizes: [...DEFAULT_MODEL_RECIPE.train.model.encoder.kernelSizes] }, vocabSize: 52 });
 for (const workers of [...new Set([1, os.availableParallelism()])]) {
-  await benchTraining('default-model recipe (4 blocks 32-128, coords, word detector)', recipe, 32, 64, [8, 16], 'one-hot', runs, workers, DEFAULT_MODEL_RECIPE.train.trainer);
+  for (const b of workers === 1 ? recipeBatches : [32]) {
+    await benchTraining('default-model recipe (4 blocks 32-128, coords, word detector)', recipe, b, 64, [8, 16], 'one-hot', runs, workers, DEFAULT_MODEL_RECIPE.train.trainer);
+  }
 }
 for (const k of [1, 4]) await benchCaptioning('default 64x64, V 32', small, 32, 64, k, 12, runs);
 
