@@ -12,7 +12,7 @@ import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../../src/cli/default-mode
 import { evaluate } from '../../pipelines/evaluate.js';
 
 const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
-// A seed used neither for training (11) nor for choosing runs (9001) nor for the full measurements (2027, 4049, 6067).
+// A seed used neither for training (11) nor for choosing runs (9001, 8089, 10007) nor for the full measurements (2027, 4049, 6067).
 const FRESH_SEED = 777;
 
 describe('the shipped default model', () => {
@@ -53,19 +53,20 @@ describe('the shipped default model', () => {
     });
   });
 
-  // The shipped model does not reach the issue's bar yet (models/default/README.md: on 500 fresh scenes
-  // at beam 4 content 0.86, complete + correct 0.86, hit rate 0.72, BLEU-4 0.85; on these 60 scenes
-  // 0.80, 0.80, 0.75 (colour 0.89, shape 0.62), 0.81). The floors sit below the measured values so
-  // that a broken model, checkpoint or decoder fails, not a change of backend.
+  // The shipped model reaches the issue's hit-rate bar but not its content and BLEU-4 bars
+  // (models/default/README.md: on 500 fresh scenes at beam 4 content 0.88, complete + correct 0.88, hit
+  // rate 0.87, BLEU-4 0.86; on these 60 scenes 0.92, 0.92, 0.94 (colour 0.95, shape 0.93), 0.89). The
+  // floors sit below the measured values so that a broken model, checkpoint or decoder fails, not a
+  // change of backend.
   it('stays above its measured floors on 60 fresh scenes at beam 4 (content, completeness, attention hit rate, BLEU-4)', async () => {
     const all = { name: `synthetic seed ${FRESH_SEED}`, images: data.images.map((im) => ({ ...im, split: 'test' as const })) };
     const r = await evaluate({ captioner, dataset: all, split: 'test', beamSize: 4, backend: 'wasm' });
     expect(r.images).toBe(60);
-    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.6);
-    expect(r.content!.completeAccuracy).toBeGreaterThanOrEqual(0.6);
-    expect(r.attention!.rate).toBeGreaterThanOrEqual(0.6);
-    expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.7);
-    expect(r.attention!.perClass.shape!.rate).toBeGreaterThanOrEqual(0.45);
-    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.65);
+    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.75);
+    expect(r.content!.completeAccuracy).toBeGreaterThanOrEqual(0.75);
+    expect(r.attention!.rate).toBeGreaterThanOrEqual(0.8);
+    expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.8);
+    expect(r.attention!.perClass.shape!.rate).toBeGreaterThanOrEqual(0.75);
+    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.75);
   });
 });
