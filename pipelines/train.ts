@@ -284,7 +284,8 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         const grounded: GroundedCaption[] = [];
         let skipped = 0;
         let unfinished = 0;
-        await new Promise<void>((resolve, reject) => {
+        // With weight averaging, validation scores the averaged weights: the ones checkpoints hold.
+        await t.withAveragedWeights(() => new Promise<void>((resolve, reject) => {
           abortEpoch = resolve;
           inner = describeImages(val, {
             captioner: { caption: (ims, beam) => track(modelCaptioner(m, vocab).caption(ims, beam)) },
@@ -309,7 +310,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
             error: reject,
             complete: resolve,
           });
-        });
+        }));
         if (aborted) return;
         const bleu = corpusBleu(hyps, refs).bleu;
         const decision = nextSchedule(state.schedule, epoch, bleu[3], o);
@@ -327,7 +328,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         // --- checkpoints: best on improvement, last always ---
         const meta = { epoch, step: state.step, bleu, dataset: o.dataset.name, savedAt: new Date().toISOString() };
         if (decision.improved) {
-          await track(saveCheckpoint(bestDir, { model: m, vocab, preprocess, meta }));
+          await track(t.withAveragedWeights(() => saveCheckpoint(bestDir, { model: m, vocab, preprocess, meta })));
           emit({ type: 'train.checkpoint', epoch, kind: 'best', dir: bestDir });
         }
         await track(saveCheckpoint(lastDir, { model: m, vocab, preprocess, trainer: t, training: state, meta }));

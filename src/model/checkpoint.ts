@@ -46,6 +46,8 @@ interface TrainerFile {
   learningRates: { decoder: number; encoder: number };
   decoder: ManifestEntry[];
   encoder: ManifestEntry[];
+  /** With weight averaging: the live weights (model.json's weights are their average) and the average. */
+  averaging?: { updates: number; live: ManifestEntry[]; average: ManifestEntry[] };
 }
 
 function pack(items: { name: string; shape: number[]; dtype: 'float32' | 'int32'; values: Float32Array | Int32Array }[]): { manifest: ManifestEntry[]; bytes: Buffer } {
@@ -86,10 +88,15 @@ export async function saveCheckpoint(
   if (existing && existing.length > 0 && !existing.includes('model.json')) {
     throw new CheckpointError(target, 'exists and is not a checkpoint (no model.json); choose an empty or new directory');
   }
-  const weights: { name: string; shape: number[]; dtype: 'float32'; values: Float32Array }[] = [];
-  for (const { name, variable } of c.model.namedWeights()) {
-    weights.push({ name, shape: [...variable.shape], dtype: 'float32', values: (await variable.data()) as Float32Array });
-  }
+  const readWeights = async () => {
+    const weights: { name: string; shape: number[]; dtype: 'float32'; values: Float32Array }[] = [];
+    for (const { name, variable } of c.model.namedWeights()) {
+      weights.push({ name, shape: [...variable.shape], dtype: 'float32', values: (await variable.data()) as Float32Array });
+    }
+    return weights;
+  };
+  // A trainer that averages weights saves the average as the model (trainer.bin keeps the live ones).
+  const weights = c.trainer ? await c.trainer.withAveragedWeights(readWeights) : await readWeights();
   const packed = pack(weights);
   const modelFile: ModelFile = {
     formatVersion: CHECKPOINT_FORMAT_VERSION,
@@ -110,16 +117,23 @@ export async function saveCheckpoint(
     await fs.writeFile(path.join(tmp, 'training.json'), JSON.stringify({ training: c.training ?? null }, null, 2));
     if (c.trainer) {
       const state = await c.trainer.state();
-      const dec = pack(state.optimizers.decoder);
-      const enc = pack(state.optimizers.encoder);
+      // One trainer.bin: the groups' blocks one after another, each manifest's offsets shifted to its block.
+      const blocks: Buffer[] = [];
+      const block = (items: SerializedTensor[]): ManifestEntry[] => {
+        const at = blocks.reduce((n, b) => n + b.byteLength, 0);
+        const p = pack(items);
+        blocks.push(p.bytes);
+        return p.manifest.map((e) => ({ ...e, offset: e.offset + at }));
+      };
       const file: TrainerFile = {
         formatVersion: 1,
         steps: state.steps,
         learningRates: state.learningRates,
-        decoder: dec.manifest,
-        encoder: enc.manifest.map((e) => ({ ...e, offset: e.offset + dec.bytes.byteLength })),
+        decoder: block(state.optimizers.decoder),
+        encoder: block(state.optimizers.encoder),
+        ...(state.averaging ? { averaging: { updates: state.averaging.updates, live: block(state.averaging.live), average: block(state.averaging.average) } } : {}),
       };
-      await fs.writeFile(path.join(tmp, 'trainer.bin'), Buffer.concat([dec.bytes, enc.bytes]));
+      await fs.writeFile(path.join(tmp, 'trainer.bin'), Buffer.concat(blocks));
       await fs.writeFile(path.join(tmp, 'trainer.json'), JSON.stringify(file, null, 2));
     }
     let old: string | null = null;
@@ -223,7 +237,11 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     const tb = await readBin(target, 'trainer.bin');
     const read = (entries: ManifestEntry[]): SerializedTensor[] =>
       entries.map((e) => ({ name: e.name, shape: e.shape, dtype: e.dtype, values: unpack(target, 'trainer.bin', e, tb) }));
-    trainerState = { formatVersion: 1, steps: tf1.steps, learningRates: tf1.learningRates, optimizers: { decoder: read(tf1.decoder), encoder: read(tf1.encoder) } };
+    const av = tf1.averaging;
+    trainerState = {
+      formatVersion: 1, steps: tf1.steps, learningRates: tf1.learningRates, optimizers: { decoder: read(tf1.decoder), encoder: read(tf1.encoder) },
+      ...(av ? { averaging: { updates: av.updates, live: read(av.live), average: read(av.average) } } : {}),
+    };
   }
   return { model, vocab, preprocess, trainerState, training, meta: mf.meta ?? {} };
 }

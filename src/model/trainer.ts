@@ -5,6 +5,7 @@ import type { NamedVariable } from './named-variable.js';
 import { mixSeed, createRng } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { StepStats, TrainerOptions } from './types.js';
+import { WeightAverage, type AveragingState } from './weight-average.js';
 
 /** One optimizer tensor as plain data. */
 export interface SerializedTensor {
@@ -20,6 +21,8 @@ export interface TrainerState {
   steps: number;
   learningRates: { decoder: number; encoder: number };
   optimizers: { decoder: SerializedTensor[]; encoder: SerializedTensor[] };
+  /** With weight averaging: the live weights and their average (the model's saved weights are the average). */
+  averaging?: AveragingState;
 }
 
 /** One shard's gradients as plain arrays, in Trainer.trainableVariables() order. */
@@ -94,6 +97,9 @@ function checkOptions(o: TrainerOptions): void {
   if (o.guidanceSharpness !== undefined && !(typeof o.guidanceSharpness === 'number' && o.guidanceSharpness >= 1)) {
     throw new RangeError(`Trainer option guidanceSharpness must be a number >= 1 (got ${String(o.guidanceSharpness)})`);
   }
+  if (o.averageDecay !== undefined && !(typeof o.averageDecay === 'number' && o.averageDecay >= 0 && o.averageDecay < 1)) {
+    throw new RangeError(`Trainer option averageDecay must be a number in [0, 1) (got ${String(o.averageDecay)})`);
+  }
   if ((o.attentionGuidance ?? 0) > 0 && !((o.wordDetection ?? 0) > 0)) {
     // The teacher is the word detector: without its loss it is random weights.
     throw new RangeError(`Trainer option attentionGuidance needs wordDetection > 0 (got wordDetection ${String(o.wordDetection ?? 0)})`);
@@ -116,6 +122,7 @@ export class Trainer {
   private readonly encoderVars: NamedVariable[];
   private stepCount = 0;
   private lr: { decoder: number; encoder: number };
+  private readonly average: WeightAverage | null;
 
   constructor(
     readonly model: ShowAttendTell,
@@ -129,6 +136,7 @@ export class Trainer {
     this.decoderOpt = tf.train.adam(options.decoderLr);
     this.encoderOpt = this.encoderVars.length > 0 ? tf.train.adam(options.encoderLr) : null;
     this.lr = { decoder: options.decoderLr, encoder: options.encoderLr };
+    this.average = (options.averageDecay ?? 0) > 0 ? new WeightAverage(this.trainableNamed(), options.averageDecay!) : null;
   }
 
   /** A trainer whose optimizers, step count and learning rates continue from a saved state. */
@@ -161,11 +169,20 @@ export class Trainer {
     try {
       await load(t.decoderOpt, state.optimizers.decoder, 'decoder', t.decoderVars);
       await load(t.encoderOpt, state.optimizers.encoder, 'encoder', t.encoderVars);
+      t.restoreAveraging(state.averaging);
     } catch (err) {
       t.dispose();
       throw err;
     }
     return t;
+  }
+
+  /**
+   * Runs fn (validation, saving a checkpoint) with the averaged weights in the model when weight
+   * averaging is on, else with the live ones; the live weights are back when it settles.
+   */
+  withAveragedWeights<T>(fn: () => Promise<T>): Promise<T> {
+    return this.average ? this.average.withAverage(fn) : fn();
   }
 
   get steps(): number {
@@ -191,6 +208,7 @@ export class Trainer {
    */
   async step(batch: TrainBatch): Promise<StepStats> {
     checkBatch(batch);
+    if (this.average?.swapped) throw new Error('Trainer.step: the averaged weights are swapped in (inside withAveragedWeights)');
     const stepSeed = mixSeed(this.options.seed, this.stepCount);
     const varList = this.trainableVariables();
     const helpers = this.helpers;
@@ -249,7 +267,11 @@ export class Trainer {
 
   /** The weights a step updates, in the order gradients are exchanged: decoder, then a trainable encoder. */
   trainableVariables(): tf.Variable[] {
-    return [...this.decoderVars, ...(this.model.encoderTrainable ? this.encoderVars : [])].map((n) => n.variable);
+    return this.trainableNamed().map((n) => n.variable);
+  }
+
+  private trainableNamed(): NamedVariable[] {
+    return [...this.decoderVars, ...(this.model.encoderTrainable ? this.encoderVars : [])];
   }
 
   /** Overwrites the trainable weights with plain arrays in trainableVariables() order (a replica catching up). */
@@ -332,6 +354,7 @@ export class Trainer {
     tf.dispose([...grads, stats]);
     const [loss, ce, pen, norm] = await out.data().finally(() => out.dispose());
     this.stepCount++;
+    this.average?.update();
     return { loss: loss!, crossEntropy: ce!, attentionPenalty: pen!, tokens, gradNorm: norm! };
   }
 
@@ -353,11 +376,22 @@ export class Trainer {
       steps: this.stepCount,
       learningRates: this.learningRates(),
       optimizers: { decoder: await dump(this.decoderOpt), encoder: await dump(this.encoderOpt) },
+      ...(this.average ? { averaging: await this.average.state() } : {}),
     };
   }
 
   dispose(): void {
     this.decoderOpt.dispose();
     this.encoderOpt?.dispose();
+    this.average?.dispose();
+  }
+
+  private restoreAveraging(saved: AveragingState | undefined): void {
+    if (!saved) return; // averaging starts now (or stays off) from the loaded weights
+    // The saved model holds the average; training continues from the live weights either way.
+    if (this.average) return this.average.restore(saved);
+    const vars = this.trainableVariables();
+    if (saved.live.length !== vars.length) throw new Error(`trainer state holds ${saved.live.length} live weights but the model has ${vars.length} trainable weights: it belongs to another model`);
+    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(saved.live[i]!.values, v.shape, 'float32'))));
   }
 }

@@ -145,4 +145,9 @@ export interface TrainerOptions {
    * mass from the cells beside an object onto the object's own cells.
    */
   guidanceSharpness?: number;
+  /**
+   * Decay of an exponential moving average of the weights (Polyak averaging), in [0, 1); 0 (default)
+   * disables. Validation and checkpoints then use the averaged weights; training continues from the live ones.
+   */
+  averageDecay?: number;
 }

@@ -20,7 +20,8 @@ const main = async (): Promise<void> => {
   try {
     await initBackend(init.backend as BackendRequest);
     const model = await ShowAttendTell.load(init.config);
-    trainer = new Trainer(model, init.trainer);
+    // A replica only computes gradients: the weight average lives with the main thread's trainer.
+    trainer = new Trainer(model, { ...init.trainer, averageDecay: 0 });
     post({ type: 'ready' });
   } catch (e) {
     post({ type: 'init-failed', message: (e as Error).message });

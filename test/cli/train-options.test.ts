@@ -13,13 +13,13 @@ describe('captioner train options -> training configuration', () => {
     const o = parse([]);
     expect(o.model).toMatchObject({ attentionActivation: 'relu', initState: 'mean', encoder: { kind: 'compact-cnn', channels: [32, 64, 128, 128] } });
     expect(o.model?.wordDetector).toBeUndefined();
-    expect(o.trainer).toMatchObject({ alphaC: 1, attentionEntropy: 0, wordDetection: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4 });
+    expect(o.trainer).toMatchObject({ alphaC: 1, attentionEntropy: 0, wordDetection: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, decoderLr: 4e-4, encoderLr: 1e-4, averageDecay: 0 });
   });
 
   it('passes the attention, encoder, regularisation and sampling options through', () => {
-    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--guidance-sharpness', '3', '--deep-output', '--attention-memory']);
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--guidance-sharpness', '3', '--average-decay', '0.998', '--deep-output', '--attention-memory']);
     expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, deepOutput: true, attentionMemory: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
-    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, guidanceSharpness: 3, clipNorm: 2, scheduledSampling: 0.25 });
+    expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, guidanceSharpness: 3, averageDecay: 0.998, clipNorm: 2, scheduledSampling: 0.25 });
   });
 
   it('refuses attention guidance without the word detector that is its teacher', () => {
@@ -39,6 +39,7 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--dropout', '1'])).toThrow(/--dropout.*\[0, 1\)/);
     expect(() => parse(['--attention', 'sigmoid'])).toThrow(/relu, tanh/);
     expect(() => parse(['--guidance-sharpness', '0.5'])).toThrow(/--guidance-sharpness.*expected a number >= 1/);
+    expect(() => parse(['--average-decay', '1'])).toThrow(/--average-decay.*\[0, 1\)/);
     expect(() => parse(['--kernel-sizes', '3,x'])).toThrow(/--kernel-sizes 3,x: expected comma-separated positive integers/);
   });
 });

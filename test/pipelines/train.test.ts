@@ -176,6 +176,41 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline(bad))).rejects.toThrow(/annealGroups must be 'both', 'encoder' or 'decoder', got lstm/);
   });
 
+  it('with averageDecay, validation scores and checkpoints hold the averaged weights; training resumes from the live ones', async () => {
+    const outDir = join(root, 'averaged');
+    const before = tf.memory().numTensors;
+    const opts = { ...base(), outDir, epochs: 1, workers: 2, trainer: { averageDecay: 0.5, decoderLr: 3e-3, encoderLr: 3e-3 } };
+    const events = await lastValueFrom(trainPipeline(opts).pipe(toArray()));
+    const grounding = of(events, 'train.validation')[0]!.grounding!;
+    const saved = await loadCaptioner(join(outDir, 'last'));
+    const report = await evaluate({ captioner: saved, dataset: data, split: 'val', limit: 4, beamSize: 2, maxSteps: 8, backend: 'wasm' });
+    saved.dispose();
+    expect(grounding).toMatchObject({ hitRate: report.attention!.rate, contentAccuracy: report.content!.accuracy });
+    const last = await loadCheckpoint(join(outDir, 'last'));
+    const best = await loadCheckpoint(join(outDir, 'best'));
+    const averaging = last.trainerState!.averaging!;
+    expect(averaging.updates).toBe(2);
+    const weights = new Map(last.model.namedWeights().map((w) => [w.name, w.variable.dataSync()]));
+    best.model.namedWeights().forEach((w) => expect(Array.from(w.variable.dataSync())).toEqual(Array.from(weights.get(w.name)!)));
+    expect(averaging.average.length).toBeGreaterThan(10);
+    let liveVsSaved = 0;
+    averaging.average.forEach((avg, i) => {
+      const model = weights.get(avg.name)!;
+      expect(Array.from(avg.values), avg.name).toEqual(Array.from(model));
+      liveVsSaved = Math.max(liveVsSaved, ...Array.from(averaging.live[i]!.values, (v, j) => Math.abs(v - model[j]!)));
+    });
+    expect(liveVsSaved).toBeGreaterThan(1e-5); // the model files hold the average, not the live weights
+    last.model.dispose();
+    best.model.dispose();
+    const resumed = await lastValueFrom(trainPipeline({ ...opts, epochs: 2, resume: true }).pipe(toArray()));
+    expect(resumed.at(-1)).toMatchObject({ type: 'train.end', reason: 'completed', steps: 4 });
+    const again = await loadCheckpoint(join(outDir, 'last'));
+    expect(again.trainerState!.averaging!.updates).toBe(4);
+    again.model.dispose();
+    await sleep(50);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('with workers: 2, each step is computed on two threads; resuming restarts the worker', async () => {
     const outDir = join(root, 'parallel');
     const before = tf.memory().numTensors;

@@ -47,6 +47,7 @@ interface TrainCliOptions extends DataOptions {
   wordDetection: number;
   attentionGuidance: number;
   guidanceSharpness: number;
+  averageDecay: number;
   deepOutput?: boolean;
   attentionMemory?: boolean;
   initState: 'mean' | 'bias';
@@ -99,7 +100,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
-      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
+      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
@@ -195,6 +196,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--word-detection <x>', 'weight of a word-detector loss: each grid cell learns to recognise the words its region shows, from the captions alone (training only); 0 disables', positive(true), 0)
     .option('--attention-guidance <x>', "weight of detector-guided attention: the word detector's map for each word is a teacher for the attention that predicts it (needs --word-detection); 0 disables", positive(true), 0)
     .option('--guidance-sharpness <k>', "exponent of the guidance teacher (the detector's map raised to k, renormalised): above 1 it teaches attention the object's own cell rather than the cells beside it", atLeast(1), 1)
+    .option('--average-decay <d>', 'decay of an exponential moving average of the weights (Polyak averaging), e.g. 0.999: validation and checkpoints use the average; 0 disables', probability(false), 0)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
     .option('--attention-memory', 'attention also reads where it looked at the previous word and in total so far (location-aware attention with coverage), so it can stay on an object and move on to the next')
     .addOption(new Option('--init-state <how>', 'LSTM start: mean (Linear of the mean annotation, the reference) or bias (learned constants)').choices(['mean', 'bias']).default('mean'))
