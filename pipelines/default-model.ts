@@ -13,6 +13,7 @@
 import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { initBackend } from '../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../src/data/index.js';
 import { describeEvent } from '../src/cli/train-progress.js';
@@ -22,23 +23,42 @@ import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
 import { trainPipeline } from './train.js';
 
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
+const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M] [--resume]
+       [--checkpoint best|last] [--workers N]
+Trains the default model from scratch (about 30 minutes on 2 cores) and installs it into --install
+(default models/default, replacing the shipped model).`;
 
-const install = resolve(arg('install', join(packageRoot(), 'models', 'default')));
-const work = resolve(arg('work', join(tmpdir(), 'captioner-default-model')));
-const minutes = Number(arg('minutes', String(DEFAULT_MODEL_RECIPE.minutes)));
-const resume = process.argv.includes('--resume');
-// last/ (the end of the run, what ships) or best/ (best validation BLEU-4 on 150 val images at beam 1:
-// noisy; in most runs of models/default/README.md it scored lower than last/ at beam 4).
-const checkpoint = arg('checkpoint', 'last');
+// strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
+// replaces the shipped model.
+const { values: args } = parseArgs({
+  options: {
+    install: { type: 'string', default: join(packageRoot(), 'models', 'default') },
+    work: { type: 'string', default: join(tmpdir(), 'captioner-default-model') },
+    minutes: { type: 'string', default: String(DEFAULT_MODEL_RECIPE.minutes) },
+    resume: { type: 'boolean', default: false },
+    // last/ (the end of the run, what ships) or best/ (best validation BLEU-4 on 150 val images at beam 1:
+    // noisy; in most runs of models/default/README.md it scored lower than last/ at beam 4).
+    checkpoint: { type: 'string', default: 'last' },
+    workers: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const install = resolve(args.install);
+const work = resolve(args.work);
+const minutes = Number(args.minutes);
+if (!(minutes > 0)) throw new RangeError(`--minutes ${args.minutes}: expected a positive number`);
+const resume = args.resume;
+const checkpoint = args.checkpoint;
 if (checkpoint !== 'best' && checkpoint !== 'last') throw new RangeError(`--checkpoint ${checkpoint}: expected best or last`);
 const r = DEFAULT_MODEL_RECIPE;
 
 const backend = await initBackend();
-const workers = Number(arg('workers', String(threadsFor(backend))));
+const workers = Number(args.workers ?? threadsFor(backend));
+if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`--workers ${args.workers}: expected a positive integer`);
 console.log(`backend: ${backend.name} (${backend.description}); ${workers} thread(s) per step`);
 const t0 = performance.now();
 const dataDir = join(work, 'data');

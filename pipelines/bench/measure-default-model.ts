@@ -12,6 +12,7 @@
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
 import { loadCaptioner } from '../../src/model/index.js';
@@ -21,18 +22,27 @@ import { writeFileAtomic } from '../../src/io/write-file-atomic.js';
 import { captionBaselines } from '../caption-baselines.js';
 import { evaluate, type EvaluationReport } from '../evaluate.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: join(packageRoot(), 'models', 'default') },
+    seed: { type: 'string', default: '9001' },
+    count: { type: 'string', default: '5000' },
+    beams: { type: 'string', default: '1,4' },
+    report: { type: 'string', default: '' },
+    examples: { type: 'string', default: '' },
+    data: { type: 'string', default: '' },
+  },
+});
+const modelDir = resolve(args.model);
+const seed = Number(args.seed);
+const count = Number(args.count);
+const beams = args.beams.split(',').map(Number);
+if (!Number.isInteger(seed) || !(count > 0) || !beams.every((b) => Number.isInteger(b) && b >= 1)) {
+  throw new RangeError(`expected an integer --seed, a positive --count and positive integer --beams (got ${args.seed}, ${args.count}, ${args.beams})`);
 }
-
-const modelDir = resolve(arg('model', join(packageRoot(), 'models', 'default')));
-const seed = Number(arg('seed', '9001'));
-const count = Number(arg('count', '5000'));
-const beams = arg('beams', '1,4').split(',').map(Number);
-const reportPath = arg('report', '');
-const examplesDir = arg('examples', '');
-const givenData = arg('data', '');
+const reportPath = args.report;
+const examplesDir = args.examples;
+const givenData = args.data;
 
 const backend = await initBackend();
 const tmp = await mkdtemp(join(tmpdir(), 'measure-default-'));
