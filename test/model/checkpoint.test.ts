@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import type { PreparedImage, PreprocessConfig, TrainBatch } from '../../src/data/types.js';
+import type { PreparedImage, PreprocessConfig } from '../../src/data/types.js';
 import {
   Captioner,
   CheckpointError,
@@ -16,7 +16,7 @@ import {
   saveCheckpoint,
   type TrainerOptions,
 } from '../../src/model/index.js';
-import { noise, tinyVocab } from './helpers.js';
+import { noise, noiseBatch, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 const S = 16;
@@ -25,17 +25,7 @@ const config = defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'com
 const options: TrainerOptions = { decoderLr: 1e-3, encoderLr: 1e-3, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0.25, seed: 9 };
 let tmp: string;
 
-function batch(seed: number): TrainBatch {
-  const b = 4;
-  const captions: number[] = [];
-  const lengths: number[] = [];
-  for (const words of [['a', 'red', 'square'], ['blue', 'circle'], ['a'], ['green', 'green', 'square']]) {
-    const e = vocab.encode(words, 3);
-    captions.push(...e.ids);
-    lengths.push(e.length);
-  }
-  return { batchSize: b, imageSize: S, maxLen: 3, images: noise(b * S * S * 3, seed), captions: Int32Array.from(captions), lengths: Int32Array.from(lengths), ids: [] };
-}
+const batch = noiseBatch;
 
 const images: PreparedImage[] = [1, 2, 3].map((seed) => ({ pixels: noise(S * S * 3, seed + 100), size: S, sourceWidth: S, sourceHeight: S }));
 

@@ -18,6 +18,19 @@ export function noise(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** Four fixed captions (one of one word, one with a repeated word) over noise images of side S, seeded. */
+export function noiseBatch(seed: number): TrainBatch {
+  const vocab = TOY_VOCAB;
+  const captions: number[] = [];
+  const lengths: number[] = [];
+  for (const words of [['a', 'red', 'square'], ['blue', 'circle'], ['a'], ['green', 'green', 'square']]) {
+    const e = vocab.encode(words, 3);
+    captions.push(...e.ids);
+    lengths.push(e.length);
+  }
+  return { batchSize: 4, imageSize: S, maxLen: 3, images: noise(4 * S * S * 3, seed), captions: Int32Array.from(captions), lengths: Int32Array.from(lengths), ids: [] };
+}
+
 const TOY_VOCAB = tinyVocab();
 const COLOURS: Record<string, [number, number, number]> = { red: [1, 0, 0], green: [0, 1, 0], blue: [0, 0, 1], yellow: [1, 1, 0] };
 const NAMES = Object.keys(COLOURS);

@@ -4,10 +4,9 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import type { TrainBatch } from '../../src/data/types.js';
 import { ShowAttendTell, Trainer, defaultModelConfig, loadCheckpoint, saveCheckpoint, type TrainerOptions } from '../../src/model/index.js';
 import { WeightAverage } from '../../src/model/weight-average.js';
-import { noise, tinyVocab } from './helpers.js';
+import { noiseBatch, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 const S = 16;
@@ -16,16 +15,7 @@ const config = defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'com
 const options: TrainerOptions = { decoderLr: 3e-3, encoderLr: 3e-3, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 4, averageDecay: 0.9 };
 let tmp: string;
 
-function batch(seed: number): TrainBatch {
-  const captions: number[] = [];
-  const lengths: number[] = [];
-  for (const words of [['a', 'red', 'square'], ['blue', 'circle'], ['a'], ['green', 'green', 'square']]) {
-    const e = vocab.encode(words, 3);
-    captions.push(...e.ids);
-    lengths.push(e.length);
-  }
-  return { batchSize: 4, imageSize: S, maxLen: 3, images: noise(4 * S * S * 3, seed), captions: Int32Array.from(captions), lengths: Int32Array.from(lengths), ids: [] };
-}
+const batch = noiseBatch;
 
 const values = (m: ShowAttendTell): Float32Array[] => m.namedWeights().map((w) => w.variable.dataSync() as Float32Array);
 const maxDiff = (a: Float32Array[], b: Float32Array[]): number => Math.max(...a.map((x, i) => x.reduce((d, v, j) => Math.max(d, Math.abs(v - b[i]![j]!)), 0)));
