@@ -390,8 +390,6 @@ export class Trainer {
     if (!saved) return; // averaging starts now (or stays off) from the loaded weights
     // The saved model holds the average; training continues from the live weights either way.
     if (this.average) return this.average.restore(saved);
-    const vars = this.trainableVariables();
-    if (saved.live.length !== vars.length) throw new Error(`trainer state holds ${saved.live.length} live weights but the model has ${vars.length} trainable weights: it belongs to another model`);
-    tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(saved.live[i]!.values, v.shape, 'float32'))));
+    this.setTrainableWeights(saved.live.map((s) => s.values as Float32Array));
   }
 }
