@@ -32,11 +32,18 @@ export interface CompactCnnOptions {
   kernelSizes?: number[];
   /** Append each grid cell's centre (x, y) in [-1, 1] to its annotation (2 extra channels). */
   coordChannels?: boolean;
+  /**
+   * Width of a context branch: a 3x3 conv + ReLU over the final grid whose output is appended beside
+   * each cell's own features (absent or 0: none). The cell keeps its small receptive field, for
+   * attention that peaks on small objects, and gains one two cells (16 px at 8x8) wider, which sees a
+   * large object's outline from its centre.
+   */
+  contextChannels?: number;
 }
 
 /** The annotation width the compact CNN produces for these options. */
 export function compactCnnOutputDim(o: CompactCnnOptions): number {
-  return (o.channels[o.channels.length - 1] ?? 0) + (o.coordChannels ? 2 : 0);
+  return (o.channels[o.channels.length - 1] ?? 0) + (o.contextChannels ?? 0) + (o.coordChannels ? 2 : 0);
 }
 
 /**
@@ -50,6 +57,7 @@ export class CompactCnnEncoder {
   private readonly kernels: tf.Variable[] = [];
   private readonly biases: tf.Variable[] = [];
   private readonly coords: boolean;
+  private readonly context?: { kernel: tf.Variable; bias: tf.Variable };
 
   constructor(
     options: CompactCnnOptions,
@@ -74,6 +82,16 @@ export class CompactCnnEncoder {
       this.variables.push({ name: `encoder/conv${i}/kernel`, variable: kernel }, { name: `encoder/conv${i}/bias`, variable: b });
       inC = outC;
     });
+    const ctx = options.contextChannels ?? 0;
+    if (ctx > 0) {
+      const bound = Math.sqrt(6 / (9 * inC));
+      const [kernel, bias] = tf.tidy(() => [
+        tf.variable(tf.tensor4d(uniformArray(rng, 9 * inC * ctx, -bound, bound), [3, 3, inC, ctx]), true, `${prefix}/encoder/context/kernel`),
+        tf.variable(tf.zeros([ctx]), true, `${prefix}/encoder/context/bias`),
+      ]);
+      this.context = { kernel, bias };
+      this.variables.push({ name: 'encoder/context/kernel', variable: kernel }, { name: 'encoder/context/bias', variable: bias });
+    }
   }
 
   /** images [B, S, S, 3] -> annotations [B, grid*grid, C (+2)]. Caller owns the result. */
@@ -84,7 +102,13 @@ export class CompactCnnEncoder {
         if (i > 0) x = avgPool2x2(x);
         x = tf.relu(tf.add(tf.conv2d(x, k as tf.Tensor4D, 1, 'same'), this.biases[i]!)) as tf.Tensor4D;
       });
-      const pooled = adaptiveAvgPoolToGrid(x, this.gridSize);
+      let pooled = adaptiveAvgPoolToGrid(x, this.gridSize);
+      if (this.context) {
+        const [b, l, c] = pooled.shape;
+        const grid = tf.reshape(pooled, [b, this.gridSize, this.gridSize, c]) as tf.Tensor4D;
+        const wide = tf.relu(tf.add(tf.conv2d(grid, this.context.kernel as tf.Tensor4D, 1, 'same'), this.context.bias));
+        pooled = tf.concat([pooled, tf.reshape(wide, [b, l, this.context.kernel.shape[3]!])], 2) as tf.Tensor3D;
+      }
       if (!this.coords) return pooled;
       const g = this.gridSize;
       const xy = new Float32Array(g * g * 2);

@@ -92,13 +92,17 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
           throw new TypeError(`${source}: encoder.kernelSizes must list one odd positive kernel size per block (${enc.channels.length} blocks), e.g. [3, 3, 1, 1]; got ${JSON.stringify(ks)}`);
         }
       }
+      if (opts.contextChannels !== undefined && !(Number.isInteger(opts.contextChannels) && opts.contextChannels >= 0)) {
+        throw new TypeError(`${source}: encoder.contextChannels must be an integer >= 0 (got ${JSON.stringify(opts.contextChannels)})`);
+      }
       if (opts.coordChannels !== undefined && typeof opts.coordChannels !== 'boolean') {
         throw new TypeError(`${source}: encoder.coordChannels must be true or false`);
       }
       const last = enc.channels[enc.channels.length - 1];
       if (compactCnnOutputDim(opts) !== config.encoderDim) {
+        const context = opts.contextChannels ? ` plus ${opts.contextChannels} context channels` : '';
         const coords = opts.coordChannels ? ' plus 2 coordinate channels' : '';
-        throw new TypeError(`${source}: encoderDim (${config.encoderDim}) must equal the last encoder channel count (${String(last)})${coords} = ${compactCnnOutputDim(opts)}`);
+        throw new TypeError(`${source}: encoderDim (${config.encoderDim}) must equal the last encoder channel count (${String(last)})${context}${coords} = ${compactCnnOutputDim(opts)}`);
       }
       break;
     }

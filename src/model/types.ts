@@ -14,6 +14,8 @@ export type EncoderConfig =
       kernelSizes?: number[];
       /** Append each cell's (x, y) centre as two fixed channels, so position words can be read off attention. */
       coordChannels?: boolean;
+      /** Width of a 3x3 context branch over the final grid, appended beside each cell's features (see CompactCnnOptions). */
+      contextChannels?: number;
     }
   | {
       kind: 'external';
@@ -81,6 +83,11 @@ export interface BeamOptions {
   lengthPenalty?: number;
   /** How many ranked hypotheses to return per image (default 1 = only the best). */
   returnAlternatives?: number;
+  /**
+   * Weight of the word detector's agreement in the final ranking (detector-rerank.ts); 0 ranks as the
+   * reference. Default: DEFAULT_DETECTOR_RERANK for models with a word detector, else 0.
+   */
+  detectorRerank?: number;
 }
 
 export interface Hypothesis {
@@ -90,7 +97,7 @@ export interface Hypothesis {
   words: string[];
   /** Summed log-probability (the ranking score when lengthPenalty is 0). */
   logProb: number;
-  /** The score used for ranking. */
+  /** The score used for ranking: logProb, length-normalised and plus the detector's agreement when those are on. */
   score: number;
   /** False when the step cap was reached without <end>: the reference crashes here, we flag it. */
   finished: boolean;
