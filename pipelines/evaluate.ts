@@ -1,5 +1,6 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
+import { defaultDetectorRerank, type ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
@@ -12,6 +13,8 @@ import { imageLoader } from './train-data.js';
 /** A loaded model as evaluate needs it: the model package's Captioner fits. */
 export interface EvaluableCaptioner extends ImageCaptioner {
   readonly modelId: string;
+  /** For the report: which decoding defaults applied (detector re-ranking needs a word detector). */
+  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector'> };
   readonly vocab: Vocabulary;
   readonly preprocess: PreprocessConfig;
 }
@@ -26,6 +29,8 @@ export interface EvaluateOptions {
   maxSteps?: number;
   /** Rank finished beams by logProb / length^a (default 0: summed log-prob, the reference). */
   lengthPenalty?: number;
+  /** Weight of the word detector's agreement in the final ranking (default: the model's, see beamSearch). */
+  detectorRerank?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -55,6 +60,8 @@ export interface EvaluationReport {
   beamSize: number;
   /** Length normalisation of beam ranking (0: none). */
   lengthPenalty: number;
+  /** Weight of the word detector's agreement in the final ranking (0: none, the reference). */
+  detectorRerank: number;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -80,6 +87,7 @@ export interface EvaluationReport {
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
   const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, batchSize = 16, loadConcurrency = 4 } = opts;
+  const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
@@ -88,7 +96,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -109,6 +117,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     split,
     beamSize,
     lengthPenalty,
+    detectorRerank,
     backend: opts.backend,
     images: done.length,
     skipped,

@@ -5,7 +5,9 @@
  * the other four; also renders example attention figures.
  *
  * Run: npx tsx pipelines/bench/measure-default-model.ts [--model models/default] [--seed 9001]
- *        [--count 5000] [--beams 1,4] [--report FILE.json] [--examples DIR] [--data DIR]
+ *        [--count 5000] [--beams 1,4] [--reranks 0,1] [--report FILE.json] [--examples DIR] [--data DIR]
+ * --reranks lists detector re-ranking weights to measure at every beam size above 1 (at beam 1 there is
+ * one finished caption, so nothing to re-rank); the default is the model's own weight alone.
  * The test split of a generated set is 10% of --count (5000 -> 500 images). The seed must never have
  * been used for training or validation (models/default/README.md lists the training seed).
  */
@@ -28,6 +30,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '9001' },
     count: { type: 'string', default: '5000' },
     beams: { type: 'string', default: '1,4' },
+    reranks: { type: 'string', default: '' },
     report: { type: 'string', default: '' },
     examples: { type: 'string', default: '' },
     data: { type: 'string', default: '' },
@@ -37,8 +40,9 @@ const modelDir = resolve(args.model);
 const seed = Number(args.seed);
 const count = Number(args.count);
 const beams = args.beams.split(',').map(Number);
-if (!Number.isInteger(seed) || !(count > 0) || !beams.every((b) => Number.isInteger(b) && b >= 1)) {
-  throw new RangeError(`expected an integer --seed, a positive --count and positive integer --beams (got ${args.seed}, ${args.count}, ${args.beams})`);
+const reranks: Array<number | undefined> = args.reranks ? args.reranks.split(',').map(Number) : [undefined];
+if (!Number.isInteger(seed) || !(count > 0) || !beams.every((b) => Number.isInteger(b) && b >= 1) || !reranks.every((w) => w === undefined || w >= 0)) {
+  throw new RangeError(`expected an integer --seed, a positive --count, positive integer --beams and --reranks >= 0 (got ${args.seed}, ${args.count}, ${args.beams}, ${args.reranks})`);
 }
 const reportPath = args.report;
 const examplesDir = args.examples;
@@ -60,9 +64,11 @@ try {
   const reports: EvaluationReport[] = [];
   try {
     for (const beamSize of beams) {
-      const r = await evaluate({ captioner, dataset: { ...dataset, name: `synthetic seed ${seed}` }, split: 'test', beamSize, backend: backend.name });
-      reports.push(r);
-      console.error(`beam ${beamSize}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
+      for (const detectorRerank of beamSize > 1 ? reranks : [undefined]) {
+        const r = await evaluate({ captioner, dataset: { ...dataset, name: `synthetic seed ${seed}` }, split: 'test', beamSize, detectorRerank, backend: backend.name });
+        reports.push(r);
+        console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
+      }
     }
     if (examplesDir) {
       // Three test scenes with two or three objects: the figures then show attention moving between objects.
@@ -86,7 +92,8 @@ try {
     `|---|---|---|---|---|---|---|---|---|---|`,
     ...reports.map((r) => {
       const a = r.attention!;
-      return `| model, beam ${r.beamSize} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
+      const rerank = r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : '';
+      return `| model, beam ${r.beamSize}${rerank} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
     }),
     `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,
     `| one reference vs the other four | ${pct(baselines.oneVsRest.bleu.bleu1)} | ${pct(baselines.oneVsRest.bleu.bleu2)} | ${pct(baselines.oneVsRest.bleu.bleu3)} | ${pct(baselines.oneVsRest.bleu.bleu4)} | ${baselines.oneVsRest.ciderD.toFixed(3)} | | | | |`,

@@ -29,6 +29,9 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
+/** Help of --detector-rerank, shared by the commands that decode. */
+export const RERANK_HELP = 'weight of the word detector in ranking the finished beams (0: off, the reference; default: 1 for models trained with a word detector, like the default model)';
+
 /** commander parser: a finite number >= min. */
 export function atLeast(min: number): (v: string) => number {
   return (v) => {

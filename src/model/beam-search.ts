@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, type AttentionMemory } from './decoder.js';
+import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
-import type { BeamOptions, CaptionResult, Hypothesis } from './types.js';
+import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
 
 /** A hypothesis as a linked list back to <start>, so a step shares its history instead of copying it. */
 interface Node {
@@ -13,20 +14,36 @@ interface Node {
   parent: Node | null;
 }
 
-function checkOptions(opts: BeamOptions): Required<BeamOptions> {
+/**
+ * The detector re-ranking weight a model gets when BeamOptions.detectorRerank is absent: on for
+ * models trained with a word detector (see detector-rerank.ts for what it measured), off otherwise.
+ */
+export const DEFAULT_DETECTOR_RERANK = 1;
+
+/** The re-ranking weight beamSearch uses for a model when none is given. */
+export function defaultDetectorRerank(config: Pick<ModelConfig, 'wordDetector'>): number {
+  return config.wordDetector === true ? DEFAULT_DETECTOR_RERANK : 0;
+}
+
+function checkOptions(opts: BeamOptions, model: ShowAttendTell): Required<BeamOptions> {
   const { beamSize, maxSteps } = opts;
   const lengthPenalty = opts.lengthPenalty ?? 0;
   const returnAlternatives = opts.returnAlternatives ?? 1;
+  const hasDetector = model.config.wordDetector === true;
+  const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(model.config);
+  if (!(detectorRerank >= 0)) throw new RangeError(`detectorRerank must be >= 0 (got ${detectorRerank})`);
+  if (detectorRerank > 0 && !hasDetector) throw new RangeError('detectorRerank (--detector-rerank) needs a model trained with a word detector (config.wordDetector); this one has none: use 0');
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beamSize must be an integer >= 1 (got ${beamSize})`);
   if (!Number.isInteger(maxSteps) || maxSteps < 1) throw new RangeError(`maxSteps must be an integer >= 1 (got ${maxSteps})`);
   if (!(lengthPenalty >= 0)) throw new RangeError(`lengthPenalty must be >= 0 (got ${lengthPenalty})`);
   if (!Number.isInteger(returnAlternatives) || returnAlternatives < 1) {
     throw new RangeError(`returnAlternatives must be an integer >= 1 (got ${returnAlternatives})`);
   }
-  return { beamSize, maxSteps, lengthPenalty, returnAlternatives };
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank };
 }
 
-function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPenalty: number): Hypothesis {
+/** `view` (what the detector says of the image) and `rerank` > 0 add rerank x detectorAgreement to the score. */
+function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPenalty: number, rerank: number, view?: DetectorView): Hypothesis {
   const ids: number[] = [];
   const attention: Float32Array[] = [];
   for (let n: Node | null = node; n; n = n.parent) {
@@ -37,7 +54,8 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
   attention.reverse();
   // The search never emits <pad> or <start>, so words[i] is the token of ids[i] and attention[i].
   const words = ids.filter((id) => id !== vocab.endId).map((id) => vocab.wordOf(id));
-  const score = lengthPenalty > 0 ? node.logProb / Math.pow(ids.length, lengthPenalty) : node.logProb;
+  const base = lengthPenalty > 0 ? node.logProb / Math.pow(ids.length, lengthPenalty) : node.logProb;
+  const score = view && rerank > 0 ? base + rerank * detectorAgreement(ids, view, vocab) : base;
   return { ids, words, logProb: node.logProb, score, finished, attention };
 }
 
@@ -48,11 +66,13 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
  * a hypothesis emitting <end> leaves the beam, which shrinks by one. After maxSteps emitted tokens
  * the search stops; if an image has no finished hypothesis, its best unfinished one is returned with
  * finished = false (the reference crashes there). lengthPenalty > 0 only changes the final ranking
- * (logProb / length^a), never the pruning, so 0 reproduces the reference exactly.
+ * (logProb / length^a), never the pruning, so 0 reproduces the reference exactly. detectorRerank > 0
+ * (the default for models with a word detector) also changes only the final ranking: every finished
+ * hypothesis, not just k, competes on its score plus that weight times its agreement with the detector.
  * Does not dispose `features`.
  */
 export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
-  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives } = checkOptions(opts);
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank } = checkOptions(opts, model);
   const cfg = model.config;
   const [b, l, enc] = features.shape;
   if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
@@ -148,13 +168,15 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   } finally {
     tf.dispose([...ctx, h, c, banMask, memory?.previous, memory?.coverage]);
   }
+  const views = detectorRerank > 0 ? detectorViews(model, features) : [];
   const results: CaptionResult[] = [];
   for (let i = 0; i < b; i++) {
-    const done = finished[i]!.map((n) => toHypothesis(n, true, vocab, lengthPenalty));
+    const hypothesis = (n: Node, done: boolean) => toHypothesis(n, done, vocab, lengthPenalty, detectorRerank, views[i]);
+    const done = finished[i]!.map((n) => hypothesis(n, true));
     const open: Hypothesis[] = [];
     for (let j = 0; j < live[i]!; j++) {
       const node = rowNode[i * k + j];
-      if (node) open.push(toHypothesis(node, false, vocab, lengthPenalty));
+      if (node) open.push(hypothesis(node, false));
     }
     const byScore = (x: Hypothesis, y: Hypothesis) => y.score - x.score;
     done.sort(byScore);

@@ -33,14 +33,16 @@ describe('captioner CLI: help and user errors', () => {
   });
 
   it('rejects bad option values naming the option', async () => {
-    const [epochs, backend, split] = await Promise.all([
+    const [epochs, backend, split, rerank] = await Promise.all([
       runCli(['train', '--out', join(dir, 'm'), '--epochs', '0']),
       runCli(['synth', '--out', join(dir, 's'), '--backend', 'tpu']),
       runCli(['eval', '--model', dir, '--split', 'dev']),
+      runCli(['caption', '-i', 'x.png', '-o', dir, '--detector-rerank', 'lots']),
     ]);
     expectOneLineError(epochs, /--epochs <n>.*'0' is invalid.*integer >= 1/);
     expectOneLineError(backend, /--backend.*'tpu'.*Allowed choices/);
     expectOneLineError(split, /--split.*'dev'/);
+    expectOneLineError(rerank, /--detector-rerank <w>.*'lots' is invalid.*>= 0/);
   });
 
   it('names a missing file, a malformed JSON file and a missing data set', async () => {
