@@ -17,8 +17,8 @@ describe('captioner train options -> training configuration', () => {
   });
 
   it('passes the attention, encoder, regularisation and sampling options through', () => {
-    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--guidance-sharpness', '3', '--average-decay', '0.998', '--deep-output', '--attention-memory']);
-    expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, deepOutput: true, attentionMemory: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true } });
+    const o = parse(['--attention', 'tanh', '--kernel-sizes', '3,3,1,1', '--coord-channels', '--context-channels', '16', '--alpha-c', '0.3', '--clip-norm', '2', '--scheduled-sampling', '0.25', '--init-state', 'bias', '--attention-entropy', '0.1', '--word-detection', '4', '--attention-guidance', '2', '--guidance-sharpness', '3', '--average-decay', '0.998', '--deep-output', '--attention-memory']);
+    expect(o.model).toMatchObject({ attentionActivation: 'tanh', initState: 'bias', wordDetector: true, deepOutput: true, attentionMemory: true, encoder: { kernelSizes: [3, 3, 1, 1], coordChannels: true, contextChannels: 16 } });
     expect(o.trainer).toMatchObject({ alphaC: 0.3, attentionEntropy: 0.1, wordDetection: 4, attentionGuidance: 2, guidanceSharpness: 3, averageDecay: 0.998, clipNorm: 2, scheduledSampling: 0.25 });
   });
 
@@ -40,6 +40,7 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--attention', 'sigmoid'])).toThrow(/relu, tanh/);
     expect(() => parse(['--guidance-sharpness', '0.5'])).toThrow(/--guidance-sharpness.*expected a number >= 1/);
     expect(() => parse(['--average-decay', '1'])).toThrow(/--average-decay.*\[0, 1\)/);
+    expect(() => parse(['--context-channels', '0'])).toThrow(/--context-channels.*integer >= 1/);
     expect(() => parse(['--kernel-sizes', '3,x'])).toThrow(/--kernel-sizes 3,x: expected comma-separated positive integers/);
   });
 });

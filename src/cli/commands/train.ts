@@ -42,6 +42,7 @@ interface TrainCliOptions extends DataOptions {
   attention: 'relu' | 'tanh';
   kernelSizes?: string;
   coordChannels?: boolean;
+  contextChannels?: number;
   alphaC: number;
   attentionEntropy: number;
   wordDetection: number;
@@ -81,6 +82,7 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
       kind: 'compact-cnn' as const,
       channels: intListOf('--channels', o.channels, '32,64,128,128'),
       ...(o.kernelSizes === undefined ? {} : { kernelSizes: intListOf('--kernel-sizes', o.kernelSizes, '3,3,1,1') }),
+      ...(o.contextChannels ? { contextChannels: o.contextChannels } : {}),
       ...(o.coordChannels ? { coordChannels: true } : {}),
     };
     return { encoder, ...grid, ...(o.encoderDim === undefined ? {} : { encoderDim: o.encoderDim }) };
@@ -181,6 +183,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--channels <list>', 'conv block widths of the compact CNN encoder', '32,64,128,128')
     .option('--kernel-sizes <list>', 'odd kernel size per conv block (default 3 each); 1 at coarse blocks keeps receptive fields local')
     .option('--coord-channels', 'append each grid cell\'s (x, y) to its annotation vector')
+    .option('--context-channels <n>', 'append N channels of a 3x3 conv over the final grid to each cell: a wider view beside the cell\'s own features', int(1))
     .option('--encoder-path <dir>', 'use a pretrained backbone instead: a local tfjs LayersModel or GraphModel directory (model.json + shards)')
     .option('--encoder-output <name>', 'with --encoder-path: the layer or node whose output is the feature grid')
     .option('--encoder-dim <n>', 'channels of each annotation vector (with --encoder-path: of --encoder-output)', int(1))
