@@ -127,6 +127,8 @@ export interface CaptionFolderOptions {
   recursive?: boolean;
   extensions?: string[];
   beamSize?: number;
+  /** Weight of detector re-ranking (BeamOptions.detectorRerank; default: the model's). */
+  detectorRerank?: number;
   /** Renders an attention figure per image next to its JSON (renderAttentionFigure). */
   renderFigure?: FigureRenderer;
   /** Jobs in flight at most (the source's credit window) [max(16, 4 * maxBatch * workers)]. */
@@ -168,6 +170,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const maxBatch = options.maxBatch ?? 8;
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: maxBatch });
   const info = pool.info;
+  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
@@ -247,7 +250,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       maxDelayMs: options.maxDelayMs,
       // A few batches may wait at the pool so that it can merge those that formed small while busy.
       batchConcurrency: pool.size + 4,
-      beam: { beamSize: options.beamSize ?? 3, maxSteps: 50, returnAlternatives: Math.min(3, options.beamSize ?? 3) },
+      beam,
       onBatch: (n) => metrics.batch(n),
       limitInputPixels: options.limitInputPixels,
       maxFileBytes: options.maxFileBytes,

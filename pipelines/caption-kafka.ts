@@ -49,6 +49,8 @@ export interface CaptionKafkaOptions {
   maxBatch?: number;
   maxDelayMs?: number;
   beamSize?: number;
+  /** Weight of detector re-ranking (BeamOptions.detectorRerank; default: the model's). */
+  detectorRerank?: number;
   /** Jobs in flight at most [max(16, 4 * maxBatch * workers)]. */
   highWater?: number;
   /** Session timeout of the group member, ms [30000]: how fast a dead worker's partitions move. */
@@ -102,6 +104,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   }
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend });
   const info = pool.info;
+  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
@@ -172,7 +175,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       maxDelayMs: options.maxDelayMs,
       batchConcurrency: pool.size,
       maxFileBytes: options.maxBytes,
-      beam: { beamSize: options.beamSize ?? 3, maxSteps: 50, returnAlternatives: Math.min(3, options.beamSize ?? 3) },
+      beam,
       onBatch: (n) => metrics.batch(n),
     })
       .pipe(mergeMap(settle, 64))

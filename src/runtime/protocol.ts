@@ -22,6 +22,8 @@ export interface ReplicaInfo {
   gpu: boolean;
   preprocess: PreprocessConfig;
   gridSize: number;
+  /** The model has a word detector, so its beams can be re-ranked by it (BeamOptions.detectorRerank). */
+  wordDetector: boolean;
 }
 
 /** One hypothesis as plain data. */

@@ -169,6 +169,19 @@ export class ReplicaPool {
     if (r) await r.worker.terminate();
   }
 
+  /**
+   * The beam options every batch of a service will use, checked once against the loaded model: a
+   * service asked to re-rank with a word detector its model lacks fails at start (pool disposed), not
+   * on every batch.
+   */
+  async serviceBeam(beamSize: number, detectorRerank: number | undefined): Promise<BeamOptions> {
+    if (detectorRerank !== undefined && detectorRerank > 0 && !this.info.wordDetector) {
+      await this.dispose();
+      throw new RangeError(`--detector-rerank ${detectorRerank}: model ${this.info.modelId} has no word detector to re-rank with; use 0 or a model trained with --word-detection`);
+    }
+    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank };
+  }
+
   /** Terminates every replica; queued and running batches reject. Idempotent. */
   dispose(): Promise<void> {
     return (this.disposed ??= (async () => {

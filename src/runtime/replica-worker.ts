@@ -54,6 +54,7 @@ async function main(): Promise<void> {
       gpu: info.gpu,
       preprocess: captioner.preprocess,
       gridSize: captioner.model.config.gridSize,
+      wordDetector: captioner.model.config.wordDetector === true,
     },
     memory: { numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes },
   });

@@ -4,7 +4,7 @@ import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
 import { modelDirOrDefault } from '../default-model.js';
-import { int, positive, withBackend } from '../options.js';
+import { RERANK_HELP, int, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
@@ -29,6 +29,7 @@ export function kafkaCommand(): Command {
     .option('--max-batch <n>', 'largest model batch', int(1), 8)
     .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
+    .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int(1))
     .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
@@ -69,6 +70,7 @@ export function kafkaCommand(): Command {
           maxBatch: o.maxBatch,
           maxDelayMs: o.maxDelayMs,
           beamSize: o.beamSize,
+          detectorRerank: o.detectorRerank,
           highWater: o.highWater,
           sessionTimeout: o.sessionTimeout,
           port: o.feed ? o.port : null,
@@ -107,6 +109,7 @@ interface KafkaCommandOptions {
   maxBatch: number;
   maxDelayMs: number;
   beamSize: number;
+  detectorRerank?: number;
   highWater?: number;
   sessionTimeout: number;
   createTopics?: boolean;

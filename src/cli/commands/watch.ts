@@ -3,7 +3,7 @@ import { startCaptionFolder } from '../../../pipelines/caption-folder.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
 import { modelDirOrDefault } from '../default-model.js';
-import { int, isDir, positive, withBackend } from '../options.js';
+import { RERANK_HELP, int, isDir, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
@@ -19,6 +19,7 @@ interface WatchOptions {
   recursive?: boolean;
   ext: string[];
   beamSize: number;
+  detectorRerank?: number;
   figures?: boolean;
   backend?: string;
   highWater?: number;
@@ -51,6 +52,7 @@ export function watchCommand(): Command {
     .option('--recursive', 'watch subfolders too')
     .option('--ext <list>', 'image extensions to take', extList, DEFAULT_EXTENSIONS)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
+    .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--figures', 'also write NAME.attention.png per image')
     .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
   withBackend(cmd);
@@ -75,6 +77,7 @@ export function watchCommand(): Command {
         recursive: o.recursive,
         extensions: o.ext,
         beamSize: o.beamSize,
+        detectorRerank: o.detectorRerank,
         renderFigure: o.figures ? renderAttentionFigure : undefined,
         highWater: o.highWater,
         log,

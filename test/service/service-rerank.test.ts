@@ -1,0 +1,51 @@
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCaptionFolder } from '../../pipelines/caption-folder.js';
+import { DEFAULT_MODEL_DIR } from '../../src/cli/default-model.js';
+import type { CaptionRecord } from '../../src/sinks/caption-record.js';
+import { dropImages, makeTinyModel, tempDir, waitFor } from './helpers.js';
+
+// Detector re-ranking in the folder service: the option travels to the replicas, and a model that
+// cannot honour it is refused at start.
+describe('caption-folder service: detector re-ranking', () => {
+  let root: string;
+  beforeAll(async () => {
+    root = await tempDir('service-rerank');
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  /** Captions one image with the shipped model and returns its record. */
+  async function captionOnce(name: string, detectorRerank: number | undefined): Promise<CaptionRecord> {
+    const inbox = join(root, name);
+    await mkdir(inbox);
+    await dropImages(inbox, 1);
+    const service = await startCaptionFolder({ dir: inbox, modelDir: DEFAULT_MODEL_DIR, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
+    try {
+      const out = service.outDir;
+      await waitFor(async () => (await readdir(out)).some((f) => f.endsWith('.json')), 'a result');
+      const file = (await readdir(out)).find((f) => f.endsWith('.json'))!;
+      return JSON.parse(await readFile(join(out, file), 'utf8')) as CaptionRecord;
+    } finally {
+      await service.stop();
+    }
+  }
+
+  it('re-ranks by default with the shipped model (its detector), and ranks as the reference with 0', async () => {
+    const plain = await captionOnce('plain', 0);
+    const reranked = await captionOnce('default', undefined);
+    // Agreement is <= 0 and the re-ranked best maximises logProb + agreement, so its score can only be
+    // lower than the best logProb; it is strictly lower unless the detector agrees perfectly.
+    expect(reranked.score).toBeLessThan(plain.score);
+    expect(plain.alternatives.map((a) => a.score)).toEqual([...plain.alternatives.map((a) => a.score)].sort((x, y) => y - x));
+  });
+
+  it('refuses --detector-rerank at start for a model without a word detector', async () => {
+    const tiny = await makeTinyModel(root);
+    const inbox = join(root, 'tiny');
+    await mkdir(inbox);
+    await expect(startCaptionFolder({ dir: inbox, modelDir: tiny, workers: 1, backend: 'wasm', port: null, detectorRerank: 1 })).rejects.toThrow(
+      /--detector-rerank 1: model \w+ has no word detector to re-rank with; use 0 or a model trained with --word-detection/,
+    );
+  });
+});
