@@ -35,7 +35,8 @@ export const DEFAULT_MODEL_RECIPE = {
       // there are before it looks, so captions name every one (a start from learned biases stopped
       // after the first object). Attention guidance below keeps attention on what each word names.
       initState: 'mean',
-      // Training-only head: each cell learns to name what it shows, from the caption's words alone.
+      // Word detector: each cell learns to name what it shows, from the caption's words alone; at
+      // inference it re-ranks the finished beams (src/model/detector-rerank.ts).
       wordDetector: true,
     },
     // alphaC 0: the doubly stochastic term asks every cell to be attended about once per caption,

@@ -27,7 +27,7 @@ export interface DecoderWeights {
   contextOutKernel?: tf.Variable;
   /** [2, att]: how the previous map and the coverage enter every cell's score (config.attentionMemory). */
   memoryAttKernel?: tf.Variable;
-  /** [enc, V] and [V]: the training-only word detector (config.wordDetector). */
+  /** [enc, V] and [V]: the word detector (config.wordDetector): a training signal, and the beams' re-ranker. */
   detectorKernel?: tf.Variable;
   detectorBias?: tf.Variable;
 }

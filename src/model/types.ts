@@ -53,10 +53,11 @@ export interface ModelConfig {
    */
   initState?: 'mean' | 'bias';
   /**
-   * A word-detector head for training only (Fang et al. 2015, "From captions to visual concepts"):
+   * A word-detector head (Fang et al. 2015, "From captions to visual concepts"):
    * a linear classifier on every annotation, pooled over the grid by noisy-OR, predicts which words
    * the caption contains. Its loss (trainer option wordDetection) gives each cell a direct signal to
-   * recognise what it sees, from the captions alone. Captioning never uses it. Absent: false.
+   * recognise what it sees, from the captions alone. At inference it only re-ranks the finished
+   * beams (detector-rerank.ts); it never steers the search. Absent: false.
    */
   wordDetector?: boolean;
   /**
