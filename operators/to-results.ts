@@ -29,6 +29,7 @@ export function toResults(meta: ResultMeta): OperatorFunction<CaptionedJob | Fai
       caption: c.caption,
       words: c.words,
       score: c.score,
+      logProb: c.logProb,
       finished: c.finished,
       alternatives: c.alternatives.map((a) => ({ caption: a.caption, words: a.words, score: a.score })),
       gridSize: c.gridSize,

@@ -94,6 +94,7 @@ export function outcomeMessage(o: CaptionOutcome): FeedMessage {
     caption: r.caption,
     words: r.words,
     score: r.score,
+    logProb: r.logProb,
     finished: r.finished,
     alternatives: r.alternatives.map((a) => ({ caption: a.caption, score: a.score })),
     gridSize: r.gridSize,

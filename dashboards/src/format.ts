@@ -34,3 +34,9 @@ export function fmtClock(ts: number): string {
 export function fmtBleu(b: number | undefined): string {
   return b === undefined || !Number.isFinite(b) ? '–' : (b * 100).toFixed(2);
 }
+
+/** "−1.234 (log-prob)", or with re-ranking "−2.345 (log-prob −1.234, re-ranked by the word detector)". */
+export function scoreText(msg: { score: number; logProb?: number }): string {
+  if (msg.logProb === undefined || Math.abs(msg.logProb - msg.score) < 1e-9) return `${fmt(msg.score, 3)} (log-prob)`;
+  return `${fmt(msg.score, 3)} (log-prob ${fmt(msg.logProb, 3)}, re-ranked by the word detector)`;
+}

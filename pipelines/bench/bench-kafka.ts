@@ -191,7 +191,7 @@ async function plumbing(n: number): Promise<void> {
   const t0 = performance.now();
   const sub = source.jobs$
     .pipe(mergeMap(async (job) => {
-      await sink.write({ id: job.id, source: job.source, caption: 'x', words: ['x'], score: 0, finished: true, alternatives: [], gridSize: 1, attention: [[1]], modelId: 'none', backend: 'none', timings: {} });
+      await sink.write({ id: job.id, source: job.source, caption: 'x', words: ['x'], score: 0, logProb: 0, finished: true, alternatives: [], gridSize: 1, attention: [[1]], modelId: 'none', backend: 'none', timings: {} });
       await job.ack();
     }, 256))
     .subscribe();

@@ -36,7 +36,10 @@ export interface CaptionMessage extends Envelope<'caption'> {
   source: string;
   caption: string;
   words: string[];
+  /** The ranking score: logProb, plus the word detector's agreement when the beams were re-ranked. */
   score: number;
+  /** Summed log-probability of the words (absent from servers before re-ranking existed). */
+  logProb?: number;
   finished: boolean;
   alternatives: CaptionAlternative[];
   gridSize: number;

@@ -17,7 +17,10 @@ export interface CaptionRecord {
   source: string;
   caption: string;
   words: string[];
+  /** The ranking score: logProb, plus the word detector's agreement when the beams were re-ranked. */
   score: number;
+  /** Summed log-probability of the caption's words. */
+  logProb: number;
   /** False when the beam hit its step cap before <end>. */
   finished: boolean;
   alternatives: RecordAlternative[];

@@ -66,7 +66,7 @@ describe.skipIf(!brokers)('Kafka source -> sink on the real broker', () => {
       .pipe(mergeMap(fakeCaption, 4), mergeMap(async (r) => {
         if (!r) return;
         await sink.write({
-          id: r.job.id, source: r.job.source, caption: r.words.join(' '), words: r.words, score: -1, finished: true,
+          id: r.job.id, source: r.job.source, caption: r.words.join(' '), words: r.words, score: -1, logProb: -1, finished: true,
           alternatives: [], gridSize: 2, attention: [[1, 0, 0, 0], [0, 0, 0, 1], [0.25, 0.25, 0.25, 0.25]],
           modelId: 'fake', backend: 'none', timings: { total: 1 },
         });

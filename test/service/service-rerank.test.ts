@@ -37,6 +37,9 @@ describe('caption-folder service: detector re-ranking', () => {
     // Agreement is <= 0 and the re-ranked best maximises logProb + agreement, so its score can only be
     // lower than the best logProb; it is strictly lower unless the detector agrees perfectly.
     expect(reranked.score).toBeLessThan(plain.score);
+    // The record keeps the model's own log-probability beside the ranking score.
+    expect(plain.score).toBe(plain.logProb);
+    expect(reranked.score).toBeLessThan(reranked.logProb);
     expect(plain.alternatives.map((a) => a.score)).toEqual([...plain.alternatives.map((a) => a.score)].sort((x, y) => y - x));
   });
 

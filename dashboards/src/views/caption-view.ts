@@ -1,6 +1,6 @@
 import type { CaptionMessage } from '../../../src/protocol/messages.js';
 import { h, setText } from '../dom.js';
-import { fmt, fmtClock, fmtMs } from '../format.js';
+import { fmt, fmtClock, fmtMs, scoreText } from '../format.js';
 import { AttentionViewer } from '../render/attention-viewer.js';
 import type { OverlaySettingsStore } from '../render/overlay-settings.js';
 import type { DashboardState } from '../state/dashboard-state.js';
@@ -162,7 +162,7 @@ function detailNodes(msg: CaptionMessage): Node[] {
     h(
       'dl',
       { class: 'facts' },
-      h('dt', {}, 'score'), h('dd', {}, `${fmt(msg.score, 3)} (log-prob)${msg.finished ? '' : ' · unfinished'}`),
+      h('dt', {}, 'score'), h('dd', {}, `${scoreText(msg)}${msg.finished ? '' : ' · unfinished'}`),
       h('dt', {}, 'source'), h('dd', { class: 'mono' }, msg.source),
       h('dt', {}, 'model'), h('dd', { class: 'mono' }, msg.modelId),
       h('dt', {}, 'at'), h('dd', {}, fmtClock(msg.ts)),
