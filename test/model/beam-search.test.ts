@@ -4,7 +4,7 @@ import { initBackend } from '../../src/backend/index.js';
 import type { Vocabulary } from '../../src/data/vocabulary.js';
 import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits } from '../../src/model/decoder.js';
 import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
-import { noise, tinyVocab } from './helpers.js';
+import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -13,13 +13,7 @@ let feats: tf.Tensor3D;
 beforeAll(async () => {
   await initBackend('wasm');
   model = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 11 });
-  // Stronger fc weights and a raised <end> bias: images then get different captions, some finished, some not.
-  tf.tidy(() => {
-    model.decoder.fcKernel.assign(tf.mul(model.decoder.fcKernel, 20));
-    const bias = model.decoder.fcBias.arraySync() as number[];
-    bias[vocab.endId] = 1;
-    model.decoder.fcBias.assign(tf.tensor1d(bias));
-  });
+  makeBeamsDiverse(model, vocab);
   feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8));
 });
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { ShowAttendTell, beamSearch, defaultModelConfig, detectorAgreement, detectorViews, type DetectorView } from '../../src/model/index.js';
-import { noise, tinyVocab } from './helpers.js';
+import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 const id = (w: string) => vocab.idOf(w);
@@ -17,15 +17,7 @@ beforeAll(async () => {
   await initBackend('wasm');
   model = ShowAttendTell.create(config(true), { seed: 11 });
   plain = ShowAttendTell.create(config(false), { seed: 11 });
-  // As in the beam-search tests: strong fc weights and a raised <end> bias give several finished beams.
-  for (const m of [model, plain]) {
-    tf.tidy(() => {
-      m.decoder.fcKernel.assign(tf.mul(m.decoder.fcKernel, 20));
-      const bias = m.decoder.fcBias.arraySync() as number[];
-      bias[vocab.endId] = 1;
-      m.decoder.fcBias.assign(tf.tensor1d(bias));
-    });
-  }
+  for (const m of [model, plain]) makeBeamsDiverse(m, vocab);
   feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8));
 });
 

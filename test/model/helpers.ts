@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs';
 import type { TrainBatch } from '../../src/data/types.js';
+import type { ShowAttendTell } from '../../src/model/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
 /** A vocabulary of a few colour/shape words (every word kept: each appears 6 times). */
@@ -61,3 +63,15 @@ export function toyBatch(b: number, rng: () => number): TrainBatch & { colours: 
   return { batchSize: b, imageSize: S, maxLen, images, captions, lengths, ids: [], colours };
 }
 
+/**
+ * Stronger fc weights and a raised <end> bias on an untrained model: beam search on noise features
+ * then gives images different captions, some finished, some not.
+ */
+export function makeBeamsDiverse(model: ShowAttendTell, vocab: Vocabulary): void {
+  tf.tidy(() => {
+    model.decoder.fcKernel.assign(tf.mul(model.decoder.fcKernel, 20));
+    const bias = model.decoder.fcBias.arraySync() as number[];
+    bias[vocab.endId] = 1;
+    model.decoder.fcBias.assign(tf.tensor1d(bias));
+  });
+}
