@@ -11,6 +11,7 @@ import {
   defaultModelConfig,
   loadCheckpoint,
   saveCheckpoint,
+  selectPhrases,
   type ModelConfig,
   type StepStats,
   type TrainerOptions,
@@ -61,6 +62,11 @@ export interface TrainOptions {
   /** Overrides of defaultModelConfig for a new model (vocabSize is set from the vocabulary). */
   model?: Partial<ModelConfig>;
   trainer?: Partial<TrainerOptions>;
+  /**
+   * Give a new model a phrase detector over this many two-word phrases of the training captions
+   * (selectPhrases; config.phrases); 0 (default): none. Train it with trainer.phraseDetection.
+   */
+  phrases?: number;
   /** Vocabulary threshold: words seen more than this often are kept (5, the reference). */
   minWordFreq?: number;
   /** Longest caption trained on, in words (50). */
@@ -140,7 +146,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
   const o = {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
-    minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
+    phrases: 0, minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
     valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, annealGroups: 'both' as AnnealGroups, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
@@ -191,7 +197,8 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         if (lastExists) throw new RangeError(`${o.outDir} already holds a training run (last/); pass --resume to continue it or choose another --out`);
         vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq);
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
-        model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, vocabSize: vocab.size }), { seed: o.seed });
+        const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases).map(([a, b]) => [a, b] as [number, number]) } : {};
+        model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);
         trainer = new Trainer(model, trainerOpts, helpers);

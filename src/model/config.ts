@@ -73,6 +73,11 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
   if (config.wordDetector !== undefined && typeof config.wordDetector !== 'boolean') {
     throw new TypeError(`${source}: wordDetector must be true or false (got ${String(config.wordDetector)})`);
   }
+  if (config.phrases !== undefined) {
+    const ok = Array.isArray(config.phrases) && config.phrases.every((ph) => Array.isArray(ph) && ph.length === 2 && ph.every((id) => Number.isInteger(id) && id >= 0 && id < config.vocabSize));
+    if (!ok) throw new TypeError(`${source}: phrases must be a list of [id, id] pairs of vocabulary ids below vocabSize (${String(config.vocabSize)})`);
+    if (config.wordDetector !== true) throw new TypeError(`${source}: phrases (the phrase detector) needs wordDetector: true`);
+  }
   if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
     throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);
   }

@@ -30,6 +30,9 @@ export interface DecoderWeights {
   /** [enc, V] and [V]: the word detector (config.wordDetector): a training signal, and the beams' re-ranker. */
   detectorKernel?: tf.Variable;
   detectorBias?: tf.Variable;
+  /** [enc, P] and [P]: the phrase detector (config.phrases), the word detector's two-word companion. */
+  phraseKernel?: tf.Variable;
+  phraseBias?: tf.Variable;
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
@@ -80,6 +83,10 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     // Every cell starts near-silent (softplus(-6) ~ 0.0025, x64 cells: P(word) ~ 0.15): noisy-OR adds
     // the cells' evidence up, so a bias of 0 would start every word as certainly present.
     weights.detectorBias = make('detectorBias', [v], 0, -6);
+  }
+  if (config.phrases && config.phrases.length > 0) {
+    weights.phraseKernel = make('phraseKernel', [enc, config.phrases.length], lin(enc));
+    weights.phraseBias = make('phraseBias', [config.phrases.length], 0, -6);
   }
   return { weights, named };
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { detectorLogits } from './loss.js';
+import { detectorLogits, phraseLogits } from './loss.js';
+import { phraseIndex } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /**
@@ -35,18 +36,35 @@ export interface DetectorView {
   presence: Float32Array;
   /** [L, V] row-major: each cell's own probability of each word, sigmoid(z_i(w)). */
   cells: Float32Array;
+  /** Models with a phrase detector (config.phrases): P(phrase in a caption of the image), noisy-OR as for words. */
+  phrases?: { presence: Float32Array; find: (a: number, b: number) => number | undefined };
 }
+
+/**
+ * Weight of the phrase term (models with a phrase detector): each phrase a caption names that the
+ * detector is confident is absent (P <= 1 - confidence) costs PHRASE_RERANK_WEIGHT x log P.
+ */
+export const PHRASE_RERANK_WEIGHT = 1;
 
 /** The detector's view of every image of a batch of annotations [B, L, enc]. Frees what it makes. */
 export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): DetectorView[] {
   const [b, l] = features.shape;
   const v = model.config.vocabSize;
-  const [presence, cells] = tf.tidy(() => {
+  const phrases = model.config.phrases ?? [];
+  // 1 - exp(-sum_i softplus(z_i)) = 1 - prod_i (1 - sigmoid(z_i)).
+  const noisyOr = (z: tf.Tensor3D) => tf.sub(1, tf.exp(tf.neg(tf.sum(tf.softplus(z), 1))));
+  const [presence, cells, phrasePresence] = tf.tidy(() => {
     const z = detectorLogits(model, features);
-    // 1 - exp(-sum_i softplus(z_i)) = 1 - prod_i (1 - sigmoid(z_i)).
-    return [tf.sub(1, tf.exp(tf.neg(tf.sum(tf.softplus(z), 1)))).dataSync() as Float32Array, tf.sigmoid(z).dataSync() as Float32Array];
+    const p = phrases.length > 0 ? (noisyOr(phraseLogits(model, features)).dataSync() as Float32Array) : undefined;
+    return [noisyOr(z).dataSync() as Float32Array, tf.sigmoid(z).dataSync() as Float32Array, p];
   });
-  return Array.from({ length: b }, (_, i) => ({ presence: presence.slice(i * v, (i + 1) * v), cells: cells.slice(i * l * v, (i + 1) * l * v) }));
+  const find = phraseIndex(phrases);
+  const n = phrases.length;
+  return Array.from({ length: b }, (_, i) => ({
+    presence: presence.slice(i * v, (i + 1) * v),
+    cells: cells.slice(i * l * v, (i + 1) * l * v),
+    ...(phrasePresence ? { phrases: { presence: phrasePresence.slice(i * n, (i + 1) * n), find } } : {}),
+  }));
 }
 
 /**
@@ -54,7 +72,10 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
  * - words: over the words the detector is confident about (P >= confidence: present, P <= 1 -
  *   confidence: absent), log P for those the caption has and log(1 - P) for those it lacks;
  * - pairs: for each two adjacent caption words that are both confidently present, 0.3 log of how
- *   well one cell shows both (max over cells of p(w1) p(w2), relative to 0.2, capped at 0).
+ *   well one cell shows both (max over cells of p(w1) p(w2), relative to 0.2, capped at 0);
+ * - phrases (models with a phrase detector): for each distinct phrase the caption names that the
+ *   phrase detector is confident is absent (P <= 1 - confidence), PHRASE_RERANK_WEIGHT log P. A
+ *   phrase left out costs nothing: a caption may describe an object without naming its colour.
  * Special tokens never count.
  */
 export function detectorAgreement(ids: readonly number[], view: DetectorView, vocab: Vocabulary, confidence = DEFAULT_RERANK_CONFIDENCE): number {
@@ -76,6 +97,17 @@ export function detectorAgreement(ids: readonly number[], view: DetectorView, vo
     let best = 0;
     for (let cell = 0; cell < cells.length; cell += v) best = Math.max(best, cells[cell + w1]! * cells[cell + w2]!);
     sum += PAIR_WEIGHT * Math.log(Math.min(1, Math.max(best, MIN_PROB) / PAIR_THRESHOLD));
+  }
+  if (view.phrases) {
+    const named = new Set<number>();
+    for (let t = 0; t + 1 < ids.length; t++) {
+      const q = view.phrases.find(ids[t]!, ids[t + 1]!);
+      if (q !== undefined) named.add(q);
+    }
+    for (const q of named) {
+      const p = view.phrases.presence[q]!;
+      if (p <= 1 - confidence) sum += PHRASE_RERANK_WEIGHT * Math.log(Math.max(p, MIN_PROB));
+    }
   }
   return sum;
 }

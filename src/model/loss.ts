@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, transposedKernels } from './decoder.js';
 import { mixSeed } from './random.js';
+import { captionPhraseLabels } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /** The caption part of a batch: B rows of T ids (<start> w.. <end> <pad>..) and lengths n + 2. */
@@ -65,6 +66,8 @@ export interface LossOptions {
   attentionGuidance?: number;
   /** Exponent k of the guidance teacher, q proportional to p^k (default 1; see attentionGuidanceLoss). */
   guidanceSharpness?: number;
+  /** Weight of the phrase-detector loss (needs config.phrases; default 0). */
+  phraseDetection?: number;
   /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
   sampleMask?: Float32Array;
 }
@@ -147,6 +150,9 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
       loss = tf.add(loss, tf.mul(attentionGuidanceLoss(z, stacked, p, o.guidanceSharpness ?? 1), o.attentionGuidance!)) as tf.Scalar;
     }
   }
+  if (o.phraseDetection !== undefined && o.phraseDetection > 0) {
+    loss = tf.add(loss, tf.mul(phraseDetectionLoss(model, features, p), o.phraseDetection)) as tf.Scalar;
+  }
   return { loss, crossEntropy, attentionPenalty };
 }
 
@@ -182,8 +188,32 @@ export function detectorLogits(model: ShowAttendTell, features: tf.Tensor3D): tf
 
 function wordDetectionLossFromLogits(z: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
   const [b, , v] = z.shape;
-  const s = tf.sum(tf.softplus(z), 1); // [B, V]
-  const y = tf.tensor2d(captionWordLabels(p, v), [b, v]);
+  return noisyOrLoss(z, tf.tensor2d(captionWordLabels(p, v), [b, v]));
+}
+
+/** [B, L, P]: the phrase detector's per-cell logits. */
+export function phraseLogits(model: ShowAttendTell, features: tf.Tensor3D): tf.Tensor3D {
+  const w = model.decoder;
+  if (!w.phraseKernel || !w.phraseBias) throw new Error('phraseDetection > 0 needs a model built with phrases (config.phrases)');
+  const [b, l, enc] = features.shape;
+  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), w.phraseKernel as tf.Tensor2D), w.phraseBias);
+  return tf.reshape(z, [b, l, w.phraseBias.shape[0]!]);
+}
+
+/**
+ * The word detector's multiple-instance loss over the caption's two-word phrases (phrases.ts):
+ * noisy-OR over cells, binary cross-entropy against which phrases the caption has, mean over images
+ * and phrases. Not tidied (runs inside the caller's variableGrads).
+ */
+export function phraseDetectionLoss(model: ShowAttendTell, features: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
+  const phrases = model.config.phrases ?? [];
+  const z = phraseLogits(model, features);
+  return noisyOrLoss(z, tf.tensor2d(captionPhraseLabels(p.outputs, p.mask, p.batchSize, phrases), [p.batchSize, phrases.length]));
+}
+
+/** Binary cross-entropy of the noisy-OR over cells of sigmoid(z) [B, L, K] against labels y [B, K]; mean. */
+function noisyOrLoss(z: tf.Tensor3D, y: tf.Tensor2D): tf.Scalar {
+  const s = tf.sum(tf.softplus(z), 1); // [B, K]
   const present = tf.neg(tf.log(tf.maximum(tf.neg(tf.expm1(tf.neg(s))), 1e-7)));
   return tf.mean(tf.add(tf.mul(y, present), tf.mul(tf.sub(1, y), s))) as tf.Scalar;
 }

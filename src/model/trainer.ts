@@ -97,6 +97,9 @@ function checkOptions(o: TrainerOptions): void {
   if (o.guidanceSharpness !== undefined && !(typeof o.guidanceSharpness === 'number' && o.guidanceSharpness >= 1)) {
     throw new RangeError(`Trainer option guidanceSharpness must be a number >= 1 (got ${String(o.guidanceSharpness)})`);
   }
+  if (o.phraseDetection !== undefined && !(typeof o.phraseDetection === 'number' && o.phraseDetection >= 0)) {
+    throw new RangeError(`Trainer option phraseDetection must be a number >= 0 (got ${String(o.phraseDetection)})`);
+  }
   if (o.averageDecay !== undefined && !(typeof o.averageDecay === 'number' && o.averageDecay >= 0 && o.averageDecay < 1)) {
     throw new RangeError(`Trainer option averageDecay must be a number in [0, 1) (got ${String(o.averageDecay)})`);
   }
@@ -131,6 +134,9 @@ export class Trainer {
     private readonly helpers?: GradientHelpers,
   ) {
     checkOptions(options);
+    if ((options.phraseDetection ?? 0) > 0 && !(model.config.phrases && model.config.phrases.length > 0)) {
+      throw new RangeError('Trainer option phraseDetection needs a model built with a phrase detector (config.phrases)');
+    }
     this.decoderVars = model.decoderVariables();
     this.encoderVars = model.encoderVariables();
     this.decoderOpt = tf.train.adam(options.decoderLr);
@@ -318,7 +324,7 @@ export class Trainer {
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, guidanceSharpness: this.options.guidanceSharpness ?? 1, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, guidanceSharpness: this.options.guidanceSharpness ?? 1, phraseDetection: this.options.phraseDetection ?? 0, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
     return tf.tidy(() => {
       let parts: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
@@ -329,7 +335,8 @@ export class Trainer {
       }, varList);
       const stats = tf.concat([tf.reshape(value, [1]), parts!]) as tf.Tensor1D;
       parts!.dispose();
-      return { grads: varList.map((v) => grads[v.name]!), stats, tokens };
+      // A head whose loss is off (a phrase detector trained with phraseDetection 0) has no gradient.
+      return { grads: varList.map((v) => grads[v.name] ?? tf.zerosLike(v)), stats, tokens };
     });
   }
 

@@ -61,6 +61,14 @@ export interface ModelConfig {
    */
   wordDetector?: boolean;
   /**
+   * A phrase-detector head beside the word detector (phrases.ts): the same per-cell, noisy-OR
+   * classifier over two-word phrases of the training captions, as pairs of vocabulary ids ("red
+   * circle"). A cell has to see both words on one object, so it learns bindings the word detector
+   * cannot express; at inference it re-ranks the finished beams with the words. Needs wordDetector.
+   * Absent: none.
+   */
+  phrases?: Array<[number, number]>;
+  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.
@@ -153,6 +161,8 @@ export interface TrainerOptions {
    * mass from the cells beside an object onto the object's own cells.
    */
   guidanceSharpness?: number;
+  /** Weight of the phrase-detector loss (model config phrases must be set); default 0. */
+  phraseDetection?: number;
   /**
    * Decay of an exponential moving average of the weights (Polyak averaging), in [0, 1); 0 (default)
    * disables. Validation and checkpoints then use the averaged weights; training continues from the live ones.

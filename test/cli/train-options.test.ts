@@ -27,6 +27,16 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--attention-guidance', '1'])).toThrow(/--attention-guidance learns from the word detector: add --word-detection W/);
   });
 
+  it('gives a new model a phrase detector only with --phrase-detection, which needs the word detector', () => {
+    expect(parse([]).phrases).toBeUndefined();
+    const o = parse(['--word-detection', '150', '--phrase-detection', '200', '--phrases', '64']);
+    expect(o.phrases).toBe(64);
+    expect(o.trainer).toMatchObject({ wordDetection: 150, phraseDetection: 200 });
+    expect(parse(['--word-detection', '1', '--phrase-detection', '1']).phrases).toBe(96);
+    expect(() => parse(['--phrase-detection', '1'])).toThrow(/--phrase-detection works beside the word detector: add --word-detection W/);
+    expect(() => parse(['--word-detection', '1', '--phrase-detection', '1', '--phrases', '0'])).toThrow(/--phrases.*integer >= 1/);
+  });
+
   it('passes a learning-rate anneal through only when --anneal-minutes is given', () => {
     expect(parse([]).annealMinutes).toBeUndefined();
     expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });

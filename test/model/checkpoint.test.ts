@@ -39,6 +39,22 @@ afterAll(async () => {
 });
 
 describe('checkpoints', () => {
+  it('keep a phrase detector: its phrases, its weights, and the same re-ranked captions', async () => {
+    const id = (w: string) => vocab.idOf(w);
+    const model = ShowAttendTell.create({ ...config, wordDetector: true, phrases: [[id('red'), id('circle')], [id('a'), id('blue')]] }, { seed: 2 });
+    const dir = path.join(tmp, 'phrases');
+    await saveCheckpoint(dir, { model, vocab, preprocess });
+    const loaded = await loadCaptioner(dir);
+    expect(loaded.model.config.phrases).toEqual([[id('red'), id('circle')], [id('a'), id('blue')]]);
+    expect(loaded.model.decoder.phraseKernel!.dataSync()).toEqual(model.decoder.phraseKernel!.dataSync());
+    const opts = { beamSize: 3, maxSteps: 8, returnAlternatives: 3 };
+    const a = await new Captioner(model, vocab, preprocess).caption(images, opts);
+    const b = await loaded.caption(images, opts);
+    expect(b.map((r) => r.alternatives.map((h) => h.score))).toEqual(a.map((r) => r.alternatives.map((h) => h.score)));
+    model.dispose();
+    loaded.model.dispose();
+  });
+
   it('round-trip: the loaded captioner gives the same captions, scores and modelId', async () => {
     const model = ShowAttendTell.create(config, { seed: 1 });
     const dir = path.join(tmp, 'round-trip');

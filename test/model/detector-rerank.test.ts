@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { ShowAttendTell, beamSearch, defaultModelConfig, detectorAgreement, detectorViews, type DetectorView } from '../../src/model/index.js';
+import { PHRASE_RERANK_WEIGHT, ShowAttendTell, beamSearch, defaultModelConfig, detectorAgreement, detectorViews, phraseIndex, type DetectorView } from '../../src/model/index.js';
+import { phraseLogits } from '../../src/model/loss.js';
 import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
@@ -73,6 +74,36 @@ describe('detector re-ranking', () => {
     expect(detectorAgreement([id('red'), id('square'), vocab.endId], view, vocab)).toBeCloseTo(Math.log(0.95) + Math.log(0.05) + Math.log(0.9), 6);
     // "a red circle": 'a' is not confident, so only the red-circle pair counts.
     expect(detectorAgreement([id('a'), id('red'), id('circle')], view, vocab)).toBeCloseTo(2 * Math.log(0.95) + Math.log(0.1) + 0.3 * Math.log(0.09 / 0.2), 6);
+  });
+
+  it('charges each named phrase the phrase detector is sure is absent, once, and nothing for the others', () => {
+    const presence = new Float32Array(vocab.size).fill(0.5); // no confident words: only phrases count
+    const cells = new Float32Array(vocab.size).fill(0.5);
+    const list = [[id('red'), id('circle')], [id('blue'), id('circle')], [id('red'), id('square')]] as const;
+    const view: DetectorView = { presence, cells, phrases: { presence: Float32Array.from([0.05, 0.5, 0.97]), find: phraseIndex(list) } };
+    const caption = (...ws: string[]) => [...ws.map(id), vocab.endId];
+    // "red circle" is confidently absent (0.05), named twice: charged once.
+    expect(detectorAgreement(caption('a', 'red', 'circle', 'a', 'red', 'circle'), view, vocab)).toBeCloseTo(PHRASE_RERANK_WEIGHT * Math.log(0.05), 6);
+    // "blue circle" is unsure, "red square" present: no cost, and leaving a phrase out costs nothing.
+    expect(detectorAgreement(caption('a', 'blue', 'circle', 'a', 'red', 'square'), view, vocab)).toBe(0);
+    expect(detectorAgreement(caption('a', 'green', 'square'), view, vocab)).toBe(0);
+  });
+
+  it('gives a model with a phrase detector the noisy-OR presence of every phrase, without leaking tensors', () => {
+    const phrases: Array<[number, number]> = [[id('red'), id('circle')], [id('a'), id('blue')]];
+    const withPhrases = ShowAttendTell.create({ ...config(true), phrases }, { seed: 11 });
+    const before = tf.memory().numTensors;
+    const views = detectorViews(withPhrases, feats);
+    expect(tf.memory().numTensors).toBe(before);
+    const z = tf.tidy(() => phraseLogits(withPhrases, feats).arraySync());
+    const softplus = (x: number) => Math.log1p(Math.exp(x));
+    for (const [b, q] of [[0, 0], [3, 1]] as const) {
+      const s = z[b]!.reduce((sum, cell) => sum + softplus(cell[q]!), 0);
+      expect(views[b]!.phrases!.presence[q]).toBeCloseTo(1 - Math.exp(-s), 5);
+    }
+    expect(views[0]!.phrases!.find(id('a'), id('blue'))).toBe(1);
+    expect(detectorViews(model, feats)[0]!.phrases).toBeUndefined();
+    withPhrases.dispose();
   });
 
   it('computes presence as the noisy-OR over cells that the detector is trained with, and each cell\'s own probability, without leaking tensors', () => {

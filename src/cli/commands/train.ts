@@ -48,6 +48,8 @@ interface TrainCliOptions extends DataOptions {
   wordDetection: number;
   attentionGuidance: number;
   guidanceSharpness: number;
+  phraseDetection: number;
+  phrases: number;
   averageDecay: number;
   deepOutput?: boolean;
   attentionMemory?: boolean;
@@ -95,6 +97,7 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 /** Maps CLI options onto the training pipeline's options (exported for the demo). */
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
+  if (o.phraseDetection > 0 && !(o.wordDetection > 0)) throw new UserError('--phrase-detection works beside the word detector: add --word-detection W');
   if (o.annealMinutes === undefined && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M`);
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
@@ -102,8 +105,9 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
-      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
+      decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, phraseDetection: o.phraseDetection, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
+    ...(o.phraseDetection > 0 ? { phrases: o.phrases } : {}),
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
@@ -198,6 +202,8 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--attention-entropy <x>', 'weight of an attention-entropy penalty (peaked maps that move between objects); 0 disables', positive(true), 0)
     .option('--word-detection <x>', 'weight of a word-detector loss: each grid cell learns to recognise the words its region shows, from the captions alone (training only); 0 disables', positive(true), 0)
     .option('--attention-guidance <x>', "weight of detector-guided attention: the word detector's map for each word is a teacher for the attention that predicts it (needs --word-detection); 0 disables", positive(true), 0)
+    .option('--phrase-detection <x>', 'weight of a phrase-detector loss beside the word detector: each cell learns two-word phrases of the captions ("red circle"), so colours are bound to shapes; it also re-ranks the beams (needs --word-detection); 0 disables', positive(true), 0)
+    .option('--phrases <n>', 'with --phrase-detection: how many of the commonest two-word phrases of the training captions it learns', int(1), 96)
     .option('--guidance-sharpness <k>', "exponent of the guidance teacher (the detector's map raised to k, renormalised): above 1 it teaches attention the object's own cell rather than the cells beside it", atLeast(1), 1)
     .option('--average-decay <d>', 'decay of an exponential moving average of the weights (Polyak averaging), e.g. 0.999: validation and checkpoints use the average; 0 disables', probability(false), 0)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
