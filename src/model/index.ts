@@ -3,7 +3,7 @@ export { defaultModelConfig, referenceModelConfig, validateModelConfig } from '.
 export { ShowAttendTell, type EmbeddingMode } from './show-attend-tell.js';
 export type { NamedVariable } from './named-variable.js';
 export { beamSearch, defaultDetectorRerank, DEFAULT_DETECTOR_RERANK } from './beam-search.js';
-export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RERANK_WEIGHT, type DetectorView } from './detector-rerank.js';
+export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RERANK_WEIGHT, PHRASE_ABSENT, type DetectorView } from './detector-rerank.js';
 export { selectPhrases, captionPhraseLabels, phraseIndex, type Phrase } from './phrases.js';
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
 export { Trainer, type TrainerState, type SerializedTensor } from './trainer.js';

@@ -87,6 +87,15 @@ describe('detector re-ranking', () => {
     // "blue circle" is unsure, "red square" present: no cost, and leaving a phrase out costs nothing.
     expect(detectorAgreement(caption('a', 'blue', 'circle', 'a', 'red', 'square'), view, vocab)).toBe(0);
     expect(detectorAgreement(caption('a', 'green', 'square'), view, vocab)).toBe(0);
+    // Beside a phrase detector, two confident words that no one cell shows together cost no pair term.
+    const sure = Float32Array.from(presence);
+    sure[id('red')] = sure[id('square')] = 0.99;
+    const apart = new Float32Array(2 * vocab.size).fill(0.5);
+    apart[id('red')] = apart[vocab.size + id('square')] = 0.9;
+    apart[id('square')] = apart[vocab.size + id('red')] = 0.1;
+    const words = Math.log(0.99) * 2;
+    expect(detectorAgreement(caption('red', 'square'), { ...view, presence: sure, cells: apart }, vocab)).toBeCloseTo(words, 6);
+    expect(detectorAgreement(caption('red', 'square'), { presence: sure, cells: apart }, vocab)).toBeCloseTo(words + 0.3 * Math.log(0.09 / 0.2), 6);
   });
 
   it('gives a model with a phrase detector the noisy-OR presence of every phrase, without leaking tensors', () => {
