@@ -197,7 +197,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         if (lastExists) throw new RangeError(`${o.outDir} already holds a training run (last/); pass --resume to continue it or choose another --out`);
         vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq);
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
-        const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases).map(([a, b]) => [a, b] as [number, number]) } : {};
+        const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases) } : {};
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);

@@ -62,12 +62,12 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
     const p = phrases.length > 0 ? (noisyOr(phraseLogits(model, features)).dataSync() as Float32Array) : undefined;
     return [noisyOr(z).dataSync() as Float32Array, tf.sigmoid(z).dataSync() as Float32Array, p];
   });
-  const find = phraseIndex(phrases);
   const n = phrases.length;
+  const find = n > 0 ? phraseIndex(phrases) : undefined;
   return Array.from({ length: b }, (_, i) => ({
     presence: presence.slice(i * v, (i + 1) * v),
     cells: cells.slice(i * l * v, (i + 1) * l * v),
-    ...(phrasePresence ? { phrases: { presence: phrasePresence.slice(i * n, (i + 1) * n), find } } : {}),
+    ...(phrasePresence && find ? { phrases: { presence: phrasePresence.slice(i * n, (i + 1) * n), find } } : {}),
   }));
 }
 
@@ -85,7 +85,7 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
  */
 export function detectorAgreement(ids: readonly number[], view: DetectorView, vocab: Vocabulary, confidence = DEFAULT_RERANK_CONFIDENCE): number {
   if (!(confidence > 0.5 && confidence < 1)) throw new RangeError(`rerank confidence must be in (0.5, 1) (got ${confidence})`);
-  const { presence, cells } = view;
+  const { presence } = view;
   const v = presence.length;
   const special = new Set([vocab.padId, vocab.startId, vocab.endId, vocab.unkId]);
   const has = new Set(ids);
@@ -95,25 +95,35 @@ export function detectorAgreement(ids: readonly number[], view: DetectorView, vo
     if (special.has(w) || (p < confidence && p > 1 - confidence)) continue;
     sum += Math.log(Math.max(has.has(w) ? p : 1 - p, MIN_PROB));
   }
-  const present = (w: number) => !special.has(w) && presence[w]! >= confidence;
   // The phrase detector learned what the cell pairs approximate: with it, pairs are not counted twice.
-  for (let t = 0; !view.phrases && t + 1 < ids.length; t++) {
+  return sum + (view.phrases ? phraseTerm(ids, view.phrases) : pairTerm(ids, view, (w) => !special.has(w) && presence[w]! >= confidence));
+}
+
+/** For each two adjacent words both confidently present, PAIR_WEIGHT log of how well one cell shows both. */
+function pairTerm(ids: readonly number[], { presence, cells }: DetectorView, present: (w: number) => boolean): number {
+  const v = presence.length;
+  let sum = 0;
+  for (let t = 0; t + 1 < ids.length; t++) {
     const [w1, w2] = [ids[t]!, ids[t + 1]!];
     if (!present(w1) || !present(w2)) continue;
     let best = 0;
     for (let cell = 0; cell < cells.length; cell += v) best = Math.max(best, cells[cell + w1]! * cells[cell + w2]!);
     sum += PAIR_WEIGHT * Math.log(Math.min(1, Math.max(best, MIN_PROB) / PAIR_THRESHOLD));
   }
-  if (view.phrases) {
-    const named = new Set<number>();
-    for (let t = 0; t + 1 < ids.length; t++) {
-      const q = view.phrases.find(ids[t]!, ids[t + 1]!);
-      if (q !== undefined) named.add(q);
-    }
-    for (const q of named) {
-      const p = view.phrases.presence[q]!;
-      if (p <= PHRASE_ABSENT) sum += PHRASE_RERANK_WEIGHT * Math.log(Math.max(p, MIN_PROB));
-    }
+  return sum;
+}
+
+/** For each distinct named phrase the phrase detector puts at P <= PHRASE_ABSENT, PHRASE_RERANK_WEIGHT log P. */
+function phraseTerm(ids: readonly number[], phrases: NonNullable<DetectorView['phrases']>): number {
+  const named = new Set<number>();
+  for (let t = 0; t + 1 < ids.length; t++) {
+    const q = phrases.find(ids[t]!, ids[t + 1]!);
+    if (q !== undefined) named.add(q);
+  }
+  let sum = 0;
+  for (const q of named) {
+    const p = phrases.presence[q]!;
+    if (p <= PHRASE_ABSENT) sum += PHRASE_RERANK_WEIGHT * Math.log(Math.max(p, MIN_PROB));
   }
   return sum;
 }

@@ -179,11 +179,22 @@ export function wordDetectionLoss(model: ShowAttendTell, features: tf.Tensor3D, 
 /** [B, L, V]: the word detector's per-cell logits z_i(w). */
 export function detectorLogits(model: ShowAttendTell, features: tf.Tensor3D): tf.Tensor3D {
   const w = model.decoder;
-  const v = model.config.vocabSize;
   if (!w.detectorKernel || !w.detectorBias) throw new Error('wordDetection or attentionGuidance > 0 needs a model built with wordDetector: true');
+  return cellLogits(features, w.detectorKernel, w.detectorBias);
+}
+
+/** [B, L, P]: the phrase detector's per-cell logits. */
+export function phraseLogits(model: ShowAttendTell, features: tf.Tensor3D): tf.Tensor3D {
+  const w = model.decoder;
+  if (!w.phraseKernel || !w.phraseBias) throw new Error('phraseDetection > 0 needs a model built with phrases (config.phrases)');
+  return cellLogits(features, w.phraseKernel, w.phraseBias);
+}
+
+/** [B, L, K]: a linear classifier [enc, K] + [K] applied to every annotation of [B, L, enc]. */
+function cellLogits(features: tf.Tensor3D, kernel: tf.Variable, bias: tf.Variable): tf.Tensor3D {
   const [b, l, enc] = features.shape;
-  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), w.detectorKernel as tf.Tensor2D), w.detectorBias);
-  return tf.reshape(z, [b, l, v]);
+  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), kernel as tf.Tensor2D), bias);
+  return tf.reshape(z, [b, l, kernel.shape[1]!]);
 }
 
 function wordDetectionLossFromLogits(z: tf.Tensor3D, p: PreparedTargets): tf.Scalar {
@@ -191,17 +202,8 @@ function wordDetectionLossFromLogits(z: tf.Tensor3D, p: PreparedTargets): tf.Sca
   return noisyOrLoss(z, tf.tensor2d(captionWordLabels(p, v), [b, v]));
 }
 
-/** [B, L, P]: the phrase detector's per-cell logits. */
-export function phraseLogits(model: ShowAttendTell, features: tf.Tensor3D): tf.Tensor3D {
-  const w = model.decoder;
-  if (!w.phraseKernel || !w.phraseBias) throw new Error('phraseDetection > 0 needs a model built with phrases (config.phrases)');
-  const [b, l, enc] = features.shape;
-  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), w.phraseKernel as tf.Tensor2D), w.phraseBias);
-  return tf.reshape(z, [b, l, w.phraseBias.shape[0]!]);
-}
-
 /**
- * The word detector's multiple-instance loss over the caption's two-word phrases (phrases.ts):
+ * The word detector's kind of multiple-instance loss, over the caption's two-word phrases (phrases.ts):
  * noisy-OR over cells, binary cross-entropy against which phrases the caption has, mean over images
  * and phrases. Not tidied (runs inside the caller's variableGrads).
  */

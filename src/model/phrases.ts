@@ -19,10 +19,10 @@ const MAX_CAPTION_SHARE = 0.5;
  * captions and at most half of them; <unk> and the special tokens never take part. Ties keep first
  * appearance, so the same captions give the same list.
  */
-export function selectPhrases(captions: readonly (readonly string[])[], vocab: Vocabulary, count: number, minCaptions = 5): Phrase[] {
+export function selectPhrases(captions: readonly (readonly string[])[], vocab: Vocabulary, count: number, minCaptions = 5): Array<[number, number]> {
   if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`phrase count must be an integer >= 1 (got ${count})`);
   const special = new Set([vocab.padId, vocab.startId, vocab.endId, vocab.unkId]);
-  const seen = new Map<string, { phrase: Phrase; captions: number; first: number }>();
+  const seen = new Map<string, { phrase: [number, number]; captions: number; first: number }>();
   captions.forEach((tokens, index) => {
     const ids = tokens.map((t) => vocab.idOf(t));
     const inThisCaption = new Set<string>();
@@ -44,10 +44,19 @@ export function selectPhrases(captions: readonly (readonly string[])[], vocab: V
     .map((e) => e.phrase);
 }
 
+type PhraseLookup = (a: number, b: number) => number | undefined;
+/** One lookup per phrase list: every training step and every beam search reuses its model's. */
+const lookups = new WeakMap<readonly Phrase[], PhraseLookup>();
+
 /** Looks a two-word sequence up in a phrase list: its index, or undefined. */
-export function phraseIndex(phrases: readonly Phrase[]): (a: number, b: number) => number | undefined {
-  const index = new Map(phrases.map(([a, b], i) => [`${a} ${b}`, i]));
-  return (a, b) => index.get(`${a} ${b}`);
+export function phraseIndex(phrases: readonly Phrase[]): PhraseLookup {
+  let lookup = lookups.get(phrases);
+  if (!lookup) {
+    const index = new Map(phrases.map(([a, b], i) => [`${a} ${b}`, i]));
+    lookup = (a, b) => index.get(`${a} ${b}`);
+    lookups.set(phrases, lookup);
+  }
+  return lookup;
 }
 
 /**
