@@ -21,6 +21,8 @@ import { packageRoot } from '../src/cli/package-root.js';
 import { threadsFor } from '../src/runtime/worker-entry.js';
 import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
 import { trainPipeline } from './train.js';
+import { calibrateCounting } from './calibrate-counting.js';
+import { describeCalibration } from '../src/cli/commands/calibrate.js';
 
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M] [--resume]
@@ -87,4 +89,6 @@ for (const f of await readdir(join(runDir, checkpoint))) {
   await cp(join(runDir, checkpoint, f), join(install, `${f}.tmp`));
   await rename(join(install, `${f}.tmp`), join(install, f));
 }
+// Which phrases count objects, from the training captions (pipelines/calibrate-counting.ts).
+console.log(describeCalibration(install, await calibrateCounting({ modelDir: install, dataset })));
 console.log(`trained for ${trainMinutes.toFixed(1)} min (total ${((performance.now() - t0) / 60_000).toFixed(1)} min); installed ${checkpoint}/ as ${install}`);

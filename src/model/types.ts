@@ -69,6 +69,12 @@ export interface ModelConfig {
    */
   phrases?: Array<[number, number]>;
   /**
+   * Indices into phrases whose detector maps count objects (phrase-count.ts): calibrated after
+   * training from the validation captions (pipelines/calibrate-counting.ts). Re-ranking makes a
+   * caption that names one of them more often than its map has blobs pay. Needs phrases. Absent: none.
+   */
+  countablePhrases?: number[];
+  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.

@@ -14,6 +14,7 @@ import {
   loadCaptioner,
   loadCheckpoint,
   saveCheckpoint,
+  updateCheckpointConfig,
   type TrainerOptions,
 } from '../../src/model/index.js';
 import { noise, noiseBatch, tinyVocab } from './helpers.js';
@@ -51,6 +52,31 @@ describe('checkpoints', () => {
     const a = await new Captioner(model, vocab, preprocess).caption(images, opts);
     const b = await loaded.caption(images, opts);
     expect(b.map((r) => r.alternatives.map((h) => h.score))).toEqual(a.map((r) => r.alternatives.map((h) => h.score)));
+    model.dispose();
+    loaded.model.dispose();
+  });
+
+  it('rewrites only the config with updateCheckpointConfig, and refuses a config that does not validate', async () => {
+    const id = (w: string) => vocab.idOf(w);
+    const model = ShowAttendTell.create({ ...config, wordDetector: true, phrases: [[id('red'), id('circle')], [id('a'), id('blue')]] }, { seed: 2 });
+    const dir = path.join(tmp, 'update-config');
+    await saveCheckpoint(dir, { model, vocab, preprocess });
+    await fs.writeFile(path.join(dir, 'README.md'), 'kept');
+    const weights = await fs.readFile(path.join(dir, 'weights.bin'));
+    await updateCheckpointConfig(dir, (c) => ({ ...c, countablePhrases: [0] }));
+    const loaded = await loadCheckpoint(dir);
+    expect(loaded.model.config.countablePhrases).toEqual([0]);
+    expect(loaded.model.decoder.phraseKernel!.dataSync()).toEqual(model.decoder.phraseKernel!.dataSync());
+    expect((await fs.readFile(path.join(dir, 'weights.bin'))).equals(weights)).toBe(true);
+    expect(await fs.readFile(path.join(dir, 'README.md'), 'utf8')).toBe('kept');
+    const bad = updateCheckpointConfig(dir, (c) => ({ ...c, countablePhrases: [5] }));
+    await expect(bad).rejects.toThrow(CheckpointError);
+    await expect(bad).rejects.toThrow(/update-config.*countablePhrases must be increasing indices into phrases \(2 phrases\)/);
+    const unchanged = await loadCheckpoint(dir);
+    expect(unchanged.model.config.countablePhrases).toEqual([0]);
+    unchanged.model.dispose();
+    expect((await fs.readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
+    await expect(updateCheckpointConfig(path.join(tmp, 'absent'), (c) => c)).rejects.toThrow(/absent.*missing model.json/);
     model.dispose();
     loaded.model.dispose();
   });
