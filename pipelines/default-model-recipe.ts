@@ -42,7 +42,6 @@ export const DEFAULT_MODEL_RECIPE = {
       // Word detector: each cell learns to name what it shows, from the caption's words alone; at
       // inference it re-ranks the finished beams (src/model/detector-rerank.ts).
       wordDetector: true,
-      countInit: true,
     },
     // alphaC 0: the doubly stochastic term asks every cell to be attended about once per caption,
     // which pulls attention off the objects onto the background. attentionEntropy 0.3: peaked maps

@@ -78,12 +78,6 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
     if (!ok) throw new TypeError(`${source}: phrases must be a list of [id, id] pairs of vocabulary ids below vocabSize (${String(config.vocabSize)})`);
     if (config.wordDetector !== true) throw new TypeError(`${source}: phrases (the phrase detector) needs wordDetector: true`);
   }
-  if (config.countInit !== undefined && typeof config.countInit !== 'boolean') {
-    throw new TypeError(`${source}: countInit must be true or false (got ${String(config.countInit)})`);
-  }
-  if (config.countInit && !(config.phrases && config.phrases.length > 0)) {
-    throw new TypeError(`${source}: countInit reads the phrase detector's counts: it needs phrases`);
-  }
   if (config.countablePhrases !== undefined) {
     const n = config.phrases?.length ?? 0;
     const c = config.countablePhrases;

@@ -33,9 +33,6 @@ export interface DecoderWeights {
   /** [enc, P] and [P]: the phrase detector (config.phrases), the word detector's two-word companion. */
   phraseKernel?: tf.Variable;
   phraseBias?: tf.Variable;
-  /** [P, dec] each: how the phrase detector's soft counts enter init_h and init_c (config.countInit). */
-  countHKernel?: tf.Variable;
-  countCKernel?: tf.Variable;
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
@@ -90,11 +87,6 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
   if (config.phrases && config.phrases.length > 0) {
     weights.phraseKernel = make('phraseKernel', [enc, config.phrases.length], lin(enc));
     weights.phraseBias = make('phraseBias', [config.phrases.length], 0, -6);
-    // Zeros: the model starts as one without counts and learns how much to read from them.
-    if (config.countInit) {
-      weights.countHKernel = make('countHKernel', [config.phrases.length, dec], 0);
-      weights.countCKernel = make('countCKernel', [config.phrases.length, dec], 0);
-    }
   }
   return { weights, named };
 }
@@ -198,22 +190,7 @@ export function initialState(w: DecoderWeights, features: tf.Tensor3D, mode: 'me
   // 'bias' feeds zeros through the same layers: the kernels stay in the graph (a zero gradient rather
   // than none, which variableGrads would refuse) and the state is exactly the biases.
   const mean = mode === 'bias' ? (tf.zerosLike(m) as tf.Tensor2D) : m;
-  const h = dense(mean, w.initHKernel, w.initHBias);
-  const c = dense(mean, w.initCKernel, w.initCBias);
-  if (!w.countHKernel || !w.countCKernel || !w.phraseKernel || !w.phraseBias) return { h, c };
-  const counts = phraseSoftCounts(features, w.phraseKernel, w.phraseBias);
-  return { h: tf.add(h, tf.matMul(counts, w.countHKernel as tf.Tensor2D)), c: tf.add(c, tf.matMul(counts, w.countCKernel as tf.Tensor2D)) };
-}
-
-/**
- * [B, P]: the sum over cells of the phrase detector's per-cell probabilities, a soft count of each
- * phrase's objects (config.countInit): the mean annotation says what is there, not how many of one
- * kind, and a caption that says "two red squares" has to know that before it names the first.
- */
-function phraseSoftCounts(features: tf.Tensor3D, kernel: tf.Variable, bias: tf.Variable): tf.Tensor2D {
-  const [b, l, enc] = features.shape;
-  const z = tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), kernel as tf.Tensor2D), bias);
-  return tf.sum(tf.reshape(tf.sigmoid(z), [b, l, kernel.shape[1]!]), 1) as tf.Tensor2D;
+  return { h: dense(mean, w.initHKernel, w.initHBias), c: dense(mean, w.initCKernel, w.initCBias) };
 }
 
 /**

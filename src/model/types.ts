@@ -75,12 +75,6 @@ export interface ModelConfig {
    */
   countablePhrases?: number[];
   /**
-   * The LSTM's initial state also reads the phrase detector's soft counts (the sum over cells of each
-   * phrase's per-cell probability), so the decoder knows how many of each kind there are before it
-   * speaks ("two red squares", not "a red square and a red square"). Needs phrases. Absent: false.
-   */
-  countInit?: boolean;
-  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.

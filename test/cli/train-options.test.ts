@@ -37,12 +37,6 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--word-detection', '1', '--phrase-detection', '1', '--phrases', '0'])).toThrow(/--phrases.*integer >= 1/);
   });
 
-  it('gives a new model a count-aware start only with --count-init, which needs the phrase detector', () => {
-    expect(parse(['--word-detection', '1', '--phrase-detection', '1']).model?.countInit).toBeUndefined();
-    expect(parse(['--word-detection', '1', '--phrase-detection', '1', '--count-init']).model?.countInit).toBe(true);
-    expect(() => parse(['--word-detection', '1', '--count-init'])).toThrow(/--count-init reads the phrase detector's counts: add --phrase-detection W/);
-  });
-
   it('passes a learning-rate anneal through only when --anneal-minutes is given', () => {
     expect(parse([]).annealMinutes).toBeUndefined();
     expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });

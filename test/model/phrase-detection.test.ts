@@ -3,7 +3,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { ShowAttendTell, Trainer, captionPhraseLabels, defaultModelConfig, prepareTargets, selectPhrases, validateModelConfig } from '../../src/model/index.js';
 import { phraseDetectionLoss } from '../../src/model/loss.js';
-import { initialState } from '../../src/model/decoder.js';
 import { noise, tinyVocab } from './helpers.js';
 
 beforeAll(async () => {
@@ -114,64 +113,5 @@ describe('phrase detection (multiple-instance, noisy-OR over the grid)', () => {
     expect(model.decoder.phraseKernel!.dataSync()).not.toEqual(kernelBefore);
     features.dispose();
     model.dispose();
-  });
-});
-
-describe('count-aware start (config.countInit)', () => {
-  const counting = () => ({ ...tinyConfig(), countInit: true });
-
-  it('starts as the same model without counts, and adds soft counts x kernel to init_h and init_c', () => {
-    const plain = ShowAttendTell.create(tinyConfig(), { seed: 4 });
-    const model = ShowAttendTell.create(counting(), { seed: 4 });
-    const features = tf.tensor3d(noise(2 * 4 * 3, 8), [2, 4, 3]);
-    const state = (m: ShowAttendTell) => tf.tidy(() => {
-      const s = initialState(m.decoder, features, 'mean');
-      return [s.h.arraySync(), s.c.arraySync()];
-    });
-    // Zero count kernels: the same start, so adding the option changes nothing until it is learned.
-    expect(state(model)).toEqual(state(plain));
-    const kernel = Float32Array.from(noise(3 * 5, 2));
-    tf.tidy(() => model.decoder.countHKernel!.assign(tf.tensor2d(kernel, [3, 5])));
-    const [h] = state(model) as [number[][]];
-    const [h0] = state(plain) as [number[][]];
-    const k = model.decoder.phraseKernel!.dataSync();
-    const bias = model.decoder.phraseBias!.dataSync();
-    const f = features.dataSync();
-    for (const b of [0, 1]) {
-      const counts = [0, 1, 2].map((q) => {
-        let sum = 0;
-        for (let cell = 0; cell < 4; cell++) {
-          let z = bias[q]!;
-          for (let c = 0; c < 3; c++) z += f[(b * 4 + cell) * 3 + c]! * k[c * 3 + q]!;
-          sum += 1 / (1 + Math.exp(-z));
-        }
-        return sum;
-      });
-      for (let j = 0; j < 5; j++) expect(h[b]![j]!).toBeCloseTo(h0[b]![j]! + counts.reduce((s, n, q) => s + n * kernel[q * 5 + j]!, 0), 4);
-    }
-    features.dispose();
-    model.dispose();
-    plain.dispose();
-  });
-
-  it('learns its count kernels from the caption loss, without leaking tensors', async () => {
-    const model = ShowAttendTell.create(counting(), { seed: 5 });
-    const trainer = new Trainer(model, { decoderLr: 5e-2, encoderLr: 5e-2, alphaC: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1, wordDetection: 1, phraseDetection: 1 });
-    const features = tf.tensor3d(noise(2 * 4 * 3, 9), [2, 4, 3]);
-    const e1 = vocab.encode(['a', 'red', 'circle'], 4);
-    const e2 = vocab.encode(['blue', 'blue'], 4);
-    const batch = { batchSize: 2, captions: Int32Array.from([...e1.ids, ...e2.ids]), lengths: Int32Array.from([e1.length, e2.length]) };
-    await trainer.stepOnFeatures(features, batch);
-    const tensors = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await trainer.stepOnFeatures(features, batch);
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(model.decoder.countHKernel!.dataSync().some((x) => x !== 0)).toBe(true);
-    expect(model.decoder.countCKernel!.dataSync().some((x) => x !== 0)).toBe(true);
-    features.dispose();
-    model.dispose();
-  });
-
-  it('refuses countInit without a phrase detector', () => {
-    expect(() => validateModelConfig({ ...tinyConfig(), phrases: undefined, countInit: true })).toThrow(/countInit reads the phrase detector's counts: it needs phrases/);
   });
 });

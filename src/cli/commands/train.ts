@@ -52,7 +52,6 @@ interface TrainCliOptions extends DataOptions {
   guidanceSharpness: number;
   phraseDetection: number;
   phrases: number;
-  countInit?: boolean;
   averageDecay: number;
   deepOutput?: boolean;
   attentionMemory?: boolean;
@@ -101,13 +100,12 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
   if (o.phraseDetection > 0 && !(o.wordDetection > 0)) throw new UserError('--phrase-detection works beside the word detector: add --word-detection W');
-  if (o.countInit && !(o.phraseDetection > 0)) throw new UserError('--count-init reads the phrase detector\'s counts: add --phrase-detection W');
   if (o.annealMinutes === undefined && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M`);
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
-    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}), ...(o.countInit ? { countInit: true } : {}) },
+    model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
       decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, phraseDetection: o.phraseDetection, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
@@ -208,7 +206,6 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--attention-guidance <x>', "weight of detector-guided attention: the word detector's map for each word is a teacher for the attention that predicts it (needs --word-detection); 0 disables", positive(true), 0)
     .option('--phrase-detection <x>', 'weight of a phrase-detector loss beside the word detector: each cell learns two-word phrases of the captions ("red circle"), so colours are bound to shapes; it also re-ranks the beams (needs --word-detection); 0 disables', positive(true), 0)
     .option('--phrases <n>', 'with --phrase-detection: how many of the commonest two-word phrases of the training captions it learns', int(1), 96)
-    .option('--count-init', 'with --phrase-detection: the LSTM\'s start also reads how many of each phrase the detector sees (its per-cell probabilities summed), so a caption can say "two red squares" before it names the first')
     .option('--guidance-sharpness <k>', "exponent of the guidance teacher (the detector's map raised to k, renormalised): above 1 it teaches attention the object's own cell rather than the cells beside it", atLeast(1), 1)
     .option('--average-decay <d>', 'decay of an exponential moving average of the weights (Polyak averaging), e.g. 0.999: validation and checkpoints use the average; 0 disables', probability(false), 0)
     .option('--deep-output', "Xu et al.'s deep output: the word logits also read the attended context directly (the reference code omits it)")
