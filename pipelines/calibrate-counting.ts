@@ -3,8 +3,8 @@
  * images and captions alone, and writes the list into the checkpoint's config
  * (config.countablePhrases; weights untouched). The training images are fair to calibrate on: the
  * detector was trained to say whether a phrase is in a caption, never how many times, and it takes
- * thousands of captions to tell a phrase that counts from one that does not. `captioner train` runs it after training a model with
- * a phrase detector; `captioner calibrate` runs it on an existing one.
+ * thousands of captions to tell a phrase that counts from one that does not. `captioner train` runs
+ * it after training a model with a phrase detector; `captioner calibrate` runs it on an existing one.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -43,6 +43,7 @@ export interface CountingCalibration {
   splits: readonly Split[];
 }
 
+/** Counts each phrase's blobs on the images, calibrates (countablePhrases) and rewrites the checkpoint's config. */
 export async function calibrateCounting(o: CalibrateCountingOptions): Promise<CountingCalibration> {
   const splits = o.splits ?? (['train', 'val'] as const);
   const batchSize = o.batchSize ?? 32;
