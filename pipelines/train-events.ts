@@ -41,7 +41,7 @@ export interface TrainStepEvent {
   batchSize: number;
   /** Images per second over the epoch so far (decode + step, i.e. what the pipeline sustains). */
   examplesPerSec: number;
-  /** Estimated seconds to the end of the run (epochs or --max-minutes, whichever comes first). */
+  /** Estimated seconds to the end of the run (epochs, --max-minutes or --max-steps, whichever comes first). */
   etaSec: number;
   durationMs: number;
 }
@@ -107,9 +107,9 @@ export interface TrainCheckpointEvent {
 
 export interface TrainEndEvent {
   type: 'train.end';
-  /** 'completed' also covers the --epochs and --max-minutes limits (see `limit`). */
+  /** 'completed' also covers the --epochs, --max-minutes and --max-steps limits (see `limit`). */
   reason: 'completed' | 'early-stopped' | 'stopped' | 'failed';
-  limit?: 'epochs' | 'max-minutes';
+  limit?: 'epochs' | 'max-minutes' | 'max-steps';
   bestBleu4: number;
   bestEpoch: number;
   /** Epochs completed in total (including those before a resume). */

@@ -66,11 +66,11 @@ export function nextSchedule(state: ScheduleState, epoch: number, bleu4: number,
 }
 
 /**
- * Learning-rate multiplier of a cosine anneal over a wall-clock budget: 1 at the start, `floor` at
- * `overMinutes` and after. A run cut by time ends with small steps that settle the weights, which a
- * plateau schedule (one validation every few minutes) cannot do within a short budget.
+ * Learning-rate multiplier of a cosine anneal over a budget of minutes or steps: 1 at the start,
+ * `floor` at `over` and after. A run cut by a budget ends with small steps that settle the weights,
+ * which a plateau schedule (one validation every few minutes) cannot do within a short budget.
  */
-export function annealFactor(minutes: number, overMinutes: number, floor: number): number {
-  const x = Math.min(1, Math.max(0, minutes / overMinutes));
+export function annealFactor(progress: number, over: number, floor: number): number {
+  const x = Math.min(1, Math.max(0, progress / over));
   return floor + (1 - floor) * 0.5 * (1 + Math.cos(Math.PI * x));
 }

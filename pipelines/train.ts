@@ -49,6 +49,12 @@ export interface TrainOptions {
   decayFactor?: number; // 0.8
   /** Wall-clock limit of this invocation; the epoch in progress is cut short and validated (Infinity). */
   maxMinutes?: number;
+  /**
+   * Limit on optimizer steps in total, counting those before a resume (Infinity): the epoch in
+   * progress is cut short at it, validated and saved. Unlike maxMinutes it stops at the same step on
+   * a fast machine and a slow one.
+   */
+  maxSteps?: number;
   /** Cap on optimizer steps per epoch, for quick runs (no cap). */
   stepsPerEpoch?: number;
   /** Training images decoded or queued ahead of the optimizer (2 x batchSize; at least batchSize). */
@@ -89,6 +95,8 @@ export interface TrainOptions {
    * down to `annealFloor` x their value (default: no anneal). Multiplies any plateau decay.
    */
   annealMinutes?: number;
+  /** The same anneal over this many optimizer steps (counted across resumes) instead of minutes. */
+  annealSteps?: number;
   annealFloor?: number; // 0.05
   /**
    * Which learning rates the anneal lowers ('both'). 'encoder' settles the features that attention
@@ -144,10 +152,10 @@ const CACHE_LIMIT_BYTES = 512 * 2 ** 20;
  */
 export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
   const o = {
-    resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity,
+    resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity, maxSteps: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
     phrases: 0, minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
-    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealFloor: 0.05, annealGroups: 'both' as AnnealGroups, ...opts,
+    valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealSteps: Infinity, annealFloor: 0.05, annealGroups: 'both' as AnnealGroups, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
   return new Observable<TrainEvent>((subscriber) => {
@@ -210,9 +218,12 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       }
       const m = model;
       const t = trainer;
-      /** Initial rates x plateau decays so far x the anneal at this moment (1 without one). */
-      const setLearningRates = (): void => {
-        const anneal = o.annealMinutes === Infinity ? 1 : annealFactor(runMinutes(), o.annealMinutes, o.annealFloor);
+      const annealing = o.annealMinutes !== Infinity || o.annealSteps !== Infinity;
+      /** Initial rates x plateau decays so far x the anneal at this moment or step (1 without one). */
+      const setLearningRates = (step = state.step): void => {
+        const anneal = o.annealSteps !== Infinity
+          ? annealFactor(step, o.annealSteps, o.annealFloor)
+          : o.annealMinutes === Infinity ? 1 : annealFactor(runMinutes(), o.annealMinutes, o.annealFloor);
         const f = (group: 'encoder' | 'decoder') => state.schedule.lrScale * (o.annealGroups === 'both' || o.annealGroups === group ? anneal : 1);
         t.setLearningRates({ decoder: state.initialLr.decoder * f('decoder'), encoder: state.initialLr.encoder * f('encoder') });
       };
@@ -244,7 +255,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         let trained = 0;
         let taken = 0;
         const stepAndMaybeSave = async (b: TrainBatch): Promise<StepStats> => {
-          if (o.annealMinutes !== Infinity) setLearningRates();
+          if (annealing) setLearningRates(epochFirstStep + taken);
           const stats = await track(t.step(b));
           taken++;
           trained += b.batchSize;
@@ -259,7 +270,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         const steps$ = trainEpoch({
           examples: epochExamples(train, state.seed, epoch, state.captionSampling).slice(offset), load, trainer: { step: stepAndMaybeSave },
           vocab, batchSize: o.batchSize, maxLen: o.maxLen, prefetch, loadConcurrency: o.loadConcurrency, firstStep: state.step,
-          maxSteps: stepsPerEpoch - stepsBefore, cut: () => stopRequested || elapsedMin() >= o.maxMinutes,
+          maxSteps: stepsPerEpoch - stepsBefore, cut: () => stopRequested || elapsedMin() >= o.maxMinutes || epochFirstStep + taken >= o.maxSteps,
           onSkipped: (x, error) => {
             skippedInEpoch++;
             emit({ type: 'train.skipped', epoch, id: x.id, file: error.file, reason: error.reason, message: error.message });
@@ -356,6 +367,10 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
           limit = 'max-minutes';
           break;
         }
+        if (state.step >= o.maxSteps) {
+          limit = 'max-steps';
+          break;
+        }
       }
       emit({
         type: 'train.end', reason: endReason, ...(limit ? { limit } : {}), bestBleu4: state.schedule.bestBleu4,
@@ -396,11 +411,11 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
 
 function stepEvent(
   d: StepDone, epoch: number, stepInEpoch: number, stepsThisRun: number, stepsPerEpoch: number, learningRate: number, epochStart: number,
-  examples: number, o: { epochs: number; maxMinutes: number }, elapsedMin: number,
+  examples: number, o: { epochs: number; maxMinutes: number; maxSteps: number }, elapsedMin: number,
 ): TrainStepEvent {
   const sec = (performance.now() - epochStart) / 1000;
   const secPerStep = sec / Math.max(1, stepsThisRun);
-  const stepsLeft = stepsPerEpoch - stepInEpoch + (o.epochs - epoch - 1) * stepsPerEpoch;
+  const stepsLeft = Math.min(stepsPerEpoch - stepInEpoch + (o.epochs - epoch - 1) * stepsPerEpoch, o.maxSteps - d.step);
   const etaSec = Math.min(stepsLeft * secPerStep, Math.max(0, (o.maxMinutes - elapsedMin) * 60));
   return {
     type: 'train.step', epoch, step: d.step, stepInEpoch, stepsPerEpoch, loss: d.stats.loss, crossEntropy: d.stats.crossEntropy,
@@ -423,7 +438,7 @@ function trainerOptions(o: { trainer?: Partial<TrainerOptions>; seed: number }, 
   };
 }
 
-function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers' | 'annealMinutes' | 'annealFloor' | 'annealGroups'>>, prefetch: number): void {
+function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' | 'beamSize' | 'patience' | 'decayEvery' | 'decayFactor' | 'maxMinutes' | 'maxSteps' | 'stepsPerEpoch' | 'loadConcurrency' | 'probeCount' | 'workers' | 'annealMinutes' | 'annealSteps' | 'annealFloor' | 'annealGroups'>>, prefetch: number): void {
   const posInt = (name: string, v: number, allowInf = false) => {
     if (!((Number.isInteger(v) && v > 0) || (allowInf && v === Infinity))) throw new RangeError(`${name} must be a positive integer, got ${v}`);
   };
@@ -434,6 +449,9 @@ function validateOptions(o: Required<Pick<TrainOptions, 'epochs' | 'batchSize' |
   posInt('loadConcurrency', o.loadConcurrency);
   posInt('workers', o.workers);
   if (!(o.annealMinutes > 0)) throw new RangeError(`annealMinutes must be > 0, got ${o.annealMinutes}`);
+  posInt('maxSteps', o.maxSteps, true);
+  posInt('annealSteps', o.annealSteps, true);
+  if (o.annealMinutes !== Infinity && o.annealSteps !== Infinity) throw new RangeError('annealMinutes and annealSteps are two clocks for one anneal: set one');
   if (!(o.annealFloor >= 0 && o.annealFloor <= 1)) throw new RangeError(`annealFloor must be in [0, 1], got ${o.annealFloor}`);
   if (!ANNEAL_GROUPS.includes(o.annealGroups)) throw new RangeError(`annealGroups must be 'both', 'encoder' or 'decoder', got ${String(o.annealGroups)}`);
   if (o.workers > o.batchSize) throw new RangeError(`workers (${o.workers}) must be <= batchSize (${o.batchSize}): each takes a shard of every batch`);

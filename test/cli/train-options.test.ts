@@ -41,7 +41,10 @@ describe('captioner train options -> training configuration', () => {
     expect(parse([]).annealMinutes).toBeUndefined();
     expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });
     expect(() => parse(['--anneal-minutes', '30', '--anneal-groups', 'lstm'])).toThrow(/--anneal-groups/);
-    expect(() => parse(['--anneal-groups', 'encoder'])).toThrow(/--anneal-groups encoder shapes an anneal: add --anneal-minutes M/);
+    expect(() => parse(['--anneal-groups', 'encoder'])).toThrow(/--anneal-groups encoder shapes an anneal: add --anneal-minutes M or --anneal-steps N/);
+    expect(parse(['--anneal-steps', '4000', '--anneal-groups', 'encoder', '--max-steps', '4000'])).toMatchObject({ annealSteps: 4000, annealGroups: 'encoder', maxSteps: 4000 });
+    expect(parse([]).maxSteps).toBe(Infinity);
+    expect(() => parse(['--anneal-steps', '10', '--anneal-minutes', '3'])).toThrow(/--anneal-minutes and --anneal-steps are two clocks for one anneal: pass one/);
   });
 
   it('rejects values outside their range, naming the option', () => {

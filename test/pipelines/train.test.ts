@@ -10,6 +10,7 @@ import { loadCaptioner, loadCheckpoint } from '../../src/model/index.js';
 import { evaluate } from '../../pipelines/evaluate.js';
 import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
 import type { TrainEvent } from '../../pipelines/train-events.js';
+import { annealFactor } from '../../pipelines/train-schedule.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const of = <K extends TrainEvent['type']>(events: TrainEvent[], type: K) => events.filter((e): e is Extract<TrainEvent, { type: K }> => e.type === type);
@@ -162,6 +163,23 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await lastValueFrom(trainPipeline({ ...base(), outDir, resume: true, epochs: 3, annealMinutes: 1e-5, annealFloor: 0.1 }));
     expect(((await loadCheckpoint(join(outDir, 'last'))).training as { minutes: number }).minutes).toBeGreaterThan(minutes);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad5'), annealFloor: 2, annealMinutes: 1 }))).rejects.toThrow(/annealFloor must be in \[0, 1\], got 2/);
+  });
+
+  it('with maxSteps and annealSteps, stops at the step budget (cutting an epoch short) and anneals by step, across a resume', async () => {
+    const outDir = join(root, 'steps');
+    // Two steps per epoch: a budget of 3 cuts the second epoch after its first step.
+    const events = await lastValueFrom(trainPipeline({ ...base(), outDir, epochs: 9, maxSteps: 3, annealSteps: 4, annealFloor: 0.1 }).pipe(toArray()));
+    const steps = of(events, 'train.step');
+    expect(steps.map((e) => e.step)).toEqual([1, 2, 3]);
+    steps.forEach((e, i) => expect(e.learningRate).toBeCloseTo(4e-4 * annealFactor(i, 4, 0.1), 12));
+    expect(of(events, 'train.end')[0]).toMatchObject({ reason: 'completed', limit: 'max-steps', steps: 3, epochs: 2 });
+    // A resume with a larger budget goes on counting from step 3, on the same anneal.
+    const more = await lastValueFrom(trainPipeline({ ...base(), outDir, resume: true, epochs: 9, maxSteps: 5, annealSteps: 4, annealFloor: 0.1 }).pipe(toArray()));
+    expect(of(more, 'train.step').map((e) => [e.step, e.learningRate])).toEqual([[4, 4e-4 * annealFactor(3, 4, 0.1)], [5, 4e-5]]);
+    expect(of(more, 'train.end')[0]).toMatchObject({ limit: 'max-steps', steps: 5 });
+    const bad = (o: Partial<TrainOptions>, dir: string) => lastValueFrom(trainPipeline({ ...base(), outDir: join(root, dir), ...o }));
+    await expect(bad({ annealSteps: 4, annealMinutes: 1 }, 'bad-steps1')).rejects.toThrow(/annealMinutes and annealSteps are two clocks for one anneal: set one/);
+    await expect(bad({ maxSteps: 0 }, 'bad-steps2')).rejects.toThrow(/maxSteps must be a positive integer, got 0/);
   });
 
   it("with annealGroups 'encoder', only the encoder's learning rate is annealed", async () => {

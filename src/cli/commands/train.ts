@@ -22,6 +22,7 @@ interface TrainCliOptions extends DataOptions {
   patience: number;
   decayEvery: number;
   maxMinutes?: number;
+  maxSteps?: number;
   stepsPerEpoch?: number;
   valLimit?: number;
   imageSize: number;
@@ -66,6 +67,7 @@ interface TrainCliOptions extends DataOptions {
   feedHost: string;
   workers?: number;
   annealMinutes?: number;
+  annealSteps?: number;
   annealFloor: number;
   annealGroups: AnnealGroups;
 }
@@ -100,10 +102,12 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
   if (o.phraseDetection > 0 && !(o.wordDetection > 0)) throw new UserError('--phrase-detection works beside the word detector: add --word-detection W');
-  if (o.annealMinutes === undefined && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M`);
+  if (o.annealMinutes !== undefined && o.annealSteps !== undefined) throw new UserError('--anneal-minutes and --anneal-steps are two clocks for one anneal: pass one');
+  const anneal = o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes } : o.annealSteps !== undefined ? { annealSteps: o.annealSteps } : undefined;
+  if (!anneal && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M or --anneal-steps N`);
   return {
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
-    patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity,
+    patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity, maxSteps: o.maxSteps ?? Infinity,
     stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
@@ -113,7 +117,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
     minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
-    ...(o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes, annealFloor: o.annealFloor, annealGroups: o.annealGroups } : {}),
+    ...(anneal ? { ...anneal, annealFloor: o.annealFloor, annealGroups: o.annealGroups } : {}),
   };
 }
 
@@ -180,9 +184,11 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--patience <n>', 'stop after this many epochs without validation BLEU-4 improvement', int(1), 20)
     .option('--decay-every <n>', 'multiply the learning rates by 0.8 after every n epochs without improvement', int(1), 8)
     .option('--anneal-minutes <m>', 'cosine-anneal the learning rates over this many minutes of training (set it to --max-minutes to end a timed run on small steps)', positive())
+    .option('--anneal-steps <n>', 'the same anneal over this many optimizer steps (counted across resumes; set it to --max-steps for a run that ends alike on any machine)', int(1))
     .option('--anneal-floor <x>', 'learning-rate multiplier the anneal ends at', probability(), 0.05)
     .addOption(new Option('--anneal-groups <which>', 'which learning rates the anneal lowers').choices(ANNEAL_GROUPS).default('both'))
     .option('--max-minutes <m>', 'wall-clock limit; the epoch in progress is cut short, validated and saved', positive())
+    .option('--max-steps <n>', 'limit on optimizer steps in total (counting those before --resume); the epoch in progress is cut short at it, validated and saved', int(1))
     .option('--steps-per-epoch <n>', 'cap on steps per epoch, for quick runs', int(1))
     .option('--val-limit <n>', 'validate on at most n val images', int(1))
     .option('--image-size <px>', 'input side of a new model', int(16), 64)
