@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { stackImages } from '../src/data/index.js';
 import type { CaptionedImage, Split } from '../src/data/types.js';
 import { countablePhrases, loadCheckpoint, phraseInstanceCounts, updateCheckpointConfig, type CountingSample } from '../src/model/index.js';
 import { phraseLogits } from '../src/model/loss.js';
@@ -59,9 +60,8 @@ export async function calibrateCounting(o: CalibrateCountingOptions): Promise<Co
       const batch = images.slice(i, i + batchSize);
       const prepared = await Promise.all(batch.map(load));
       const s = preprocess.imageSize;
-      const pixels = new Float32Array(batch.length * s * s * 3);
-      prepared.forEach((p, j) => pixels.set(p.pixels, j * s * s * 3));
-      const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, model.encode(tf.tensor4d(pixels, [batch.length, s, s, 3]), false))).dataSync() as Float32Array);
+      const input = stackImages(prepared, s);
+      const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, model.encode(tf.tensor4d(input, [batch.length, s, s, 3]), false))).dataSync() as Float32Array);
       const per = cells.length / batch.length;
       batch.forEach((im, j) => {
         const counts = phraseInstanceCounts(cells.subarray(j * per, (j + 1) * per), model.config.gridSize, phrases.length);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { stackImages } from '../src/data/index.js';
 import type { PreparedImage } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { beamSearch, type BeamOptions, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
@@ -18,9 +19,7 @@ export function modelCaptioner(model: ShowAttendTell, vocab: Vocabulary): ImageC
     async caption(images, opts) {
       if (images.length === 0) return [];
       const s = images[0]!.size;
-      const pixels = new Float32Array(images.length * s * s * 3);
-      images.forEach((im, i) => pixels.set(im.pixels, i * s * s * 3));
-      const input = tf.tensor4d(pixels, [images.length, s, s, 3]);
+      const input = tf.tensor4d(stackImages(images, s), [images.length, s, s, 3]);
       let features: tf.Tensor3D | undefined;
       try {
         features = model.encode(input, false);

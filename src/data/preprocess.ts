@@ -25,6 +25,22 @@ export interface PrepareImageOptions {
 }
 
 /**
+ * Stacks prepared images into one NHWC batch [n, size, size, 3] for the encoder. Every image must be
+ * size x size x 3 (a model's preprocess.json imageSize): a mismatch is a RangeError naming the image.
+ */
+export function stackImages(images: readonly PreparedImage[], size: number): Float32Array {
+  const per = size * size * 3;
+  const batch = new Float32Array(images.length * per);
+  images.forEach((img, i) => {
+    if (img.size !== size || img.pixels.length !== per) {
+      throw new RangeError(`image ${i} is ${img.size}x${img.size} with ${img.pixels.length} values; this model expects ${size}x${size}x3 (preprocess.json imageSize)`);
+    }
+    batch.set(img.pixels, i * per);
+  });
+  return batch;
+}
+
+/**
  * Decodes an image file or buffer into the model's input: EXIF orientation applied; grey, CMYK,
  * 16-bit and alpha inputs converted to 8-bit sRGB (alpha flattened on white); resized to
  * cfg.imageSize squared ignoring the aspect ratio; pixel / 255 then (x - mean) / std per channel.

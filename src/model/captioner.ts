@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
+import { stackImages } from '../data/preprocess.js';
 import type { PreparedImage, PreprocessConfig } from '../data/types.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { beamSearch } from './beam-search.js';
@@ -38,13 +39,7 @@ export class Captioner {
   async caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]> {
     if (images.length === 0) return [];
     const s = this.preprocess.imageSize;
-    const batch = new Float32Array(images.length * s * s * 3);
-    images.forEach((img, i) => {
-      if (img.size !== s || img.pixels.length !== s * s * 3) {
-        throw new RangeError(`image ${i} is ${img.size}x${img.size} with ${img.pixels.length} values; this model expects ${s}x${s}x3 (preprocess.json imageSize)`);
-      }
-      batch.set(img.pixels, i * s * s * 3);
-    });
+    const batch = stackImages(images, s);
     const features = tf.tidy(() => this.model.encode(tf.tensor4d(batch, [images.length, s, s, 3]), false));
     try {
       return await beamSearch(this.model, features, this.vocab, opts);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { detectorLogits, phraseLogits } from './loss.js';
 import { phraseInstanceCounts, phraseOccurrences } from './phrase-count.js';
-import { phraseIndex, type Phrase } from './phrases.js';
+import { phraseIndex, type PhraseLookup } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /**
@@ -40,9 +40,9 @@ export interface DetectorView {
   /** Models with a phrase detector (config.phrases): P(phrase in a caption of the image), noisy-OR as for words. */
   phrases?: {
     presence: Float32Array;
-    find: (a: number, b: number) => number | undefined;
-    /** Models with countable phrases (config.countablePhrases): the list, and how many objects each one's map shows. */
-    counting?: { list: readonly Phrase[]; countable: ReadonlySet<number>; instances: Int32Array };
+    find: PhraseLookup;
+    /** Models with countable phrases (config.countablePhrases): which ones, and how many objects each one's map shows. */
+    counting?: { countable: ReadonlySet<number>; instances: Int32Array };
   };
 }
 
@@ -86,7 +86,7 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
   const n = phrases.length;
   const find = n > 0 ? phraseIndex(phrases) : undefined;
   const counting = (i: number) =>
-    phraseCells ? { counting: { list: phrases, countable, instances: phraseInstanceCounts(phraseCells.subarray(i * l * n, (i + 1) * l * n), model.config.gridSize, n) } } : {};
+    phraseCells ? { counting: { countable, instances: phraseInstanceCounts(phraseCells.subarray(i * l * n, (i + 1) * l * n), model.config.gridSize, n) } } : {};
   return Array.from({ length: b }, (_, i) => ({
     presence: presence.slice(i * v, (i + 1) * v),
     cells: cells.slice(i * l * v, (i + 1) * l * v),
@@ -122,7 +122,8 @@ export function detectorAgreement(ids: readonly number[], view: DetectorView, vo
   }
   // The phrase detector learned what the cell pairs approximate: with it, pairs are not counted twice.
   if (!view.phrases) return sum + pairTerm(ids, view, (w) => !special.has(w) && presence[w]! >= confidence);
-  return sum + phraseTerm(ids, view.phrases) + (view.phrases.counting ? countTerm(ids, view.phrases.counting) : 0);
+  const named = phraseOccurrences(ids, view.phrases.find);
+  return sum + phraseTerm(named, view.phrases.presence) + (view.phrases.counting ? countTerm(named, view.phrases.counting) : 0);
 }
 
 /** For each two adjacent words both confidently present, PAIR_WEIGHT log of how well one cell shows both. */
@@ -139,16 +140,11 @@ function pairTerm(ids: readonly number[], { presence, cells }: DetectorView, pre
   return sum;
 }
 
-/** For each distinct named phrase the phrase detector puts at P <= PHRASE_ABSENT, PHRASE_RERANK_WEIGHT log P. */
-function phraseTerm(ids: readonly number[], phrases: NonNullable<DetectorView['phrases']>): number {
-  const named = new Set<number>();
-  for (let t = 0; t + 1 < ids.length; t++) {
-    const q = phrases.find(ids[t]!, ids[t + 1]!);
-    if (q !== undefined) named.add(q);
-  }
+/** For each distinct named phrase (by index: times named) the detector puts at P <= PHRASE_ABSENT, PHRASE_RERANK_WEIGHT log P. */
+function phraseTerm(named: ReadonlyMap<number, number>, presence: Float32Array): number {
   let sum = 0;
-  for (const q of named) {
-    const p = phrases.presence[q]!;
+  for (const q of named.keys()) {
+    const p = presence[q]!;
     if (p <= PHRASE_ABSENT) sum += PHRASE_RERANK_WEIGHT * Math.log(Math.max(p, MIN_PROB));
   }
   return sum;
@@ -158,9 +154,9 @@ function phraseTerm(ids: readonly number[], phrases: NonNullable<DetectorView['p
  * COUNT_EXCESS_COST for each naming of a countable phrase beyond the blobs of its map, for phrases
  * named twice or more: whether a phrase named once is there at all is the phrase term's question.
  */
-function countTerm(ids: readonly number[], { list, countable, instances }: NonNullable<NonNullable<DetectorView['phrases']>['counting']>): number {
+function countTerm(named: ReadonlyMap<number, number>, { countable, instances }: NonNullable<NonNullable<DetectorView['phrases']>['counting']>): number {
   let sum = 0;
-  for (const [q, k] of phraseOccurrences(ids, list)) {
+  for (const [q, k] of named) {
     if (k >= 2 && countable.has(q) && k > instances[q]!) sum += COUNT_EXCESS_COST * (k - instances[q]!);
   }
   return sum;

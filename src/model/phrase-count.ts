@@ -11,8 +11,7 @@
  * reference caption of the image names it. Re-ranking then makes a caption that names one red
  * circle twice, where one was seen, pay as much as naming a phrase that is not there.
  */
-import type { Phrase } from './phrases.js';
-import { phraseIndex } from './phrases.js';
+import { phraseIndex, type Phrase, type PhraseLookup } from './phrases.js';
 
 /** A cell whose phrase probability reaches this is part of a blob. */
 export const COUNT_THRESHOLD = 0.2;
@@ -65,9 +64,8 @@ export function phraseInstanceCounts(cells: Float32Array, grid: number, numPhras
   return counts;
 }
 
-/** How many times a caption (word ids) names each phrase of the list, by phrase index. */
-export function phraseOccurrences(ids: readonly number[], phrases: readonly Phrase[]): Map<number, number> {
-  const find = phraseIndex(phrases);
+/** How many times a caption (word ids) names each phrase, by phrase index (`find`: phraseIndex of the list). */
+export function phraseOccurrences(ids: readonly number[], find: PhraseLookup): Map<number, number> {
   const out = new Map<number, number>();
   for (let t = 0; t + 1 < ids.length; t++) {
     const q = find(ids[t]!, ids[t + 1]!);
@@ -89,12 +87,13 @@ export interface CountingSample {
  * MAX_COUNT_VIOLATION contradict. Sorted phrase indices.
  */
 export function countablePhrases(samples: readonly CountingSample[], phrases: readonly Phrase[]): number[] {
+  const find = phraseIndex(phrases);
   const evidence = new Int32Array(phrases.length);
   const violations = new Int32Array(phrases.length);
   for (const { counts, captions } of samples) {
     if (counts.length !== phrases.length) throw new RangeError(`countablePhrases: a sample has ${counts.length} counts for ${phrases.length} phrases`);
     for (const caption of captions) {
-      for (const [q, k] of phraseOccurrences(caption, phrases)) {
+      for (const [q, k] of phraseOccurrences(caption, find)) {
         if (k < 2) continue;
         evidence[q]!++;
         if (counts[q]! < k) violations[q]!++;

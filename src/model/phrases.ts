@@ -44,7 +44,8 @@ export function selectPhrases(captions: readonly (readonly string[])[], vocab: V
     .map((e) => e.phrase);
 }
 
-type PhraseLookup = (a: number, b: number) => number | undefined;
+/** A phrase list's lookup: the index of a two-word sequence, or undefined. */
+export type PhraseLookup = (a: number, b: number) => number | undefined;
 /** One lookup per phrase list: every training step and every beam search reuses its model's. */
 const lookups = new WeakMap<readonly Phrase[], PhraseLookup>();
 

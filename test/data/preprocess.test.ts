@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImageDecodeError } from '../../src/data/errors.js';
-import { makeThumbnail, prepareImage } from '../../src/data/preprocess.js';
+import { makeThumbnail, prepareImage, stackImages } from '../../src/data/preprocess.js';
 import { IMAGENET_PREPROCESS, type PreprocessConfig } from '../../src/data/types.js';
 
 /** mean 0, std 1: pixels come out as plain value / 255, easy to assert. */
@@ -193,3 +193,18 @@ function crc32(bytes: Uint8Array): number {
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+describe('stackImages', () => {
+  const image = (size: number, fill: number) => ({ pixels: new Float32Array(size * size * 3).fill(fill), size, sourceWidth: size, sourceHeight: size });
+
+  it('stacks images one after another into an NHWC batch', () => {
+    const batch = stackImages([image(2, 1), image(2, 2)], 2);
+    expect(batch).toHaveLength(2 * 12);
+    expect(Array.from(batch.subarray(0, 12))).toEqual(new Array(12).fill(1));
+    expect(Array.from(batch.subarray(12))).toEqual(new Array(12).fill(2));
+  });
+
+  it('names the image whose size is not the model\'s', () => {
+    expect(() => stackImages([image(2, 1), image(3, 1)], 2)).toThrow(/image 1 is 3x3 with 27 values; this model expects 2x2x3 \(preprocess.json imageSize\)/);
+  });
+});

@@ -103,7 +103,7 @@ describe('detector re-ranking', () => {
     const cells = new Float32Array(vocab.size).fill(0.5);
     const list: Array<[number, number]> = [[id('red'), id('circle')], [id('a'), id('red')]];
     // One red circle seen; "a red" is not countable (the detector fires on one red thing, not each).
-    const counting = { list, countable: new Set([0]), instances: Int32Array.from([1, 0]) };
+    const counting = { countable: new Set([0]), instances: Int32Array.from([1, 0]) };
     const view: DetectorView = { presence, cells, phrases: { presence: Float32Array.from([0.9, 0.9]), find: phraseIndex(list), counting } };
     const caption = (...ws: string[]) => [...ws.map(id), vocab.endId];
     const excess = PHRASE_RERANK_WEIGHT * Math.log(1e-3);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countablePhrases, phraseInstanceCounts, phraseOccurrences, type CountingSample } from '../../src/model/index.js';
+import { countablePhrases, phraseIndex, phraseInstanceCounts, phraseOccurrences, type CountingSample } from '../../src/model/index.js';
 import { MAX_COUNT_VIOLATION, MIN_COUNT_EVIDENCE } from '../../src/model/phrase-count.js';
 
 /** One phrase map on a 4x4 grid from rows of '#' (p = 0.9), '+' (p = 0.2, just on) and '.' (p = 0.05). */
@@ -32,8 +32,8 @@ describe('phrase instance counts', () => {
 
   it('counts how often a caption names each phrase, by index', () => {
     const phrases: Array<[number, number]> = [[5, 6], [1, 5]];
-    expect([...phraseOccurrences([1, 5, 6, 2, 1, 5, 6], phrases)].sort()).toEqual([[0, 2], [1, 2]]);
-    expect(phraseOccurrences([6, 5], phrases).size).toBe(0);
+    expect([...phraseOccurrences([1, 5, 6, 2, 1, 5, 6], phraseIndex(phrases))].sort()).toEqual([[0, 2], [1, 2]]);
+    expect(phraseOccurrences([6, 5], phraseIndex(phrases)).size).toBe(0);
   });
 });
 
