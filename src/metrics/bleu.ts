@@ -39,7 +39,7 @@ export function stripSpecialTokens(tokens: string[]): string[] {
 }
 
 /** Counts of the n-grams of one sentence, keyed by tokens joined with a separator no token contains. */
-function ngramCounts(tokens: readonly string[], n: number): Map<string, number> {
+export function ngramCounts(tokens: readonly string[], n: number): Map<string, number> {
   const counts = new Map<string, number>();
   for (let i = 0; i + n <= tokens.length; i++) {
     const key = tokens.slice(i, i + n).join('\u0000');
@@ -49,7 +49,7 @@ function ngramCounts(tokens: readonly string[], n: number): Map<string, number> 
 }
 
 /** NLTK's closest_ref_length: min over references of (|len - hypLen|, len). */
-function closestRefLength(references: readonly string[][], hypLen: number): number {
+export function closestRefLength(references: readonly (readonly string[])[], hypLen: number): number {
   let best = Infinity;
   for (const ref of references) {
     const d = Math.abs(ref.length - hypLen);

@@ -70,6 +70,11 @@ export interface LossOptions {
   phraseDetection?: number;
   /** [steps * B]: 1 where the previous step's argmax replaces the ground-truth input (scheduled sampling). */
   sampleMask?: Float32Array;
+  /**
+   * [steps * B]: a weight on each target's log-probability in the cross-entropy term (default 1 on
+   * every real target). Self-critical training weights a searched caption's words by its advantage.
+   */
+  tokenWeights?: Float32Array;
 }
 
 export interface LossParts {
@@ -131,7 +136,8 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const maskT = tf.tensor2d(p.mask, [steps, b]);
   const logp = tf.logSoftmax(logits);
   const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(p.outputs, 'int32'), cfg.vocabSize)), 1);
-  const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, tf.reshape(maskT, [steps * b])))), p.tokens) as tf.Scalar;
+  const ceWeights = o.tokenWeights ? tf.mul(tf.tensor1d(checkTokenWeights(o.tokenWeights, steps * b)), tf.reshape(maskT, [steps * b])) : tf.reshape(maskT, [steps * b]);
+  const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, ceWeights))), p.tokens) as tf.Scalar;
   const stacked = tf.stack(alphas) as tf.Tensor3D; // [steps, B, L]
   const attended = tf.sum(tf.mul(stacked, tf.expandDims(maskT, 2)), 0);
   const attentionPenalty = tf.mean(tf.square(tf.sub(1, attended))) as tf.Scalar;
@@ -154,6 +160,11 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     loss = tf.add(loss, tf.mul(phraseDetectionLoss(model, features, p), o.phraseDetection)) as tf.Scalar;
   }
   return { loss, crossEntropy, attentionPenalty };
+}
+
+function checkTokenWeights(weights: Float32Array, expected: number): Float32Array {
+  if (weights.length !== expected) throw new RangeError(`tokenWeights has ${weights.length} entries, expected steps * batchSize = ${expected}`);
+  return weights;
 }
 
 /** [B, V]: 1 for every word the caption's targets contain (including <end>). */

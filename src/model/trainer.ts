@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainBatch } from '../data/types.js';
-import { prepareTargets, teacherForcedLoss, type CaptionTargets } from './loss.js';
+import { prepareTargets, teacherForcedLoss, type CaptionTargets, type LossOptions } from './loss.js';
 import type { NamedVariable } from './named-variable.js';
 import { mixSeed, createRng } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
@@ -314,8 +314,24 @@ export class Trainer {
     }
   }
 
+  /**
+   * One optimizer step of the decoder alone on annotations [rows, L, enc] the caller computed (not
+   * disposed), one row per caption, with each target's log-probability weighted (loss.ts tokenWeights)
+   * and dropout off: the policy-gradient step of self-critical training, whose captions were sampled
+   * from this very network. The detector heads learn nothing here (their losses are off) and the
+   * encoder is left as it is, so the detectors' maps, and the counting calibrated on them, stay valid.
+   */
+  async weightedDecoderStep(features: tf.Tensor3D, targets: CaptionTargets, tokenWeights: Float32Array): Promise<StepStats> {
+    if (this.average?.swapped) throw new Error('Trainer.weightedDecoderStep: the averaged weights are swapped in (inside withAveragedWeights)');
+    if (features.shape[0] !== targets.batchSize) throw new RangeError(`weightedDecoderStep: ${features.shape[0]} rows of annotations for ${targets.batchSize} captions`);
+    const varList = this.decoderVars.map((n) => n.variable);
+    const overrides: Partial<LossOptions> = { wordDetection: 0, phraseDetection: 0, training: false, sampleMask: undefined, tokenWeights };
+    const local = this.lossGradients(targets, () => features, mixSeed(this.options.seed, this.stepCount), varList, overrides);
+    return this.applyGradients(varList, local.grads, local.stats, local.tokens);
+  }
+
   /** Loss gradients (caller owns them) and [loss, crossEntropy, attentionPenalty]. */
-  private lossGradients(targets: CaptionTargets, features: (training: boolean) => tf.Tensor3D, seed: number, varList: tf.Variable[]): LocalGradients {
+  private lossGradients(targets: CaptionTargets, features: (training: boolean) => tf.Tensor3D, seed: number, varList: tf.Variable[], overrides: Partial<LossOptions> = {}): LocalGradients {
     const prepared = prepareTargets(targets);
     const { batchSize: b, steps, tokens } = prepared;
     let sampleMask: Float32Array | undefined;
@@ -324,11 +340,11 @@ export class Trainer {
       sampleMask = new Float32Array(steps * b);
       for (let i = b; i < steps * b; i++) sampleMask[i] = draw() < this.options.scheduledSampling ? 1 : 0;
     }
-    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, guidanceSharpness: this.options.guidanceSharpness ?? 1, phraseDetection: this.options.phraseDetection ?? 0, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask };
+    const lossOptions = { alphaC: this.options.alphaC, attentionEntropy: this.options.attentionEntropy ?? 0, wordDetection: this.options.wordDetection ?? 0, attentionGuidance: this.options.attentionGuidance ?? 0, guidanceSharpness: this.options.guidanceSharpness ?? 1, phraseDetection: this.options.phraseDetection ?? 0, training: true, seed, oneHotEmbedding: this.model.useOneHotEmbedding(), sampleMask, ...overrides };
     return tf.tidy(() => {
       let parts: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
-        const l = teacherForcedLoss(this.model, features(true), prepared, lossOptions);
+        const l = teacherForcedLoss(this.model, features(lossOptions.training), prepared, lossOptions);
         // variableGrads tidies the forward pass; keep the two components for the stats.
         parts = tf.keep(tf.stack([l.crossEntropy, l.attentionPenalty]));
         return l.loss;
