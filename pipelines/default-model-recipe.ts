@@ -59,6 +59,13 @@ export const DEFAULT_MODEL_RECIPE = {
     annealFloor: 0.05,
     annealGroups: 'encoder',
   } satisfies Omit<TrainOptions, 'dataset' | 'outDir'>,
+  /**
+   * Self-critical fine-tuning after training and counting calibration (pipelines/self-critical.ts): the
+   * decoder learns from whole captions of its own beam search, rewarded by sentence BLEU-4. The
+   * attention regularisers of training stay off: with the encoder frozen, entropy 0.3 and guidance 3
+   * held validation BLEU-4 at 0.85-0.88 over 200 steps where without them it rose to 0.90.
+   */
+  finetune: { batchSize: 16, candidates: 5, learningRate: 1.5e-4, validateEvery: 100, valLimit: 500, patience: 5, maxSteps: 1200 },
   /** Wall-clock budget of the training run. */
   minutes: 30,
 } as const;

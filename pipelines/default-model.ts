@@ -1,16 +1,18 @@
 /**
  * Reproduces the shipped default model from scratch with the project's own pipelines: synthesises the
- * training data set, trains with the training pipeline, and installs the final checkpoint (weights,
- * vocabulary, preprocessing, config; no optimizer state) into --install.
+ * training data set, trains with the training pipeline, installs the final checkpoint (weights,
+ * vocabulary, preprocessing, config; no optimizer state) into --install, calibrates its counting, and
+ * fine-tunes it self-critically (pipelines/self-critical.ts), installing the best fine-tuned model.
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
- *        [--checkpoint best|last] [--workers N]
+ *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
- * --workers: threads per step, default one per core on a CPU backend, as `captioner train`).
+ * --workers: threads per step, default one per core on a CPU backend, as `captioner train`;
+ * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
-import { cp, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,12 +25,17 @@ import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
 import { trainPipeline } from './train.js';
 import { calibrateCounting } from './calibrate-counting.js';
 import { describeCalibration } from '../src/cli/commands/calibrate.js';
+import { describeSelfCritical } from '../src/cli/commands/finetune.js';
+import { lastValueFrom, tap } from 'rxjs';
+import { selfCriticalTrain } from './self-critical.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
-       [--checkpoint best|last] [--workers N]
-Trains the default model from scratch (about 30 minutes on 2 cores) and installs it into --install
-(default models/default, replacing the shipped model). --steps trains for N optimizer steps, with the
-anneal over them, instead of M minutes: the same run on a fast machine and a slow one.`;
+       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only]
+Trains the default model from scratch (about 30 minutes on 2 cores, then the fine-tuning), and installs
+it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
+steps, with the anneal over them, instead of M minutes: the same run on a fast machine and a slow one.
+--finetune-steps N (default ${DEFAULT_MODEL_RECIPE.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
+--finetune-only skips training and fine-tunes the model already in --install.`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -43,6 +50,8 @@ const { values: args } = parseArgs({
     // noisy; in most runs of models/default/README.md it scored lower than last/ at beam 4).
     checkpoint: { type: 'string', default: 'last' },
     workers: { type: 'string' },
+    'finetune-steps': { type: 'string' },
+    'finetune-only': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -62,6 +71,10 @@ const resume = args.resume;
 const checkpoint = args.checkpoint;
 if (checkpoint !== 'best' && checkpoint !== 'last') throw new RangeError(`--checkpoint ${checkpoint}: expected best or last`);
 const r = DEFAULT_MODEL_RECIPE;
+const finetuneSteps = Number(args['finetune-steps'] ?? r.finetune.maxSteps);
+if (!(Number.isInteger(finetuneSteps) && finetuneSteps >= 0)) throw new RangeError(`--finetune-steps ${args['finetune-steps']}: expected an integer >= 0`);
+const finetuneOnly = args['finetune-only'];
+if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();
 const workers = Number(args.workers ?? threadsFor(backend));
@@ -69,31 +82,60 @@ if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`--worker
 console.log(`backend: ${backend.name} (${backend.description}); ${workers} thread(s) per step`);
 const t0 = performance.now();
 const dataDir = join(work, 'data');
-if (!resume) await generateSynthetic({ outDir: dataDir, ...r.data });
+// Fine-tuning alone reuses the synthesised data when it is there (synthesis is deterministic by seed).
+const haveData = await stat(join(dataDir, 'dataset.json')).then(() => true, () => false);
+if (!resume && !(finetuneOnly && haveData)) await generateSynthetic({ outDir: dataDir, ...r.data });
 const dataset = await loadKarpathy(join(dataDir, 'dataset.json'), join(dataDir, 'images'));
 console.log(`synthesised ${r.data.count} scenes (seed ${r.data.seed}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-const runDir = join(work, 'run');
-if (!resume) await rm(runDir, { recursive: true, force: true });
-const tTrain = performance.now();
-await new Promise<void>((done, fail) => {
-  trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers }).subscribe({
-    next: (e) => {
-      const line = e.type === 'train.step' ? undefined : describeEvent(e);
-      if (line) console.log(line);
-    },
-    error: fail,
-    complete: done,
+let trainMinutes = 0;
+if (!finetuneOnly) {
+  const runDir = join(work, 'run');
+  if (!resume) await rm(runDir, { recursive: true, force: true });
+  const tTrain = performance.now();
+  await new Promise<void>((done, fail) => {
+    trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers }).subscribe({
+      next: (e) => {
+        const line = e.type === 'train.step' ? undefined : describeEvent(e);
+        if (line) console.log(line);
+      },
+      error: fail,
+      complete: done,
+    });
   });
-});
-const trainMinutes = (performance.now() - tTrain) / 60_000;
-// Install the checkpoint without optimizer state: only what captioning needs. README.md and
-// examples/ in the install directory are kept.
-await mkdir(install, { recursive: true });
-for (const f of await readdir(join(runDir, checkpoint))) {
-  if (f.startsWith('trainer.')) continue;
-  await cp(join(runDir, checkpoint, f), join(install, `${f}.tmp`));
-  await rename(join(install, `${f}.tmp`), join(install, f));
+  trainMinutes = (performance.now() - tTrain) / 60_000;
+  await installCheckpoint(join(runDir, checkpoint));
+  // Which phrases count objects, from the training captions (pipelines/calibrate-counting.ts).
+  console.log(describeCalibration(install, await calibrateCounting({ modelDir: install, dataset })));
 }
-// Which phrases count objects, from the training captions (pipelines/calibrate-counting.ts).
-console.log(describeCalibration(install, await calibrateCounting({ modelDir: install, dataset })));
-console.log(`trained for ${trainMinutes.toFixed(1)} min (total ${((performance.now() - t0) / 60_000).toFixed(1)} min); installed ${checkpoint}/ as ${install}`);
+let finetuneMinutes = 0;
+if (finetuneSteps > 0) {
+  const tuned = join(work, 'finetuned');
+  await rm(tuned, { recursive: true, force: true });
+  const tTune = performance.now();
+  await lastValueFrom(
+    selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, modelDir: install, outDir: tuned, dataset }).pipe(
+      tap((e) => {
+        const line = describeSelfCritical(e);
+        if (line) console.log(line);
+      }),
+    ),
+  );
+  finetuneMinutes = (performance.now() - tTune) / 60_000;
+  await installCheckpoint(tuned);
+}
+console.log(
+  `trained for ${trainMinutes.toFixed(1)} min, fine-tuned for ${finetuneMinutes.toFixed(1)} min (total ${((performance.now() - t0) / 60_000).toFixed(1)} min); installed ${finetuneSteps > 0 ? 'the fine-tuned model' : `${checkpoint}/`} as ${install}`,
+);
+
+/**
+ * Installs a checkpoint without optimizer state: only what captioning needs, file by file through a
+ * temporary name. README.md and examples/ in the install directory are kept.
+ */
+async function installCheckpoint(from: string): Promise<void> {
+  await mkdir(install, { recursive: true });
+  for (const f of await readdir(from)) {
+    if (f.startsWith('trainer.')) continue;
+    await cp(join(from, f), join(install, `${f}.tmp`));
+    await rename(join(install, `${f}.tmp`), join(install, f));
+  }
+}
