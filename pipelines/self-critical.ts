@@ -1,7 +1,7 @@
 /**
  * Self-critical fine-tuning of a trained model (src/model/self-critical.ts): each batch of training
- * images is captioned by a k-beam search, every caption is rewarded with its sentence BLEU-4 against
- * the image's references, and one policy-gradient step makes the captions that beat their siblings
+ * images is captioned by a k-beam search, every caption is rewarded with its BLEU-4 against the one of
+ * the image's references it matches best, and one policy-gradient step makes the captions that beat their siblings
  * more likely. Only the decoder learns; the encoder and the detectors stay as they are. A pull-based
  * stream: the next batch is read and searched only when the step before it is done. The model is
  * validated (beam 4, the model's own re-ranking, corpus BLEU-4 on the val split) before the first
@@ -17,7 +17,7 @@ import type { CaptionedImage, PreparedImage } from '../src/data/types.js';
 import { stackImages } from '../src/data/index.js';
 import { corpusBleu } from '../src/metrics/bleu.js';
 import { beamSearch, loadCheckpoint, saveCheckpoint, Trainer } from '../src/model/index.js';
-import { selfCriticalBatch, sentenceBleu4 } from '../src/model/self-critical.js';
+import { bestReferenceBleu4, selfCriticalBatch } from '../src/model/self-critical.js';
 import type { ShowAttendTell } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { modelCaptioner } from './model-captioner.js';
@@ -112,7 +112,7 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
   const save = (step: number, bleu4: number) =>
     saveCheckpoint(o.outDir, {
       model, vocab, preprocess,
-      meta: { ...meta, selfCritical: { from: meta, step, valBleu4: bleu4, candidates: k, batchSize, reward: 'sentence BLEU-4' } },
+      meta: { ...meta, selfCritical: { from: meta, step, valBleu4: bleu4, candidates: k, batchSize, reward: 'BLEU-4 against the best-matching reference' } },
       training: { selfCritical: { step, minutes: elapsedMinutes(), seed, candidates: k, batchSize, learningRate: o.learningRate ?? 1.5e-4 } },
     });
   try {
@@ -166,7 +166,7 @@ async function policyStep(model: ShowAttendTell, vocab: Vocabulary, trainer: Tra
     const results = await beamSearch(model, features, vocab, { beamSize: k, maxSteps: SEARCH_STEPS, returnAlternatives: k, detectorRerank: 0 });
     const groups = results.map((r, j) => ({
       captions: r.alternatives.map((h) => h.ids),
-      rewards: r.alternatives.map((h) => sentenceBleu4(h.words, batch[j]!.captions)),
+      rewards: r.alternatives.map((h) => bestReferenceBleu4(h.words, batch[j]!.captions)),
     }));
     const sc = selfCriticalBatch(groups, vocab.startId, vocab.padId);
     const reward = sc?.meanReward ?? groups.flatMap((g) => g.rewards).reduce((a, r, _, all) => a + r / all.length, 0);

@@ -38,6 +38,18 @@ export function sentenceBleu4(caption: readonly string[], references: readonly (
   return brevity * Math.exp(logSum / orders);
 }
 
+/**
+ * The reward: the caption's BLEU-4 against the one reference it matches best. Multi-reference BLEU
+ * clips each n-gram by its count in any reference, so a caption that stitches two annotators' styles
+ * together ("there is a green diamond and a small green triangle", the listing with the sized style's
+ * words) scores as well as one that says what a single annotator would; rewarded that way, the model
+ * learned such blends (exact reference matches fell from 360 to 229 of 500 while BLEU-4 rose). Scored
+ * against each reference alone, only a whole annotator's caption earns the full reward.
+ */
+export function bestReferenceBleu4(caption: readonly string[], references: readonly (readonly string[])[]): number {
+  return references.reduce((best, r) => Math.max(best, sentenceBleu4(caption, [r])), 0);
+}
+
 /** The rewards minus their mean: what each of one image's captions did better than its siblings. */
 export function advantages(rewards: readonly number[]): number[] {
   if (rewards.length === 0) return [];

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { corpusBleu } from '../../src/metrics/bleu.js';
 import { ShowAttendTell, Trainer, defaultModelConfig, prepareTargets, teacherForcedLoss, type CaptionTargets } from '../../src/model/index.js';
-import { advantages, captionRows, selfCriticalBatch, sentenceBleu4 } from '../../src/model/self-critical.js';
+import { advantages, bestReferenceBleu4, captionRows, selfCriticalBatch, sentenceBleu4 } from '../../src/model/self-critical.js';
 import { tinyVocab } from './helpers.js';
 
 const refs = [
@@ -30,6 +30,23 @@ describe('sentenceBleu4', () => {
     expect(sentenceBleu4(['there', 'is', 'a', 'red', 'circle', 'and', 'a', 'red', 'circle'], refs)).toBe(0); // no 4-gram of it is in a reference
     expect(sentenceBleu4(['red', 'circles', 'two'], refs)).toBe(0);
     expect(sentenceBleu4([], refs)).toBe(0);
+  });
+});
+
+describe('bestReferenceBleu4', () => {
+  const annotators = [
+    ['there', 'is', 'a', 'green', 'diamond', 'and', 'a', 'green', 'triangle'],
+    ['a', 'small', 'green', 'diamond', 'and', 'a', 'small', 'green', 'triangle'],
+  ];
+
+  it('gives a blend of two annotators less than either annotator, where multi-reference BLEU gives it the same', () => {
+    const blend = ['there', 'is', 'a', 'green', 'diamond', 'and', 'a', 'small', 'green', 'triangle'];
+    expect(bestReferenceBleu4(annotators[0]!, annotators)).toBe(1);
+    expect(bestReferenceBleu4(annotators[1]!, annotators)).toBe(1);
+    expect(sentenceBleu4(blend, annotators)).toBe(1); // every n-gram of the blend is in one reference or the other
+    expect(bestReferenceBleu4(blend, annotators)).toBeLessThan(0.8);
+    expect(bestReferenceBleu4(blend, annotators)).toBe(Math.max(sentenceBleu4(blend, [annotators[0]!]), sentenceBleu4(blend, [annotators[1]!])));
+    expect(bestReferenceBleu4(blend, [])).toBe(0);
   });
 });
 

@@ -42,7 +42,7 @@ export function describeSelfCritical(e: SelfCriticalEvent): string | undefined {
 /** `captioner finetune`: self-critical fine-tuning of a trained model towards whole captions a reference would say. */
 export function finetuneCommand(): Command {
   const cmd = new Command('finetune')
-    .description('self-critical fine-tuning (SCST) of a trained model: beam-search k captions per training image, reward each by its BLEU-4 against the references, and make the better ones more likely; only the decoder learns')
+    .description('self-critical fine-tuning (SCST) of a trained model: beam-search k captions per training image, reward each by its BLEU-4 against the reference it matches best, and make the better ones more likely; only the decoder learns')
     .requiredOption('--model <dir>', 'trained model to start from (read only)')
     .requiredOption('--out <dir>', 'where the best fine-tuned model is saved (validation BLEU-4 never worse than the start)');
   withData(cmd);
