@@ -5,7 +5,7 @@
  * more likely. Only the decoder learns; the encoder and the detectors stay as they are. A pull-based
  * stream: the next batch is read and searched only when the step before it is done. The model is
  * validated (beam 4, the model's own re-ranking, corpus BLEU-4 on the val split) before the first
- * step and every validateEvery steps; the best is saved atomically to outDir, so outDir never holds a
+ * step, every validateEvery steps and where it stops; the best is saved atomically to outDir, so outDir never holds a
  * model that validates worse than the one it started from. The attention regularisers of training
  * (attentionEntropy, attentionGuidance) are off unless asked for: on the default model they held
  * validation BLEU-4 down (0.889 -> 0.850 after 200 steps at lr 1e-4) while without them it rose.
@@ -131,7 +131,11 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
         const stats = await policyStep(model, vocab, trainer, batch, await Promise.all(batch.map(load)), k);
         step++;
         yield { kind: 'step', step, epoch, ...stats, imagesPerSec: batch.length / ((performance.now() - t0) / 1000) };
-        if (step % validateEvery === 0) {
+        if (o.maxSteps !== undefined && step >= o.maxSteps) reason ??= 'max-steps';
+        if (o.minutes !== undefined && elapsedMinutes() >= o.minutes) reason ??= 'minutes';
+        if (o.signal?.aborted) reason ??= 'aborted';
+        // The last steps count too: a run that stops between validations validates where it stopped.
+        if (step % validateEvery === 0 || reason) {
           const bleu4 = await validate();
           const better = bleu4 > best.bleu4;
           if (better) {
@@ -142,11 +146,8 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
             sinceBest++;
           }
           yield { kind: 'validation', step, bleu4, best: better, bestBleu4: best.bleu4 };
-          if (sinceBest >= patience) reason = 'patience';
+          if (sinceBest >= patience) reason ??= 'patience';
         }
-        if (o.maxSteps !== undefined && step >= o.maxSteps) reason ??= 'max-steps';
-        if (o.minutes !== undefined && elapsedMinutes() >= o.minutes) reason ??= 'minutes';
-        if (o.signal?.aborted) reason ??= 'aborted';
       }
     }
     yield { kind: 'done', steps: step, bestStep: best.step, bestBleu4: best.bleu4, initialBleu4, reason, minutes: elapsedMinutes() };

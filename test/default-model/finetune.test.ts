@@ -67,7 +67,7 @@ describe('self-critical fine-tuning of the shipped model', () => {
     expect((await readFile(join(shipped, 'weights.bin'))).equals(shippedWeights)).toBe(true);
   }, 240_000);
 
-  it('stops after the step in progress when aborted, with the start saved as the best', async () => {
+  it('stops after the step in progress when aborted, validating it, with the best of the two saved', async () => {
     const abort = new AbortController();
     const out = join(root, 'aborted');
     const events = await lastValueFrom(
@@ -76,13 +76,17 @@ describe('self-critical fine-tuning of the shipped model', () => {
         toArray(),
       ),
     );
-    expect(events.map((e) => e.kind)).toEqual(['validation', 'step', 'done']);
+    // The step in progress finishes and is validated (validateEvery is 100), then the run ends.
+    expect(events.map((e) => e.kind)).toEqual(['validation', 'step', 'validation', 'done']);
     const step = events[1]!;
     if (step.kind !== 'step') throw new Error('expected a step');
     expect(step.reward).toBeGreaterThan(0);
     expect(step.reward).toBeLessThanOrEqual(1);
-    expect(events[2]).toMatchObject({ kind: 'done', steps: 1, bestStep: 0, reason: 'aborted' });
-    expect((await loadCheckpoint(out).then((c) => (c.model.dispose(), c.meta))).selfCritical).toMatchObject({ step: 0 });
+    expect(events[2]).toMatchObject({ kind: 'validation', step: 1 });
+    const done = events[3]!;
+    expect(done).toMatchObject({ kind: 'done', steps: 1, reason: 'aborted' });
+    if (done.kind !== 'done') throw new Error('expected done');
+    expect((await loadCheckpoint(out).then((c) => (c.model.dispose(), c.meta))).selfCritical).toMatchObject({ step: done.bestStep });
     expect(tf.memory().numTensors).toBeLessThan(50); // the model, trainer and search disposed their tensors
   }, 120_000);
 
