@@ -125,7 +125,8 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
     let reason: 'max-steps' | 'minutes' | 'patience' | 'aborted' | undefined;
     for (let epoch = 0; !reason; epoch++) {
       const order = shuffle([...train], createRng(epochSeed(seed, epoch)));
-      for (let i = 0; i + batchSize <= order.length && !reason; i += batchSize) {
+      // The last batch of an epoch may be smaller: a training split smaller than a batch still steps.
+      for (let i = 0; i < order.length && !reason; i += batchSize) {
         const t0 = performance.now();
         const batch = order.slice(i, i + batchSize);
         const stats = await policyStep(model, vocab, trainer, batch, await Promise.all(batch.map(load)), k);

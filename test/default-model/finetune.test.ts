@@ -90,6 +90,13 @@ describe('self-critical fine-tuning of the shipped model', () => {
     expect(tf.memory().numTensors).toBeLessThan(50); // the model, trainer and search disposed their tensors
   }, 120_000);
 
+  it('steps on a training split smaller than one batch', async () => {
+    const few = { name: 'few', images: [...dataset.images.filter((im) => im.split === 'train').slice(0, 3), ...dataset.images.filter((im) => im.split === 'val').slice(0, 4)] };
+    const events = await lastValueFrom(selfCriticalTrain({ modelDir: shipped, outDir: join(root, 'few'), dataset: few, batchSize: 16, candidates: 3, maxSteps: 2 }).pipe(toArray()));
+    expect(events.filter((e) => e.kind === 'step').map((e) => (e.kind === 'step' ? e.epoch : -1))).toEqual([0, 1]);
+    expect(events.at(-1)).toMatchObject({ kind: 'done', steps: 2, reason: 'max-steps' });
+  }, 120_000);
+
   it('refuses options and paths that cannot work, naming them', async () => {
     const same = await runCli(['finetune', '--model', shipped, '--out', shipped, '--data', data, '--max-steps', '1']);
     expect(same.code).toBe(1);
