@@ -9,9 +9,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { stackImages } from '../src/data/index.js';
 import type { CaptionedImage, Split } from '../src/data/types.js';
-import { countablePhrases, loadCheckpoint, phraseInstanceCounts, updateCheckpointConfig, type CountingSample } from '../src/model/index.js';
+import { countablePhrases, encodeImages, loadCheckpoint, phraseInstanceCounts, updateCheckpointConfig, type CountingSample } from '../src/model/index.js';
 import { phraseLogits } from '../src/model/loss.js';
 import { imageLoader } from './train-data.js';
 
@@ -59,9 +58,7 @@ export async function calibrateCounting(o: CalibrateCountingOptions): Promise<Co
     for (let i = 0; i < images.length; i += batchSize) {
       const batch = images.slice(i, i + batchSize);
       const prepared = await Promise.all(batch.map(load));
-      const s = preprocess.imageSize;
-      const input = stackImages(prepared, s);
-      const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, model.encode(tf.tensor4d(input, [batch.length, s, s, 3]), false))).dataSync() as Float32Array);
+      const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, encodeImages(model, prepared, preprocess.imageSize))).dataSync() as Float32Array);
       const per = cells.length / batch.length;
       batch.forEach((im, j) => {
         const counts = phraseInstanceCounts(cells.subarray(j * per, (j + 1) * per), model.config.gridSize, phrases.length);

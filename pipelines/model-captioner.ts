@@ -1,8 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
-import { stackImages } from '../src/data/index.js';
 import type { PreparedImage } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
-import { beamSearch, type BeamOptions, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
+import { beamSearch, encodeImages, type BeamOptions, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
 
 /** Anything that captions prepared images: the model package's Captioner, or {@link modelCaptioner}. */
 export interface ImageCaptioner {
@@ -18,15 +16,11 @@ export function modelCaptioner(model: ShowAttendTell, vocab: Vocabulary): ImageC
   return {
     async caption(images, opts) {
       if (images.length === 0) return [];
-      const s = images[0]!.size;
-      const input = tf.tensor4d(stackImages(images, s), [images.length, s, s, 3]);
-      let features: tf.Tensor3D | undefined;
+      const features = encodeImages(model, images);
       try {
-        features = model.encode(input, false);
         return await beamSearch(model, features, vocab, opts);
       } finally {
-        input.dispose();
-        features?.dispose();
+        features.dispose();
       }
     },
   };

@@ -14,9 +14,8 @@ import * as tf from '@tensorflow/tfjs';
 import { from, type Observable } from 'rxjs';
 import { createRng, shuffle } from '../src/data/rng.js';
 import type { CaptionedImage, PreparedImage } from '../src/data/types.js';
-import { stackImages } from '../src/data/index.js';
 import { corpusBleu } from '../src/metrics/bleu.js';
-import { beamSearch, loadCheckpoint, saveCheckpoint, Trainer } from '../src/model/index.js';
+import { beamSearch, encodeImages, loadCheckpoint, saveCheckpoint, Trainer } from '../src/model/index.js';
 import { bestReferenceBleu4, selfCriticalBatch } from '../src/model/self-critical.js';
 import type { ShowAttendTell } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
@@ -160,18 +159,16 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
 
 /** Search k captions per image, reward them, and take one policy-gradient step on the decoder. */
 async function policyStep(model: ShowAttendTell, vocab: Vocabulary, trainer: Trainer, batch: CaptionedImage[], images: PreparedImage[], k: number): Promise<{ reward: number; loss: number; rows: number }> {
-  const s = images[0]!.size;
-  const input = tf.tensor4d(stackImages(images, s), [images.length, s, s, 3]);
-  const features = model.encode(input, false);
-  input.dispose();
+  const features = encodeImages(model, images);
   try {
     const results = await beamSearch(model, features, vocab, { beamSize: k, maxSteps: SEARCH_STEPS, returnAlternatives: k, detectorRerank: 0 });
     const groups = results.map((r, j) => ({
       captions: r.alternatives.map((h) => h.ids),
       rewards: r.alternatives.map((h) => bestReferenceBleu4(h.words, batch[j]!.captions)),
     }));
+    const rewards = groups.flatMap((g) => g.rewards);
+    const reward = rewards.reduce((a, r) => a + r, 0) / rewards.length;
     const sc = selfCriticalBatch(groups, vocab.startId, vocab.padId);
-    const reward = sc?.meanReward ?? groups.flatMap((g) => g.rewards).reduce((a, r, _, all) => a + r / all.length, 0);
     if (!sc) return { reward, loss: 0, rows: 0 };
     const rows = tf.tidy(() => tf.gather(features, tf.tensor1d(sc.rowImage, 'int32')) as tf.Tensor3D);
     try {

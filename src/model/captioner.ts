@@ -19,6 +19,16 @@ export function modelIdOf(model: ShowAttendTell): string {
 }
 
 /**
+ * The annotations [B, L, enc] of prepared images, stacked into one batch of the given side (default:
+ * the first image's; stackImages names an image of another size) and encoded without dropout. The
+ * caller owns the result.
+ */
+export function encodeImages(model: ShowAttendTell, images: readonly PreparedImage[], size = images[0]?.size ?? 0): tf.Tensor3D {
+  const input = stackImages(images, size);
+  return tf.tidy(() => model.encode(tf.tensor4d(input, [images.length, size, size, 3]), false));
+}
+
+/**
  * Images in, captions out: stacks PreparedImages into one batch, encodes, runs batched beam search and
  * frees every tensor it made. Owns the model (dispose() frees it).
  */
@@ -38,9 +48,7 @@ export class Captioner {
 
   async caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]> {
     if (images.length === 0) return [];
-    const s = this.preprocess.imageSize;
-    const batch = stackImages(images, s);
-    const features = tf.tidy(() => this.model.encode(tf.tensor4d(batch, [images.length, s, s, 3]), false));
+    const features = encodeImages(this.model, images, this.preprocess.imageSize);
     try {
       return await beamSearch(this.model, features, this.vocab, opts);
     } finally {

@@ -9,6 +9,6 @@ export { phraseInstanceCounts, phraseOccurrences, countablePhrases, COUNT_THRESH
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
 export { Trainer, type TrainerState, type SerializedTensor } from './trainer.js';
 export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTargets, type LossOptions, type LossParts } from './loss.js';
-export { Captioner, loadCaptioner, modelIdOf } from './captioner.js';
+export { Captioner, encodeImages, loadCaptioner, modelIdOf } from './captioner.js';
 export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORMAT_VERSION, type LoadedCheckpoint } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';

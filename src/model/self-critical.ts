@@ -70,8 +70,6 @@ export interface SelfCriticalBatch {
   rowImage: Int32Array;
   /** [steps * rows], time-major as prepareTargets lays targets out: the row's advantage on its real targets. */
   tokenWeights: Float32Array;
-  /** Mean reward over every caption of every image. */
-  meanReward: number;
 }
 
 /**
@@ -80,16 +78,12 @@ export interface SelfCriticalBatch {
  */
 export function selfCriticalBatch(groups: readonly RewardedCaptions[], startId: number, padId: number): SelfCriticalBatch | undefined {
   const rows: { ids: readonly number[]; image: number; advantage: number }[] = [];
-  let total = 0;
-  let count = 0;
   groups.forEach((g, image) => {
     if (g.captions.length !== g.rewards.length) throw new RangeError(`image ${image}: ${g.captions.length} captions but ${g.rewards.length} rewards`);
     advantages(g.rewards).forEach((a, j) => {
       const ids = g.captions[j]!;
       if (ids.length > 0 && Math.abs(a) > 1e-9) rows.push({ ids, image, advantage: a });
     });
-    total += g.rewards.reduce((s, r) => s + r, 0);
-    count += g.rewards.length;
   });
   if (rows.length === 0) return undefined;
   const targets = captionRows(rows.map((r) => r.ids), startId, padId);
@@ -102,7 +96,7 @@ export function selfCriticalBatch(groups: readonly RewardedCaptions[], startId: 
       if (t < r.ids.length) tokenWeights[t * b + i] = r.advantage;
     });
   }
-  return { targets, rowImage, tokenWeights, meanReward: total / count };
+  return { targets, rowImage, tokenWeights };
 }
 
 /** Captions (ids, then <end> if they have one) as teacher-forcing rows: <start> ids.. <pad>.., each length 1 + ids. */

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { selfCriticalTrain } from '../../pipelines/self-critical.js';
 import { runCli } from '../cli/run-cli.js';
 
 const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
+const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Every weight of a checkpoint by name. */
 async function weightsOf(dir: string): Promise<Map<string, Float32Array>> {
@@ -95,6 +97,25 @@ describe('self-critical fine-tuning of the shipped model', () => {
     const events = await lastValueFrom(selfCriticalTrain({ modelDir: shipped, outDir: join(root, 'few'), dataset: few, batchSize: 16, candidates: 3, maxSteps: 2 }).pipe(toArray()));
     expect(events.filter((e) => e.kind === 'step').map((e) => (e.kind === 'step' ? e.epoch : -1))).toEqual([0, 1]);
     expect(events.at(-1)).toMatchObject({ kind: 'done', steps: 2, reason: 'max-steps' });
+  }, 120_000);
+
+  it('captioner finetune on SIGINT finishes the step in progress, validates it and exits 0, saying so', async () => {
+    const out = join(root, 'interrupted');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'finetune', '--model', shipped, '--out', out, '--data', data, '--max-steps', '1000', '--batch-size', '4', '--val-limit', '6'], {
+      cwd: repo, env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm' }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (/step 0 validation/.test(stdout) && !child.killed) child.kill('SIGINT');
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(0);
+    expect(stderr).toContain('SIGINT: finishing the step in progress, then validating it (send SIGINT again to exit at once)');
+    expect(stdout).toMatch(/stopped \(aborted\) after 1 steps/);
+    expect(stdout).toContain(`fine-tuned model: ${out}`);
   }, 120_000);
 
   it('refuses options and paths that cannot work, naming them', async () => {

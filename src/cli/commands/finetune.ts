@@ -67,7 +67,10 @@ export function finetuneCommand(): Command {
         await setupBackend(o.backend);
         const dataset = await loadData(o);
         const abort = new AbortController();
-        const removeHandlers = stopOnSignals(async () => abort.abort(), (line) => console.error(line));
+        const removeHandlers = stopOnSignals(async () => abort.abort(), (line) => console.error(line), undefined, {
+          finishing: 'finishing the step in progress, then validating it',
+          onExit: `the best model so far is in ${resolve(o.out)}`,
+        });
         try {
           await lastValueFrom(
             selfCriticalTrain({
