@@ -12,3 +12,4 @@ export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTa
 export { Captioner, encodeImages, loadCaptioner, modelIdOf } from './captioner.js';
 export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORMAT_VERSION, type LoadedCheckpoint } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
+export { sampleCaptions, type SampleOptions, type SampledCaption } from './sample-captions.js';
