@@ -38,7 +38,10 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   if (!(o.temperature >= 0)) throw new RangeError(`sampleCaptions: temperature must be >= 0 (got ${o.temperature})`);
   const cfg = model.config;
   const w = model.decoder;
-  const [b, l] = features.shape;
+  const [b, l, enc] = features.shape;
+  if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) throw new RangeError(`sampleCaptions: features are [${features.shape.join(', ')}], the model expects [B, ${cfg.gridSize ** 2}, ${cfg.encoderDim}]`);
+  const outside = o.prefix?.find((id) => !(Number.isInteger(id) && id >= 0 && id < cfg.vocabSize));
+  if (outside !== undefined) throw new RangeError(`sampleCaptions: prefix word id ${outside} is outside the vocabulary (size ${cfg.vocabSize})`);
   const k = o.samples;
   const rows = b * k;
   const v = cfg.vocabSize;

@@ -126,7 +126,11 @@ describe('sampleCaptions', () => {
     fixed.dispose();
   });
 
-  it('refuses a sample count below 1 and a negative temperature, naming them', async () => {
+  it('refuses a sample count below 1, a negative temperature, a prefix word outside the vocabulary and mis-shaped features, naming them', async () => {
+    await expect(sampleCaptions(model, feats, vocab, { samples: 1, temperature: 0, maxSteps: 5, prefix: [vocab.size], rng: () => 0 })).rejects.toThrow(`prefix word id ${vocab.size} is outside the vocabulary`);
+    const wrong = tf.zeros([1, 9, 32]) as tf.Tensor3D;
+    await expect(sampleCaptions(model, wrong, vocab, { samples: 1, temperature: 0, maxSteps: 5, rng: () => 0 })).rejects.toThrow(/features are \[1, 9, 32\], the model expects \[B, 16, 32\]/);
+    wrong.dispose();
     await expect(sampleCaptions(model, feats, vocab, { samples: 0, temperature: 1, maxSteps: 5, rng: () => 0 })).rejects.toThrow(/samples must be an integer >= 1 \(got 0\)/);
     await expect(sampleCaptions(model, feats, vocab, { samples: 1, temperature: -1, maxSteps: 5, rng: () => 0 })).rejects.toThrow(/temperature must be >= 0 \(got -1\)/);
   });
