@@ -47,6 +47,8 @@ if (!Number.isInteger(seed) || !(count > 0) || !beams.every((b) => Number.isInte
 const reportPath = args.report;
 const examplesDir = args.examples;
 const givenData = args.data;
+// A given --data set is named by its directory: --seed then says nothing about it.
+const dataName = givenData ? resolve(givenData) : `synthetic seed ${seed}`;
 
 const backend = await initBackend();
 const tmp = await mkdtemp(join(tmpdir(), 'measure-default-'));
@@ -65,7 +67,7 @@ try {
   try {
     for (const beamSize of beams) {
       for (const detectorRerank of beamSize > 1 ? reranks : [undefined]) {
-        const r = await evaluate({ captioner, dataset: { ...dataset, name: `synthetic seed ${seed}` }, split: 'test', beamSize, detectorRerank, backend: backend.name });
+        const r = await evaluate({ captioner, dataset: { ...dataset, name: dataName }, split: 'test', beamSize, detectorRerank, backend: backend.name });
         reports.push(r);
         console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
       }
@@ -98,10 +100,10 @@ try {
     `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,
     `| one reference vs the other four | ${pct(baselines.oneVsRest.bleu.bleu1)} | ${pct(baselines.oneVsRest.bleu.bleu2)} | ${pct(baselines.oneVsRest.bleu.bleu3)} | ${pct(baselines.oneVsRest.bleu.bleu4)} | ${baselines.oneVsRest.ciderD.toFixed(3)} | | | | |`,
   ];
-  console.log(`model ${reports[0]?.modelId} (${modelDir}) on ${test.length} test images of synthetic seed ${seed}, backend ${backend.name}`);
+  console.log(`model ${reports[0]?.modelId} (${modelDir}) on ${test.length} test images of ${dataName}, backend ${backend.name}`);
   console.log(lines.join('\n'));
   if (reportPath) {
-    const full = { model: modelDir, seed, count, testImages: test.length, backend: backend.name, baselines, reports, measuredAt: new Date().toISOString() };
+    const full = { model: modelDir, ...(givenData ? { data: dataName } : { seed, count }), testImages: test.length, backend: backend.name, baselines, reports, measuredAt: new Date().toISOString() };
     await writeFileAtomic(resolve(reportPath), JSON.stringify(full, null, 2) + '\n');
     console.error(`report: ${resolve(reportPath)}`);
   }
