@@ -1,10 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import type { Vocabulary } from '../../src/data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits } from '../../src/model/decoder.js';
-import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
-import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
+import { ShowAttendTell, beamSearch } from '../../src/model/index.js';
+import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -12,51 +10,13 @@ let feats: tf.Tensor3D;
 
 beforeAll(async () => {
   await initBackend('wasm');
-  model = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 11 });
-  makeBeamsDiverse(model, vocab);
-  feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8));
+  ({ model, feats } = decodingFixture(vocab));
 });
 
 afterAll(() => {
   feats.dispose();
   model.dispose();
 });
-
-/**
- * Decoding written independently of beamSearch, one image at a time: argmax each step (greedy), or
- * the given ids (`forced`, to rescore a hypothesis the beam returned).
- */
-function greedy(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number, forced?: number[]): { ids: number[]; logProb: number } {
-  const ids: number[] = [];
-  let logProb = 0;
-  const w = m.decoder;
-  const ctx = attendPrecompute(w, f);
-  let { h, c } = initialState(w, f);
-  let memory = initialMemory(w, 1, f.shape[1]);
-  let word = v.startId;
-  for (let t = 0; t < (forced?.length ?? maxSteps); t++) {
-    const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation, 1, memory);
-    ({ h, c, memory } = out);
-    const logp = tf.logSoftmax(outputLogits(w, h, out.context, 0, false)).dataSync();
-    // Like the beam, never emit <pad> or <start>.
-    const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
-    word = forced ? forced[t]! : allowed.indexOf(Math.max(...allowed));
-    logProb += logp[word]!;
-    ids.push(word);
-    if (word === v.endId) break;
-  }
-  return { ids, logProb };
-}
-
-/** Sets fc to a state-independent distribution over words (logits = bias). */
-function fixedDistribution(m: ShowAttendTell, logits: Map<number, number>): void {
-  tf.tidy(() => {
-    m.decoder.fcKernel.assign(tf.zerosLike(m.decoder.fcKernel));
-    const bias = new Float32Array(m.config.vocabSize).fill(-20);
-    for (const [id, l] of logits) bias[id] = l;
-    m.decoder.fcBias.assign(tf.tensor1d(bias));
-  });
-}
 
 describe('beamSearch', () => {
   it('with k = 1 equals an independently written greedy decode', async () => {
@@ -66,7 +26,7 @@ describe('beamSearch', () => {
     expect(results.some((r) => r.best.finished)).toBe(true);
     expect(results.some((r) => !r.best.finished)).toBe(true);
     for (let i = 0; i < 5; i++) {
-      const g = tf.tidy(() => greedy(model, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      const g = tf.tidy(() => referenceDecode(model, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
       expect(results[i]!.best.ids).toEqual(g.ids);
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
       expect(results[i]!.best.finished).toBe(g.ids.at(-1) === vocab.endId);
@@ -80,7 +40,7 @@ describe('beamSearch', () => {
     // The context path changes the scores: the comparison below is not the plain model's again.
     expect(results.map((r) => r.best.logProb)).not.toEqual(plain.map((r) => r.best.logProb));
     for (let i = 0; i < 5; i++) {
-      const g = tf.tidy(() => greedy(deep, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      const g = tf.tidy(() => referenceDecode(deep, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
       expect(results[i]!.best.ids).toEqual(g.ids);
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
     }
@@ -102,12 +62,12 @@ describe('beamSearch', () => {
     expect(tf.memory().numTensors).toBe(before);
     for (let i = 0; i < 5; i++) {
       const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
-      const g = tf.tidy(() => greedy(mem, one, vocab, 12));
+      const g = tf.tidy(() => referenceDecode(mem, one, vocab, 12));
       expect(greedyResults[i]!.best.ids).toEqual(g.ids);
       expect(greedyResults[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
       // Rescoring each hypothesis alone gives its log-prob only if the beam reordered the memory with it.
       for (const hyp of beams[i]!.alternatives) {
-        expect(tf.tidy(() => greedy(mem, one, vocab, 8, hyp.ids)).logProb).toBeCloseTo(hyp.logProb, 3);
+        expect(tf.tidy(() => referenceDecode(mem, one, vocab, 8, hyp.ids)).logProb).toBeCloseTo(hyp.logProb, 3);
       }
       one.dispose();
     }

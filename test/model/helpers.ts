@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { TrainBatch } from '../../src/data/types.js';
-import type { ShowAttendTell } from '../../src/model/index.js';
+import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits } from '../../src/model/decoder.js';
+import { ShowAttendTell, defaultModelConfig } from '../../src/model/index.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
 /** A vocabulary of a few colour/shape words (every word kept: each appears 6 times). */
@@ -74,4 +75,51 @@ export function makeBeamsDiverse(model: ShowAttendTell, vocab: Vocabulary): void
     bias[vocab.endId] = 1;
     model.decoder.fcBias.assign(tf.tensor1d(bias));
   });
+}
+
+/** Sets fc to a state-independent distribution over words (logits = bias). */
+export function fixedDistribution(m: ShowAttendTell, logits: Map<number, number>): void {
+  tf.tidy(() => {
+    m.decoder.fcKernel.assign(tf.zerosLike(m.decoder.fcKernel));
+    const bias = new Float32Array(m.config.vocabSize).fill(-20);
+    for (const [id, l] of logits) bias[id] = l;
+    m.decoder.fcBias.assign(tf.tensor1d(bias));
+  });
+}
+
+/**
+ * The decoding fixture of the search tests: a small model on precomputed 4x4 annotations whose
+ * captions differ between the five noise images and sometimes end, sometimes not.
+ */
+export function decodingFixture(vocab: Vocabulary): { model: ShowAttendTell; feats: tf.Tensor3D } {
+  const model = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 11 });
+  makeBeamsDiverse(model, vocab);
+  const feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8) as tf.Tensor3D);
+  return { model, feats };
+}
+
+/**
+ * Decoding written independently of beamSearch and sampleCaptions, one image at a time: the `forced`
+ * ids while there are any (a prefix, or a whole hypothesis to rescore), then the argmax of each step
+ * (never <pad> or <start>, as the searches), until <end> or maxSteps. Call inside tf.tidy.
+ */
+export function referenceDecode(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number, forced: readonly number[] = []): { ids: number[]; logProb: number } {
+  const ids: number[] = [];
+  let logProb = 0;
+  const w = m.decoder;
+  const ctx = attendPrecompute(w, f);
+  let { h, c } = initialState(w, f);
+  let memory = initialMemory(w, 1, f.shape[1]);
+  let word = v.startId;
+  for (let t = 0; t < maxSteps; t++) {
+    const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation, 1, memory);
+    ({ h, c, memory } = out);
+    const logp = tf.logSoftmax(outputLogits(w, h, out.context, 0, false)).dataSync();
+    const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
+    word = forced[t] ?? allowed.indexOf(Math.max(...allowed));
+    logProb += logp[word]!;
+    ids.push(word);
+    if (word === v.endId) break;
+  }
+  return { ids, logProb };
 }

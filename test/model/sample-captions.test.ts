@@ -2,10 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { createRng } from '../../src/data/rng.js';
-import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits } from '../../src/model/decoder.js';
-import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, beamSearch } from '../../src/model/index.js';
 import { argmax, draw, sampleCaptions, softmax } from '../../src/model/sample-captions.js';
-import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
+import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -13,45 +12,13 @@ let feats: tf.Tensor3D;
 
 beforeAll(async () => {
   await initBackend('wasm');
-  model = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 11 });
-  makeBeamsDiverse(model, vocab);
-  feats = tf.tidy(() => tf.mul(tf.tensor3d(noise(5 * 16 * 32, 4), [5, 16, 32]), 8));
+  ({ model, feats } = decodingFixture(vocab));
 });
 
 afterAll(() => {
   feats.dispose();
   model.dispose();
 });
-
-/** Written apart from sampleCaptions, one image at a time: the `forced` ids first, then the argmax (never <pad> or <start>). */
-function forcedThenGreedy(m: ShowAttendTell, f: tf.Tensor3D, forced: number[], maxSteps: number): number[] {
-  return tf.tidy(() => {
-    const w = m.decoder;
-    const ctx = attendPrecompute(w, f);
-    let { h, c } = initialState(w, f);
-    let memory = initialMemory(w, 1, f.shape[1]);
-    const ids: number[] = [];
-    let word = vocab.startId;
-    for (let t = 0; t < maxSteps && word !== vocab.endId; t++) {
-      const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation, 1, memory);
-      ({ h, c, memory } = out);
-      const logits = Array.from(outputLogits(w, h, out.context, 0, false).dataSync()).map((x, id) => (id === vocab.padId || id === vocab.startId ? -Infinity : x));
-      word = forced[t] ?? logits.indexOf(Math.max(...logits));
-      ids.push(word);
-    }
-    return ids;
-  });
-}
-
-/** Sets fc to a state-independent distribution over words (logits = bias). */
-function fixedDistribution(m: ShowAttendTell, logits: Map<number, number>): void {
-  tf.tidy(() => {
-    m.decoder.fcKernel.assign(tf.zerosLike(m.decoder.fcKernel));
-    const bias = new Float32Array(m.config.vocabSize).fill(-20);
-    for (const [id, l] of logits) bias[id] = l;
-    m.decoder.fcBias.assign(tf.tensor1d(bias));
-  });
-}
 
 describe('sampleCaptions', () => {
   it('at temperature 0 is the greedy decode: the beam of one, image by image, leaking nothing', async () => {
@@ -79,7 +46,7 @@ describe('sampleCaptions', () => {
     for (let i = 0; i < 5; i++) {
       const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
       expect(opened[i]![0]!.ids.slice(0, 2)).toEqual([red, square]);
-      expect(opened[i]![0]!.ids).toEqual(forcedThenGreedy(model, one, [red, square], 10));
+      expect(opened[i]![0]!.ids).toEqual(tf.tidy(() => referenceDecode(model, one, vocab, 10, [red, square]).ids));
       // The forced words count in the log-probability: it is below the free greedy caption's.
       expect(opened[i]![0]!.logProb).toBeLessThanOrEqual(free[i]![0]!.logProb + 1e-4);
       one.dispose();
@@ -98,7 +65,7 @@ describe('sampleCaptions', () => {
     expect(tf.memory().numTensors).toBe(before);
     for (let i = 0; i < 5; i++) {
       const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
-      expect(greedy[i]![0]!.ids).toEqual(forcedThenGreedy(mem, one, [vocab.idOf('a')], 12));
+      expect(greedy[i]![0]!.ids).toEqual(tf.tidy(() => referenceDecode(mem, one, vocab, 12, [vocab.idOf('a')]).ids));
       one.dispose();
     }
     expect(beams).toHaveLength(5);
