@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, type AttentionMemory } from './decoder.js';
+import { attendPrecompute, decoderStep, initialMemory, initialStatePerRow, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -89,11 +89,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   });
   const att1 = ctx[0] as tf.Tensor3D;
   const featuresT = ctx[1] as tf.Tensor3D | undefined;
-  let [h, c] = tf.tidy(() => {
-    const s = initialState(w, features, cfg.initState);
-    const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
-    return [rep(s.h), rep(s.c)];
-  });
+  let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   // <pad> and <start> are never words of a caption: an undertrained model can still rank them
   // high, and emitting them would leave a hypothesis whose attention maps and words disagree.

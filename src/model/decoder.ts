@@ -194,6 +194,16 @@ export function initialState(w: DecoderWeights, features: tf.Tensor3D, mode: 'me
 }
 
 /**
+ * The initial state repeated for `rowsPerImage` decoding rows per image, image-major ([B * k, D]):
+ * the layout decoderStep's rowsPerImage expects (beam search's k hypotheses, sampling's k draws).
+ */
+export function initialStatePerRow(w: DecoderWeights, features: tf.Tensor3D, rowsPerImage: number, mode: 'mean' | 'bias' = 'mean'): { h: tf.Tensor2D; c: tf.Tensor2D } {
+  const s = initialState(w, features, mode);
+  const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, rowsPerImage, 1]), [-1, t.shape[1]]) as tf.Tensor2D;
+  return { h: rep(s.h), c: rep(s.c) };
+}
+
+/**
  * One decoder step in the reference order: attention weights and the f_beta gate from h_{t-1};
  * (h, c) = LSTMCell([emb(y_{t-1}); gated context], (h, c)). `rowsPerImage` > 1 lets beam search
  * run k hypotheses per image against the untiled [B, L, enc] annotations (rows are image-major).

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialMemory, initialState, outputLogits, type AttentionMemory } from './decoder.js';
+import { attendPrecompute, decoderStep, initialMemory, initialStatePerRow, outputLogits, type AttentionMemory } from './decoder.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /**
@@ -48,12 +48,14 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   const banned = [vocab.padId, vocab.startId];
   const captions: SampledCaption[] = Array.from({ length: rows }, () => ({ ids: [], logProb: 0 }));
   const done = new Array<boolean>(rows).fill(false);
-  const att1 = tf.tidy(() => attendPrecompute(w, features).att1);
-  let [h, c] = tf.tidy(() => {
-    const s = initialState(w, features, cfg.initState);
-    const rep = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [rows, cfg.decoderDim]) as tf.Tensor2D;
-    return [rep(s.h), rep(s.c)];
+  // As in beam search: large grids read the transposed annotations (attendPrecompute says when).
+  const ctx = tf.tidy(() => {
+    const p = attendPrecompute(w, features);
+    return p.featuresT ? [p.att1, p.featuresT] : [p.att1];
   });
+  const att1 = ctx[0] as tf.Tensor3D;
+  const featuresT = ctx[1] as tf.Tensor3D | undefined;
+  let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   let words = new Int32Array(rows).fill(vocab.startId);
   try {
@@ -61,7 +63,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
       const m = memory;
       const [logits, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features, att1 }, emb, h, c, cfg.attentionActivation, k, m);
+        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, m);
         return [outputLogits(w, out.h, out.context, 0, false), out.h, out.c, out.memory?.previous, out.memory?.coverage];
       });
       tf.dispose([h, c, memory?.previous, memory?.coverage]);
@@ -83,7 +85,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
       }
     }
   } finally {
-    tf.dispose([att1, h, c, memory?.previous, memory?.coverage]);
+    tf.dispose([...ctx, h, c, memory?.previous, memory?.coverage]);
   }
   return Array.from({ length: b }, (_, i) => captions.slice(i * k, i * k + k));
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { ShowAttendTell, beamSearch } from '../../src/model/index.js';
-import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab } from './helpers.js';
+import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab, withStrongMemory } from './helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -48,12 +48,7 @@ describe('beamSearch', () => {
   });
 
   it('with attention memory: k = 1 equals the greedy decode, and every k = 3 hypothesis carries its own memory', async () => {
-    const mem = ShowAttendTell.create({ ...model.config, attentionMemory: true }, { seed: 11 });
-    tf.tidy(() => {
-      for (const key of ['fcKernel', 'fcBias'] as const) mem.decoder[key].assign(model.decoder[key]);
-      // A strong memory, so that where attention has looked changes the words.
-      mem.decoder.memoryAttKernel!.assign(tf.mul(mem.decoder.memoryAttKernel!, 40));
-    });
+    const mem = withStrongMemory(model);
     const greedyResults = await beamSearch(mem, feats, vocab, { beamSize: 1, maxSteps: 12 });
     const plain = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12 });
     expect(greedyResults.map((r) => r.best.logProb)).not.toEqual(plain.map((r) => r.best.logProb));

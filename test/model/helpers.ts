@@ -123,3 +123,13 @@ export function referenceDecode(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary
   }
   return { ids, logProb };
 }
+
+/** A copy of `model` with attention memory, its output layer, and a memory strong enough to change the words. */
+export function withStrongMemory(model: ShowAttendTell): ShowAttendTell {
+  const mem = ShowAttendTell.create({ ...model.config, attentionMemory: true }, { seed: 11 });
+  tf.tidy(() => {
+    for (const key of ['fcKernel', 'fcBias'] as const) mem.decoder[key].assign(model.decoder[key]);
+    mem.decoder.memoryAttKernel!.assign(tf.mul(mem.decoder.memoryAttKernel!, 40));
+  });
+  return mem;
+}

@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { createRng } from '../../src/data/rng.js';
-import { ShowAttendTell, beamSearch } from '../../src/model/index.js';
+import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
 import { argmax, draw, sampleCaptions, softmax } from '../../src/model/sample-captions.js';
-import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab } from './helpers.js';
+import { decodingFixture, fixedDistribution, makeBeamsDiverse, noise, referenceDecode, tinyVocab, withStrongMemory } from './helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -53,13 +53,8 @@ describe('sampleCaptions', () => {
     }
   });
 
-  it('with attention memory still equals the greedy decode and leaks nothing', async () => {
-    const mem = ShowAttendTell.create({ ...model.config, attentionMemory: true }, { seed: 11 });
-    tf.tidy(() => {
-      for (const key of ['fcKernel', 'fcBias'] as const) mem.decoder[key].assign(model.decoder[key]);
-      mem.decoder.memoryAttKernel!.assign(tf.mul(mem.decoder.memoryAttKernel!, 40));
-    });
-    const beams = await beamSearch(mem, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
+  it('with attention memory and a prefix still equals the reference decode and leaks nothing', async () => {
+    const mem = withStrongMemory(model);
     const before = tf.memory().numTensors;
     const greedy = await sampleCaptions(mem, feats, vocab, { samples: 1, temperature: 0, maxSteps: 12, prefix: [vocab.idOf('a')], rng: () => 0 });
     expect(tf.memory().numTensors).toBe(before);
@@ -68,8 +63,24 @@ describe('sampleCaptions', () => {
       expect(greedy[i]![0]!.ids).toEqual(tf.tidy(() => referenceDecode(mem, one, vocab, 12, [vocab.idOf('a')]).ids));
       one.dispose();
     }
-    expect(beams).toHaveLength(5);
     mem.dispose();
+  });
+
+  it('on annotations wide enough for the transposed context product still equals the beam of one', async () => {
+    // 4 x 16384 values per image: attendPrecompute hands back transposed annotations, as in gradient-check.
+    const wide = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 16384, gridSize: 2, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 7 });
+    makeBeamsDiverse(wide, vocab);
+    const f = tf.tidy(() => tf.mul(tf.tensor3d(noise(3 * 4 * 16384, 9), [3, 4, 16384]), 4) as tf.Tensor3D);
+    const beams = await beamSearch(wide, f, vocab, { beamSize: 1, maxSteps: 8, detectorRerank: 0 });
+    const before = tf.memory().numTensors;
+    const greedy = await sampleCaptions(wide, f, vocab, { samples: 1, temperature: 0, maxSteps: 8, rng: () => 0 });
+    expect(tf.memory().numTensors).toBe(before);
+    greedy.forEach((c, i) => {
+      expect(c[0]!.ids).toEqual(beams[i]!.best.ids);
+      expect(c[0]!.logProb).toBeCloseTo(beams[i]!.best.logProb, 3);
+    });
+    f.dispose();
+    wide.dispose();
   });
 
   it('draws words with the softmax probabilities at temperature 1, flatter at 2, the same again from the same seed', async () => {
