@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialMemory, initialStatePerRow, outputLogits, type AttentionMemory } from './decoder.js';
+import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -83,12 +83,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const v = cfg.vocabSize;
   const rows = b * k;
   const w = model.decoder;
-  const ctx = tf.tidy(() => {
-    const c = attendPrecompute(w, features);
-    return c.featuresT ? [c.att1, c.featuresT] : [c.att1];
-  });
-  const att1 = ctx[0] as tf.Tensor3D;
-  const featuresT = ctx[1] as tf.Tensor3D | undefined;
+  const { att1, featuresT, tensors: ctx } = keptContext(w, features);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   // <pad> and <start> are never words of a caption: an undertrained model can still rank them

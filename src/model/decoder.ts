@@ -194,6 +194,18 @@ export function initialState(w: DecoderWeights, features: tf.Tensor3D, mode: 'me
 }
 
 /**
+ * attendPrecompute for a search that keeps the context across steps: made in a tidy, so only the
+ * tensors it returns survive; `tensors` lists them for the caller to dispose.
+ */
+export function keptContext(w: DecoderWeights, features: tf.Tensor3D): { att1: tf.Tensor3D; featuresT?: tf.Tensor3D; tensors: tf.Tensor[] } {
+  const kept = tf.tidy(() => {
+    const c = attendPrecompute(w, features);
+    return c.featuresT ? [c.att1, c.featuresT] : [c.att1];
+  });
+  return { att1: kept[0] as tf.Tensor3D, featuresT: kept[1] as tf.Tensor3D | undefined, tensors: kept };
+}
+
+/**
  * The initial state repeated for `rowsPerImage` decoding rows per image, image-major ([B * k, D]):
  * the layout decoderStep's rowsPerImage expects (beam search's k hypotheses, sampling's k draws).
  */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
-import { attendPrecompute, decoderStep, initialMemory, initialStatePerRow, outputLogits, type AttentionMemory } from './decoder.js';
+import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /**
@@ -49,12 +49,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   const captions: SampledCaption[] = Array.from({ length: rows }, () => ({ ids: [], logProb: 0 }));
   const done = new Array<boolean>(rows).fill(false);
   // As in beam search: large grids read the transposed annotations (attendPrecompute says when).
-  const ctx = tf.tidy(() => {
-    const p = attendPrecompute(w, features);
-    return p.featuresT ? [p.att1, p.featuresT] : [p.att1];
-  });
-  const att1 = ctx[0] as tf.Tensor3D;
-  const featuresT = ctx[1] as tf.Tensor3D | undefined;
+  const { att1, featuresT, tensors: ctx } = keptContext(w, features);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   let words = new Int32Array(rows).fill(vocab.startId);
