@@ -20,12 +20,16 @@ export interface SampleOptions {
   maxSteps: number;
   /** Uniform [0, 1) draws: the same generator state gives the same captions. */
   rng: () => number;
+  /** Also return each word's attention map (default false: reading them back costs a copy per step). */
+  attention?: boolean;
 }
 
 /** One drawn caption: ids (words, then <end> if one was drawn) and its log-probability under the model (temperature 1). */
 export interface SampledCaption {
   ids: number[];
   logProb: number;
+  /** With SampleOptions.attention: one map (L values, sums to 1) per id, as Hypothesis.attention. */
+  attention?: Float32Array[];
 }
 
 /**
@@ -46,7 +50,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   const rows = b * k;
   const v = cfg.vocabSize;
   const banned = [vocab.padId, vocab.startId];
-  const captions: SampledCaption[] = Array.from({ length: rows }, () => ({ ids: [], logProb: 0 }));
+  const captions: SampledCaption[] = Array.from({ length: rows }, () => (o.attention ? { ids: [], logProb: 0, attention: [] } : { ids: [], logProb: 0 }));
   const done = new Array<boolean>(rows).fill(false);
   // As in beam search: large grids read the transposed annotations (attendPrecompute says when).
   const { att1, featuresT, tensors: ctx } = keptContext(w, features);
@@ -56,17 +60,19 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   try {
     for (let step = 0; step < o.maxSteps && done.some((d) => !d); step++) {
       const m = memory;
-      const [logits, hNew, cNew, previous, coverage] = tf.tidy(() => {
+      const [logits, hNew, cNew, previous, coverage, alpha] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
         const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, m);
-        return [outputLogits(w, out.h, out.context, 0, false), out.h, out.c, out.memory?.previous, out.memory?.coverage];
+        // The memory's `previous` is alpha itself: a clone, so disposing the map leaves the memory whole.
+        return [outputLogits(w, out.h, out.context, 0, false), out.h, out.c, out.memory?.previous, out.memory?.coverage, o.attention ? tf.clone(out.alpha) : undefined];
       });
       tf.dispose([h, c, memory?.previous, memory?.coverage]);
       h = hNew as tf.Tensor2D;
       c = cNew as tf.Tensor2D;
       memory = previous && coverage ? { previous: previous as tf.Tensor2D, coverage: coverage as tf.Tensor2D } : undefined;
       const z = (await logits.data()) as Float32Array;
-      logits.dispose();
+      const maps = alpha ? ((await alpha.data()) as Float32Array) : undefined;
+      tf.dispose([logits, alpha]);
       words = new Int32Array(rows).fill(vocab.padId);
       for (let r = 0; r < rows; r++) {
         if (done[r]) continue;
@@ -75,6 +81,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
         const caption = captions[r]!;
         caption.ids.push(word);
         caption.logProb += row[word]! - logSumExp(row);
+        caption.attention?.push(maps!.slice(r * l, r * l + l));
         words[r] = word;
         if (word === vocab.endId) done[r] = true;
       }

@@ -37,6 +37,20 @@ describe('sampleCaptions', () => {
     });
   });
 
+  it('with attention asked for, returns the beam of one\'s maps, one per word, and still leaks nothing', async () => {
+    const beams = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
+    const before = tf.memory().numTensors;
+    const greedy = await sampleCaptions(model, feats, vocab, { samples: 1, temperature: 0, maxSteps: 12, rng: () => 0, attention: true });
+    expect(tf.memory().numTensors).toBe(before);
+    greedy.forEach(([caption], i) => {
+      const expected = beams[i]!.best.attention;
+      expect(caption!.attention).toHaveLength(expected.length);
+      caption!.attention!.forEach((map, t) => expect(Array.from(map).map((v, j) => v - expected[t]![j]!).every((d) => Math.abs(d) < 1e-5)).toBe(true));
+    });
+    const without = await sampleCaptions(model, feats, vocab, { samples: 1, temperature: 0, maxSteps: 12, rng: () => 0 });
+    expect(without[0]![0]!.attention).toBeUndefined();
+  });
+
   it('with a prefix: every caption opens with it and goes on as the model would after those words', async () => {
     const red = vocab.idOf('red');
     const square = vocab.idOf('square');
