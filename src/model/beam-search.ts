@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
+import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
 
@@ -39,7 +40,9 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell): Required<BeamOp
   if (!Number.isInteger(returnAlternatives) || returnAlternatives < 1) {
     throw new RangeError(`returnAlternatives must be an integer >= 1 (got ${returnAlternatives})`);
   }
-  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank };
+  const learnedRerank = opts.learnedRerank ?? model.reranker !== undefined;
+  if (learnedRerank && !model.reranker) throw new RangeError('learnedRerank needs a model with a learned re-ranker (reranker.json beside it, from `captioner rerank-train`); this one has none');
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank };
 }
 
 /** `view` (what the detector says of the image) and `rerank` > 0 add rerank x detectorAgreement to the score. */
@@ -72,7 +75,7 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
  * Does not dispose `features`.
  */
 export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
-  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank } = checkOptions(opts, model);
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank } = checkOptions(opts, model);
   const cfg = model.config;
   const [b, l, enc] = features.shape;
   if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
@@ -159,11 +162,14 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   } finally {
     tf.dispose([...ctx, h, c, banMask, memory?.previous, memory?.coverage]);
   }
-  const views = detectorRerank > 0 ? detectorViews(model, features) : [];
+  const reranker = learnedRerank ? model.reranker : undefined;
+  const views = detectorRerank > 0 || reranker ? detectorViews(model, features) : [];
+  const opened = reranker ? await openingCandidates(model, features, vocab, reranker.openings, { maxSteps, detectorRerank, views }) : [];
   const results: CaptionResult[] = [];
   for (let i = 0; i < b; i++) {
     const hypothesis = (n: Node, done: boolean) => toHypothesis(n, done, vocab, lengthPenalty, detectorRerank, views[i]);
-    const done = finished[i]!.map((n) => hypothesis(n, true));
+    const searched = finished[i]!.map((n) => hypothesis(n, true));
+    const done = reranker && searched.length > 0 ? rerankCandidates(reranker, searched, opened[i]!, views[i]!, vocab, cfg.gridSize) : searched;
     const open: Hypothesis[] = [];
     for (let j = 0; j < live[i]!; j++) {
       const node = rowNode[i * k + j];

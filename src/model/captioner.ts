@@ -1,22 +1,12 @@
-import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { stackImages } from '../data/preprocess.js';
 import type { PreparedImage, PreprocessConfig } from '../data/types.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { beamSearch } from './beam-search.js';
 import { loadCheckpoint } from './checkpoint.js';
+import { modelIdOf } from './model-id.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult } from './types.js';
-
-/** A short, stable id of a model: sha256 over its config and weight bytes, 12 hex digits. */
-export function modelIdOf(model: ShowAttendTell): string {
-  const hash = createHash('sha256').update(JSON.stringify(model.config));
-  for (const { name, variable } of model.namedWeights()) {
-    const values = variable.dataSync() as Float32Array;
-    hash.update(name).update(Buffer.from(values.buffer, values.byteOffset, values.byteLength));
-  }
-  return hash.digest('hex').slice(0, 12);
-}
 
 /**
  * The annotations [B, L, enc] of prepared images, stacked into one batch of the given side (default:

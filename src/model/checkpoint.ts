@@ -7,6 +7,9 @@ import { Vocabulary } from '../data/vocabulary.js';
 import { CheckpointError } from './checkpoint-error.js';
 import { writeFileAtomic } from '../io/write-file-atomic.js';
 import { validateModelConfig } from './config.js';
+import { modelIdOf } from './model-id.js';
+import { featureCount } from './rerank-features.js';
+import { readReranker, RERANKER_FILE, type Reranker } from './reranker.js';
 import { ShowAttendTell } from './show-attend-tell.js';
 import type { SerializedTensor, Trainer, TrainerState } from './trainer.js';
 import type { ModelConfig } from './types.js';
@@ -244,7 +247,30 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       ...(av ? { averaging: { updates: av.updates, live: read(av.live), average: read(av.average) } } : {}),
     };
   }
+  try {
+    model.reranker = await loadReranker(target, model);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   return { model, vocab, preprocess, trainerState, training, meta: mf.meta ?? {} };
+}
+
+/** The directory's reranker.json, checked against the model it must have been trained for. */
+async function loadReranker(dir: string, model: ShowAttendTell): Promise<Reranker | undefined> {
+  let reranker: Reranker | undefined;
+  try {
+    reranker = await readReranker(dir);
+  } catch (err) {
+    throw new CheckpointError(dir, (err as Error).message, { cause: err });
+  }
+  if (!reranker) return undefined;
+  const fix = `retrain it (captioner rerank-train --model ${dir}) or delete it`;
+  const id = modelIdOf(model);
+  if (reranker.modelId !== id) throw new CheckpointError(dir, `${RERANKER_FILE} was trained for model ${reranker.modelId}, not this one (${id}): ${fix}`);
+  const inputs = featureCount(model.config.vocabSize, model.config.phrases?.length ?? 0);
+  if (reranker.inputs !== inputs) throw new CheckpointError(dir, `${RERANKER_FILE} takes ${reranker.inputs} features, this model gives ${inputs}: ${fix}`);
+  return reranker;
 }
 
 /**
@@ -265,5 +291,7 @@ export async function updateCheckpointConfig(dir: string, update: (config: Model
     throw new CheckpointError(target, (err as Error).message, { cause: err });
   }
   await writeFileAtomic(path.join(target, 'model.json'), JSON.stringify({ ...mf, config }, null, 2));
+  // A new config is a new model id: a re-ranker trained for the old one no longer applies.
+  await fs.rm(path.join(target, RERANKER_FILE), { force: true });
   return config;
 }

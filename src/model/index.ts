@@ -9,7 +9,11 @@ export { phraseInstanceCounts, phraseOccurrences, countablePhrases, COUNT_THRESH
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
 export { Trainer, type TrainerState, type SerializedTensor } from './trainer.js';
 export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTargets, type LossOptions, type LossParts } from './loss.js';
-export { Captioner, encodeImages, loadCaptioner, modelIdOf } from './captioner.js';
+export { Captioner, encodeImages, loadCaptioner } from './captioner.js';
+export { modelIdOf } from './model-id.js';
 export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORMAT_VERSION, type LoadedCheckpoint } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
 export { sampleCaptions, type SampleOptions, type SampledCaption } from './sample-captions.js';
+export { parseReranker, readReranker, writeReranker, rerankerScore, rerankerToJSON, RERANKER_FILE, type Reranker } from './reranker.js';
+export { candidateFeatures, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
+export { candidatePool, commonOpenings, openingCandidates, rerankCandidates } from './learned-rerank.js';

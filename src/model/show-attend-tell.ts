@@ -1,3 +1,4 @@
+import type { Reranker } from './reranker.js';
 import * as tf from '@tensorflow/tfjs';
 import { CompactCnnEncoder } from './compact-cnn.js';
 import { validateModelConfig } from './config.js';
@@ -36,6 +37,11 @@ export class ShowAttendTell {
    * Inference always gathers.
    */
   embeddingMode: EmbeddingMode = 'auto';
+  /**
+   * The learned re-ranker trained for these weights (reranker.ts; loadCheckpoint attaches the one in
+   * reranker.json). Beam search ranks with it by default (BeamOptions.learnedRerank).
+   */
+  reranker?: Reranker;
   private readonly encoder: Encoder | null;
   private readonly decoderNamed: NamedVariable[];
 

@@ -103,6 +103,12 @@ export interface BeamOptions {
    * reference. Default: DEFAULT_DETECTOR_RERANK for models with a word detector, else 0.
    */
   detectorRerank?: number;
+  /**
+   * Rank the beam's finished captions and the completions of the re-ranker's openings with the model's
+   * learned re-ranker (learned-rerank.ts). Default: on when the model has one (model.reranker, from its
+   * checkpoint's reranker.json); true for a model without one is an error.
+   */
+  learnedRerank?: boolean;
 }
 
 export interface Hypothesis {

@@ -1,0 +1,99 @@
+import type { Vocabulary } from '../data/vocabulary.js';
+import type { DetectorView } from './detector-rerank.js';
+import { detectorAgreement } from './detector-rerank.js';
+import { phraseOccurrences } from './phrase-count.js';
+import type { Hypothesis } from './types.js';
+
+/**
+ * What the learned re-ranker (reranker.ts) knows of one candidate caption: the model's own view
+ * (log-probability, length, the detectors' agreement), the caption's words, what the detectors see in
+ * the image, and whether the caption names the objects it counts from left to right by where its
+ * attention fell. Why these: the captions the model ranks too high are true ones in no annotator's
+ * wording ("a purple diamond and a purple diamond" for "two purple diamonds", objects out of order),
+ * and whether a wording fits depends on the scene (twins, counts) and on the caption's whole shape,
+ * which a per-word model cannot weigh but a scorer of whole captions can.
+ */
+
+/** A candidate caption: a finished hypothesis, from the beam or from completing a forced opening. */
+export interface Candidate extends Hypothesis {
+  /** True when the caption completes one of the re-ranker's openings rather than coming from the beam. */
+  opened: boolean;
+}
+
+/** The scalar features, in order, before the per-word and per-phrase blocks. */
+export const SCALAR_FEATURES = ['logProb', 'length', 'logProbPerWord', 'detectorAgreement', 'opened', 'mentions', 'orderInversions', 'orderDrop'] as const;
+
+/** Input width for a model with V words and P phrases: the scalars, 4 word blocks and 4 phrase blocks. */
+export function featureCount(vocabSize: number, phraseCount: number): number {
+  return SCALAR_FEATURES.length + 4 * vocabSize + 4 * phraseCount;
+}
+
+/**
+ * The feature vector of a candidate for the image the detectors saw as `view`; gridSize is the
+ * attention grid's side. Layout: SCALAR_FEATURES, then word counts [V], first word [V], second word [V],
+ * the word detector's presence [V]; then, for models with phrases, the phrase detector's presence [P],
+ * the objects its maps count per phrase [P], the caption's uses of each phrase [P], and uses minus count [P].
+ */
+export function candidateFeatures(candidate: Candidate, view: DetectorView, vocab: Vocabulary, gridSize: number): Float32Array {
+  const v = vocab.size;
+  const phrases = view.phrases;
+  const p = phrases?.presence.length ?? 0;
+  const x = new Float32Array(featureCount(v, p));
+  const { ids } = candidate;
+  const order = mentionOrder(candidate, view, gridSize);
+  x.set([candidate.logProb, ids.length, candidate.logProb / ids.length, detectorAgreement(ids, view, vocab), candidate.opened ? 1 : 0, order.mentions, order.inversions, order.drop]);
+  let at = SCALAR_FEATURES.length;
+  for (const id of ids) x[at + id]! += 1;
+  at += v;
+  if (ids.length > 0) x[at + ids[0]!] = 1;
+  at += v;
+  if (ids.length > 1) x[at + ids[1]!] = 1;
+  at += v;
+  x.set(view.presence, at);
+  at += v;
+  if (!phrases) return x;
+  x.set(phrases.presence, at);
+  at += p;
+  const instances = phrases.counting?.instances;
+  if (instances) x.set(instances, at);
+  at += p;
+  for (let q = 0; q < p; q++) x[at + p + q] = -(instances?.[q] ?? 0);
+  for (const [q, uses] of phraseOccurrences(ids, phrases.find)) {
+    x[at + q] = uses;
+    x[at + p + q]! += uses;
+  }
+  return x;
+}
+
+/**
+ * Where the caption's object mentions look, left to right: a mention is a countable phrase ("red
+ * circle"; config.countablePhrases), located by the attention map of its last word. Inversions count
+ * mentions whose map's centre of mass lies more than half a cell left of the one before; drop sums
+ * how far left they go (in image widths).
+ */
+export function mentionOrder(candidate: Hypothesis, view: DetectorView, gridSize: number): { mentions: number; inversions: number; drop: number } {
+  const counting = view.phrases?.counting;
+  if (!counting) return { mentions: 0, inversions: 0, drop: 0 };
+  const xs: number[] = [];
+  const { ids, attention } = candidate;
+  for (let t = 1; t < ids.length; t++) {
+    const q = view.phrases!.find(ids[t - 1]!, ids[t]!);
+    const map = attention[t];
+    if (q === undefined || !counting.countable.has(q) || !map) continue;
+    let cx = 0;
+    let mass = 0;
+    for (let cell = 0; cell < map.length; cell++) {
+      cx += map[cell]! * ((cell % gridSize) + 0.5);
+      mass += map[cell]!;
+    }
+    xs.push(mass > 0 ? cx / mass / gridSize : 0.5);
+  }
+  let inversions = 0;
+  let drop = 0;
+  for (let m = 1; m < xs.length; m++) {
+    const back = xs[m - 1]! - xs[m]!;
+    if (back > 0.5 / gridSize) inversions++;
+    drop += Math.max(0, back);
+  }
+  return { mentions: xs.length, inversions, drop };
+}
