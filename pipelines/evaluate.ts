@@ -14,7 +14,7 @@ import { imageLoader } from './train-data.js';
 export interface EvaluableCaptioner extends ImageCaptioner {
   readonly modelId: string;
   /** For the report: which decoding defaults applied (detector re-ranking needs a word detector). */
-  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector'> };
+  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector'>; readonly reranker?: unknown };
   readonly vocab: Vocabulary;
   readonly preprocess: PreprocessConfig;
 }
@@ -31,6 +31,8 @@ export interface EvaluateOptions {
   lengthPenalty?: number;
   /** Weight of the word detector's agreement in the final ranking (default: the model's, see beamSearch). */
   detectorRerank?: number;
+  /** Rank with the model's learned re-ranker (default: when it has one, see BeamOptions.learnedRerank). */
+  learnedRerank?: boolean;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -62,6 +64,8 @@ export interface EvaluationReport {
   lengthPenalty: number;
   /** Weight of the word detector's agreement in the final ranking (0: none, the reference). */
   detectorRerank: number;
+  /** Whether the model's learned re-ranker chose the captions (reranker.json). */
+  learnedRerank: boolean;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -88,6 +92,7 @@ export interface EvaluationReport {
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
   const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
+  const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
@@ -96,7 +101,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -118,6 +123,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     beamSize,
     lengthPenalty,
     detectorRerank,
+    learnedRerank,
     backend: opts.backend,
     images: done.length,
     skipped,

@@ -1,0 +1,85 @@
+import { resolve } from 'node:path';
+import { Command } from 'commander';
+import { lastValueFrom, tap } from 'rxjs';
+import { trainReranker, type RerankerEvent } from '../../../pipelines/train-reranker.js';
+import { CheckpointError } from '../../model/index.js';
+import { int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { stopOnSignals } from '../stop-on-signals.js';
+import { UserError, action } from '../user-error.js';
+
+interface RerankTrainCliOptions extends DataOptions {
+  model: string;
+  trainLimit?: number;
+  valLimit: number;
+  openings: number;
+  beamSize: number;
+  hidden: number;
+  epochs: number;
+  lr: number;
+  seed: number;
+  backend?: string;
+}
+
+const pct = (x: number) => (100 * x).toFixed(2);
+
+/** One log line per event (pool progress every 1,000 images). */
+export function describeRerankerEvent(e: RerankerEvent): string | undefined {
+  switch (e.kind) {
+    case 'pools':
+      return e.done % 1000 === 0 || e.done === e.images ? `candidates of ${e.done}/${e.images} ${e.split} images` : undefined;
+    case 'epoch':
+      return `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation BLEU-4 ${pct(e.valBleu4)} (own score x ${e.logProbWeight})${e.best ? ' best so far' : ''}`;
+    case 'done':
+      return [
+        `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (epoch ${e.bestEpoch})`,
+        e.written ? `written: ${e.written}` : 'not written: no epoch beat the model\'s own choice',
+      ].join('\n');
+  }
+}
+
+/** `captioner rerank-train`: trains the learned re-ranker of a model and stores it beside the model. */
+export function rerankTrainCommand(): Command {
+  const cmd = new Command('rerank-train')
+    .description("train a model's learned re-ranker: beam-search and complete common openings for training images, then learn which candidate a reference would say; writes MODEL/reranker.json (only if it beats the model's own choice on validation), which caption, eval, watch and kafka then use")
+    .requiredOption('--model <dir>', 'trained model (with a word detector); reranker.json is written into it');
+  withData(cmd);
+  withBackend(cmd);
+  return cmd
+    .option('--train-limit <n>', 'training images (the first of the train split; default all)', int(1))
+    .option('--val-limit <n>', 'validation images (the first of the val split)', int(1), 500)
+    .option('--openings <n>', 'commonest openings of the training captions to complete for every image', int(0), 6)
+    .option('--beam-size <k>', 'beam size of the searches it learns to re-rank', int(1), 4)
+    .option('--hidden <n>', 'hidden units of the network', int(1), 64)
+    .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
+    .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
+    .option('--seed <n>', 'initialisation and shuffling seed', int(0), 1)
+    .action(
+      action('rerank-train', async (o: RerankTrainCliOptions) => {
+        await setupBackend(o.backend);
+        const dataset = await loadData(o);
+        const abort = new AbortController();
+        const removeHandlers = stopOnSignals(async () => abort.abort(), (line) => console.error(line), undefined, {
+          finishing: 'stopping; nothing is written',
+          onExit: `${resolve(o.model)} is unchanged`,
+        });
+        try {
+          await lastValueFrom(
+            trainReranker({
+              modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
+              beamSize: o.beamSize, hidden: o.hidden, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
+            }).pipe(
+              tap((e) => {
+                const line = describeRerankerEvent(e);
+                if (line) console.log(line);
+              }),
+            ),
+          );
+        } catch (err) {
+          if (err instanceof RangeError || err instanceof CheckpointError) throw new UserError(err.message);
+          throw err;
+        } finally {
+          removeHandlers();
+        }
+      }),
+    );
+}
