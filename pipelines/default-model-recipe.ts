@@ -66,6 +66,11 @@ export const DEFAULT_MODEL_RECIPE = {
    * held validation BLEU-4 at 0.85-0.88 over 200 steps where without them it rose to 0.90.
    */
   finetune: { batchSize: 16, candidates: 5, learningRate: 1.5e-4, validateEvery: 100, valLimit: 500, patience: 5, maxSteps: 1200 },
+  /**
+   * The learned re-ranker, trained last on the installed model (pipelines/train-reranker.ts): candidates
+   * of all 10,000 training scenes, 20 epochs, the epoch that validates best (500 val images) kept.
+   */
+  rerank: { trainImages: 10_000, valImages: 500, openings: 6, beamSize: 4, hidden: 64, epochs: 20, learningRate: 1e-3 },
   /** Wall-clock budget of the training run. */
   minutes: 30,
 } as const;

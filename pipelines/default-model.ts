@@ -5,7 +5,7 @@
  * fine-tunes it self-critically (pipelines/self-critical.ts), installing the best fine-tuned model.
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
- *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only]
+ *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per step, default one per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
@@ -28,14 +28,18 @@ import { describeCalibration } from '../src/cli/commands/calibrate.js';
 import { describeSelfCritical } from '../src/cli/commands/finetune.js';
 import { lastValueFrom, tap } from 'rxjs';
 import { selfCriticalTrain } from './self-critical.js';
+import { trainReranker } from './train-reranker.js';
+import { describeRerankerEvent } from '../src/cli/commands/rerank-train.js';
+import { RERANKER_FILE } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
-       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only]
+       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
 Trains the default model from scratch (about 30 minutes on 2 cores, then the fine-tuning), and installs
 it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
 steps, with the anneal over them, instead of M minutes: the same run on a fast machine and a slow one.
 --finetune-steps N (default ${DEFAULT_MODEL_RECIPE.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
---finetune-only skips training and fine-tunes the model already in --install.`;
+--finetune-only skips training and fine-tunes the model already in --install.
+--rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker on N training images last.`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -52,6 +56,7 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
     'finetune-steps': { type: 'string' },
     'finetune-only': { type: 'boolean', default: false },
+    'rerank-images': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -74,6 +79,8 @@ const r = DEFAULT_MODEL_RECIPE;
 const finetuneSteps = Number(args['finetune-steps'] ?? r.finetune.maxSteps);
 if (!(Number.isInteger(finetuneSteps) && finetuneSteps >= 0)) throw new RangeError(`--finetune-steps ${args['finetune-steps']}: expected an integer >= 0`);
 const finetuneOnly = args['finetune-only'];
+const rerankImages = Number(args['rerank-images'] ?? r.rerank.trainImages);
+if (!(Number.isInteger(rerankImages) && rerankImages >= 0)) throw new RangeError(`--rerank-images ${args['rerank-images']}: expected an integer >= 0`);
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();
@@ -123,8 +130,21 @@ if (finetuneSteps > 0) {
   finetuneMinutes = (performance.now() - tTune) / 60_000;
   await installCheckpoint(tuned);
 }
+let rerankMinutes = 0;
+if (rerankImages > 0) {
+  const tRerank = performance.now();
+  await lastValueFrom(
+    trainReranker({ ...r.rerank, trainImages: rerankImages, modelDir: install, dataset }).pipe(
+      tap((e) => {
+        const line = describeRerankerEvent(e);
+        if (line) console.log(line);
+      }),
+    ),
+  );
+  rerankMinutes = (performance.now() - tRerank) / 60_000;
+}
 console.log(
-  `trained for ${trainMinutes.toFixed(1)} min, fine-tuned for ${finetuneMinutes.toFixed(1)} min (total ${((performance.now() - t0) / 60_000).toFixed(1)} min); installed ${finetuneSteps > 0 ? 'the fine-tuned model' : `${checkpoint}/`} as ${install}`,
+  `trained for ${trainMinutes.toFixed(1)} min, fine-tuned for ${finetuneMinutes.toFixed(1)} min, re-ranker ${rerankMinutes.toFixed(1)} min (total ${((performance.now() - t0) / 60_000).toFixed(1)} min); installed ${finetuneSteps > 0 ? 'the fine-tuned model' : `${checkpoint}/`} as ${install}`,
 );
 
 /**
@@ -133,6 +153,8 @@ console.log(
  */
 async function installCheckpoint(from: string): Promise<void> {
   await mkdir(install, { recursive: true });
+  // A re-ranker learned for the weights being replaced would be refused beside the new ones.
+  await rm(join(install, RERANKER_FILE), { force: true });
   for (const f of await readdir(from)) {
     if (f.startsWith('trainer.')) continue;
     await cp(join(from, f), join(install, `${f}.tmp`));

@@ -12,9 +12,9 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../src/backend/index.js';
-import { loadKarpathy, type CaptionedImage } from '../../src/data/index.js';
+import { loadKarpathy } from '../../src/data/index.js';
 import { corpusBleu } from '../../src/metrics/bleu.js';
-import { beamSearch, encodeImages, loadCheckpoint, sampleCaptions } from '../../src/model/index.js';
+import { beamSearch, commonOpenings, encodeImages, loadCheckpoint, sampleCaptions } from '../../src/model/index.js';
 import { bestReferenceBleu4 } from '../../src/model/self-critical.js';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { imageLoader } from '../train-data.js';
@@ -40,21 +40,6 @@ if (![beam, limit].every((n) => Number.isInteger(n) && n >= 1) || !(Number.isInt
   usage(`expected integers --beam >= 1, --limit >= 1 and --openings >= 0 (got ${args.beam}, ${args.limit}, ${args.openings})`);
 }
 
-/** The n commonest one- and two-word openings of the training references, commonest first. */
-function commonOpenings(images: readonly CaptionedImage[], n: number): string[][] {
-  const counts = new Map<string, number>();
-  for (const im of images.filter((x) => x.split === 'train')) {
-    for (const c of im.captions) {
-      for (const len of [1, 2]) {
-        if (c.length <= len) continue;
-        const opening = c.slice(0, len).join(' ');
-        counts.set(opening, (counts.get(opening) ?? 0) + 1);
-      }
-    }
-  }
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, n).map(([opening]) => opening.split(' '));
-}
-
 async function main(): Promise<void> {
   await initBackend();
   const dataDir = resolve(args.data!);
@@ -62,7 +47,7 @@ async function main(): Promise<void> {
   const test = dataset.images.filter((im) => im.split === 'test' && im.captions.length > 0).slice(0, limit);
   if (test.length === 0) throw new RangeError(`${dataDir}: no test images with captions`);
   const { model, vocab, preprocess } = await loadCheckpoint(resolve(args.model));
-  const openings = commonOpenings(dataset.images, openingCount).filter((o) => o.every((w) => vocab.words.includes(w)));
+  const openings = commonOpenings(dataset.images.filter((x) => x.split === 'train').flatMap((x) => x.captions), openingCount).filter((o) => o.every((w) => vocab.words.includes(w)));
   const load = imageLoader(preprocess, false);
   const chosen: string[][] = [];
   const beamOracle: string[][] = [];
@@ -71,7 +56,7 @@ async function main(): Promise<void> {
     const part = test.slice(i, i + 50);
     const features = encodeImages(model, await Promise.all(part.map(load)));
     try {
-      const results = await beamSearch(model, features, vocab, { beamSize: beam, maxSteps: 50, returnAlternatives: 4 * beam });
+      const results = await beamSearch(model, features, vocab, { beamSize: beam, maxSteps: 50, returnAlternatives: 4 * beam, learnedRerank: false });
       const completions = await Promise.all(
         openings.map((o) => sampleCaptions(model, features, vocab, { samples: 1, temperature: 0, maxSteps: 50, prefix: o.map((w) => vocab.idOf(w)), rng: () => 0 })),
       );
