@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { detectorLogits, phraseLogits } from './loss.js';
-import { phraseInstanceCounts, phraseOccurrences } from './phrase-count.js';
+import { phraseBlobs, phraseOccurrences, type PhraseBlob } from './phrase-count.js';
 import { phraseIndex, type PhraseLookup } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
@@ -42,7 +42,7 @@ export interface DetectorView {
     presence: Float32Array;
     find: PhraseLookup;
     /** Models with countable phrases (config.countablePhrases): which ones, and how many objects each one's map shows. */
-    counting?: { countable: ReadonlySet<number>; instances: Int32Array };
+    counting?: { countable: ReadonlySet<number>; instances: Int32Array; blobs?: PhraseBlob[][] };
   };
 }
 
@@ -65,6 +65,10 @@ export const PHRASE_ABSENT = 0.1;
  */
 const COUNT_EXCESS_COST = PHRASE_RERANK_WEIGHT * Math.log(MIN_PROB);
 
+function countingView(countable: ReadonlySet<number>, blobs: PhraseBlob[][]): NonNullable<NonNullable<DetectorView['phrases']>['counting']> {
+  return { countable, instances: Int32Array.from(blobs, (b) => b.length), blobs };
+}
+
 /** The detector's view of every image of a batch of annotations [B, L, enc]. Frees what it makes. */
 export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): DetectorView[] {
   const [b, l] = features.shape;
@@ -86,7 +90,7 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
   const n = phrases.length;
   const find = n > 0 ? phraseIndex(phrases) : undefined;
   const counting = (i: number) =>
-    phraseCells ? { counting: { countable, instances: phraseInstanceCounts(phraseCells.subarray(i * l * n, (i + 1) * l * n), model.config.gridSize, n) } } : {};
+    phraseCells ? { counting: countingView(countable, phraseBlobs(phraseCells.subarray(i * l * n, (i + 1) * l * n), model.config.gridSize, n)) } : {};
   return Array.from({ length: b }, (_, i) => ({
     presence: presence.slice(i * v, (i + 1) * v),
     cells: cells.slice(i * l * v, (i + 1) * l * v),

@@ -5,7 +5,7 @@ export type { NamedVariable } from './named-variable.js';
 export { beamSearch, defaultDetectorRerank, DEFAULT_DETECTOR_RERANK } from './beam-search.js';
 export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RERANK_WEIGHT, PHRASE_ABSENT, type DetectorView } from './detector-rerank.js';
 export { selectPhrases, captionPhraseLabels, phraseIndex, type Phrase } from './phrases.js';
-export { phraseInstanceCounts, phraseOccurrences, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';
+export { phraseBlobs, phraseInstanceCounts, phraseOccurrences, type PhraseBlob, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
 export { Trainer, type TrainerState, type SerializedTensor } from './trainer.js';
 export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTargets, type LossOptions, type LossParts } from './loss.js';
@@ -15,5 +15,5 @@ export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORM
 export { CheckpointError } from './checkpoint-error.js';
 export { sampleCaptions, type SampleOptions, type SampledCaption } from './sample-captions.js';
 export { parseReranker, readReranker, writeReranker, rerankerScore, rerankerToJSON, RERANKER_FILE, type Reranker } from './reranker.js';
-export { candidateFeatures, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
+export { candidateFeatures, detectedOrder, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
 export { candidatePool, commonOpenings, openingCandidates, rerankCandidates } from './learned-rerank.js';

@@ -26,27 +26,49 @@ export const COUNT_THRESHOLD = 0.2;
 export const MAX_COUNT_VIOLATION = 0.05;
 export const MIN_COUNT_EVIDENCE = 20;
 
+/** One blob of a phrase's map: its centre of mass (x, y in [0, 1] of the image) and its size in cells. */
+export interface PhraseBlob {
+  x: number;
+  y: number;
+  cells: number;
+}
+
 /**
  * [P]: how many separate blobs (8-connected cells with probability >= threshold) each phrase's map
  * has. `cells` is one image's [L, P] row-major cell probabilities on a grid x grid grid.
  */
 export function phraseInstanceCounts(cells: Float32Array, grid: number, numPhrases: number, threshold = COUNT_THRESHOLD): Int32Array {
+  return Int32Array.from(phraseBlobs(cells, grid, numPhrases, threshold), (blobs) => blobs.length);
+}
+
+/**
+ * The blobs of each phrase's map, left to right (by centre x): where each object the phrase names is,
+ * and how many cells it covers. Same inputs as phraseInstanceCounts.
+ */
+export function phraseBlobs(cells: Float32Array, grid: number, numPhrases: number, threshold = COUNT_THRESHOLD): PhraseBlob[][] {
   const l = grid * grid;
   if (cells.length !== l * numPhrases) throw new RangeError(`phraseInstanceCounts: ${cells.length} cell probabilities, expected ${l} cells x ${numPhrases} phrases`);
-  const counts = new Int32Array(numPhrases);
+  const all: PhraseBlob[][] = [];
   const seen = new Uint8Array(l);
   const stack: number[] = [];
   for (let q = 0; q < numPhrases; q++) {
     seen.fill(0);
+    const blobs: PhraseBlob[] = [];
     const on = (c: number): boolean => cells[c * numPhrases + q]! >= threshold;
     for (let start = 0; start < l; start++) {
       if (seen[start] || !on(start)) continue;
-      counts[q]!++;
+      const blob = { x: 0, y: 0, cells: 0 };
+      let mass = 0;
       seen[start] = 1;
       stack.push(start);
       while (stack.length > 0) {
         const c = stack.pop()!;
         const [row, col] = [Math.floor(c / grid), c % grid];
+        const p = cells[c * numPhrases + q]!;
+        blob.x += p * (col + 0.5);
+        blob.y += p * (row + 0.5);
+        mass += p;
+        blob.cells++;
         for (let dr = -1; dr <= 1; dr++) {
           for (let dc = -1; dc <= 1; dc++) {
             const [r, k] = [row + dr, col + dc];
@@ -59,9 +81,11 @@ export function phraseInstanceCounts(cells: Float32Array, grid: number, numPhras
           }
         }
       }
+      blobs.push({ x: blob.x / mass / grid, y: blob.y / mass / grid, cells: blob.cells });
     }
+    all.push(blobs.sort((a, b) => a.x - b.x));
   }
-  return counts;
+  return all;
 }
 
 /** How many times a caption (word ids) names each phrase, by phrase index (`find`: phraseIndex of the list). */

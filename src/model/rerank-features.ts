@@ -21,18 +21,19 @@ export interface Candidate extends Hypothesis {
 }
 
 /** The scalar features, in order, before the per-word and per-phrase blocks. */
-export const SCALAR_FEATURES = ['logProb', 'length', 'logProbPerWord', 'detectorAgreement', 'opened', 'mentions', 'orderInversions', 'orderDrop'] as const;
+export const SCALAR_FEATURES = ['logProb', 'length', 'logProbPerWord', 'detectorAgreement', 'opened', 'mentions', 'orderInversions', 'orderDrop', 'detectorOrderInversions', 'detectorOrderDrop'] as const;
 
-/** Input width for a model with V words and P phrases: the scalars, 4 word blocks and 4 phrase blocks. */
+/** Input width for a model with V words and P phrases: the scalars, 4 word blocks and 5 phrase blocks. */
 export function featureCount(vocabSize: number, phraseCount: number): number {
-  return SCALAR_FEATURES.length + 4 * vocabSize + 4 * phraseCount;
+  return SCALAR_FEATURES.length + 4 * vocabSize + 5 * phraseCount;
 }
 
 /**
  * The feature vector of a candidate for the image the detectors saw as `view`; gridSize is the
  * attention grid's side. Layout: SCALAR_FEATURES, then word counts [V], first word [V], second word [V],
  * the word detector's presence [V]; then, for models with phrases, the phrase detector's presence [P],
- * the objects its maps count per phrase [P], the caption's uses of each phrase [P], and uses minus count [P].
+ * the objects its maps count per phrase [P], the caption's uses of each phrase [P], uses minus count [P],
+ * and for phrases whose map shows twins, how much their blobs differ in size [P].
  */
 export function candidateFeatures(candidate: Candidate, view: DetectorView, vocab: Vocabulary, gridSize: number): Float32Array {
   const v = vocab.size;
@@ -41,7 +42,8 @@ export function candidateFeatures(candidate: Candidate, view: DetectorView, voca
   const x = new Float32Array(featureCount(v, p));
   const { ids } = candidate;
   const order = mentionOrder(candidate, view, gridSize);
-  x.set([candidate.logProb, ids.length, candidate.logProb / ids.length, detectorAgreement(ids, view, vocab), candidate.opened ? 1 : 0, order.mentions, order.inversions, order.drop]);
+  const seen = detectedOrder(ids, view);
+  x.set([candidate.logProb, ids.length, candidate.logProb / ids.length, detectorAgreement(ids, view, vocab), candidate.opened ? 1 : 0, order.mentions, order.inversions, order.drop, seen.inversions, seen.drop]);
   let at = SCALAR_FEATURES.length;
   for (const id of ids) x[at + id]! += 1;
   at += v;
@@ -62,7 +64,43 @@ export function candidateFeatures(candidate: Candidate, view: DetectorView, voca
     x[at + q] = uses;
     x[at + p + q]! += uses;
   }
+  at += 2 * p;
+  // Twins of different sizes: an annotator names their sizes, twins alike are "two ...".
+  phrases.counting?.blobs?.forEach((blobs, q) => {
+    if (blobs.length < 2) return;
+    const sizes = blobs.map((b) => b.cells);
+    x[at + q] = (Math.max(...sizes) - Math.min(...sizes)) / Math.max(...sizes);
+  });
   return x;
+}
+
+/**
+ * The order of the caption's counted mentions by where the phrase detector sees them: the k-th
+ * mention of a phrase is the k-th of its map's blobs from the left (mentions beyond its blobs are
+ * left out). Inversions and drop as in mentionOrder. Unlike the attention, the detector's maps do not
+ * depend on the caption, so two orders of the same objects get opposite evidence.
+ */
+export function detectedOrder(ids: readonly number[], view: DetectorView): { inversions: number; drop: number } {
+  const counting = view.phrases?.counting;
+  if (!counting?.blobs) return { inversions: 0, drop: 0 };
+  const used = new Map<number, number>();
+  const xs: number[] = [];
+  for (let t = 1; t < ids.length; t++) {
+    const q = view.phrases!.find(ids[t - 1]!, ids[t]!);
+    if (q === undefined || !counting.countable.has(q)) continue;
+    const k = used.get(q) ?? 0;
+    used.set(q, k + 1);
+    const blob = counting.blobs[q]?.[k];
+    if (blob) xs.push(blob.x);
+  }
+  let inversions = 0;
+  let drop = 0;
+  for (let m = 1; m < xs.length; m++) {
+    const back = xs[m - 1]! - xs[m]!;
+    if (back > 0) inversions++;
+    drop += Math.max(0, back);
+  }
+  return { inversions, drop };
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { countablePhrases, phraseIndex, phraseInstanceCounts, phraseOccurrences, type CountingSample } from '../../src/model/index.js';
+import { countablePhrases, phraseBlobs, phraseIndex, phraseInstanceCounts, phraseOccurrences, type CountingSample } from '../../src/model/index.js';
 import { MAX_COUNT_VIOLATION, MIN_COUNT_EVIDENCE } from '../../src/model/phrase-count.js';
 
 /** One phrase map on a 4x4 grid from rows of '#' (p = 0.9), '+' (p = 0.2, just on) and '.' (p = 0.05). */
@@ -28,6 +28,19 @@ describe('phrase instance counts', () => {
     expect(Array.from(phraseInstanceCounts(faint, 4, 1))).toEqual([2]);
     expect(Array.from(phraseInstanceCounts(faint, 4, 1, 0.5))).toEqual([1]);
     expect(() => phraseInstanceCounts(new Float32Array(15), 4, 1)).toThrow(/15 cell probabilities, expected 16 cells x 1 phrases/);
+  });
+
+  it('locates each blob by its probability-weighted centre and sizes it in cells, left to right', () => {
+    // The right blob is found first (row 0) but listed second: blobs go left to right.
+    const [blobs, none] = phraseBlobs(cellsOf(map('...#', '....', '#+..', '#...'), map('....', '....', '....', '....')), 4, 2);
+    expect(none).toEqual([]);
+    expect(blobs).toHaveLength(2);
+    const [left, right] = blobs!;
+    expect(left!.cells).toBe(3);
+    // x: (0.9 * 0.5 + 0.2 * 1.5 + 0.9 * 0.5) / 2.0 / 4; y: (0.9 * 2.5 + 0.2 * 2.5 + 0.9 * 3.5) / 2.0 / 4.
+    expect(left!.x).toBeCloseTo((0.45 + 0.3 + 0.45) / 2 / 4, 6);
+    expect(left!.y).toBeCloseTo((2.25 + 0.5 + 3.15) / 2 / 4, 6);
+    expect(right).toEqual({ x: 3.5 / 4, y: 0.5 / 4, cells: 1 });
   });
 
   it('counts how often a caption names each phrase, by index', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Vocabulary } from '../../src/data/vocabulary.js';
-import { candidateFeatures, detectorAgreement, featureCount, mentionOrder, phraseIndex, SCALAR_FEATURES, type Candidate, type DetectorView } from '../../src/model/index.js';
+import { candidateFeatures, detectedOrder, detectorAgreement, featureCount, mentionOrder, phraseIndex, SCALAR_FEATURES, type Candidate, type DetectorView } from '../../src/model/index.js';
 
 // Every word in six captions, so none falls under the vocabulary's count threshold.
 const vocab = Vocabulary.build(Array<string[]>(6).fill(['a', 'red', 'circle', 'and', 'blue', 'square', 'two', 'circles']));
@@ -20,7 +20,7 @@ function peakAt(col: number): Float32Array {
   return map;
 }
 
-/** The detectors' view: "red circle" and "blue square" are countable; the maps show one of each. */
+/** The detectors' view: "red circle" and "blue square" are countable; the maps show one red circle (left) and two blue squares (right, of different sizes). */
 function view(): DetectorView {
   const presence = new Float32Array(V).fill(0.5);
   presence[id('red')] = 0.95;
@@ -30,7 +30,11 @@ function view(): DetectorView {
     phrases: {
       presence: Float32Array.from([0.9, 0.8, 0.4]),
       find: phraseIndex(phrases),
-      counting: { countable: new Set([0, 1]), instances: Int32Array.from([1, 1, 0]) },
+      counting: {
+        countable: new Set([0, 1]),
+        instances: Int32Array.from([1, 2, 0]),
+        blobs: [[{ x: 0.2, y: 0.5, cells: 2 }], [{ x: 0.7, y: 0.2, cells: 1 }, { x: 0.9, y: 0.8, cells: 4 }], []],
+      },
     },
   };
 }
@@ -57,17 +61,37 @@ describe('learned re-ranker features', () => {
     expect(mentionOrder(candidate(3, 0), { ...view(), phrases: undefined }, GRID)).toEqual({ mentions: 0, inversions: 0, drop: 0 });
   });
 
+  it('reads the order of the counted mentions from where the phrase detector sees them, the k-th mention at the k-th blob', () => {
+    const ids = (...words: string[]) => [...words.map(id), vocab.endId];
+    expect(detectedOrder(ids('a', 'red', 'circle', 'and', 'a', 'blue', 'square'), view())).toEqual({ inversions: 0, drop: 0 });
+    const reversed = detectedOrder(ids('a', 'blue', 'square', 'and', 'a', 'red', 'circle'), view());
+    expect(reversed.inversions).toBe(1);
+    expect(reversed.drop).toBeCloseTo(0.5, 6);
+    // Second blue square (x 0.9), then the red circle (0.2): one step back of 0.7.
+    const both = detectedOrder(ids('a', 'blue', 'square', 'and', 'a', 'blue', 'square', 'and', 'a', 'red', 'circle'), view());
+    expect(both.inversions).toBe(1);
+    expect(both.drop).toBeCloseTo(0.7, 6);
+    // A mention beyond the blobs has no place; without blobs there is no evidence at all.
+    expect(detectedOrder(ids('a', 'red', 'circle', 'and', 'a', 'red', 'circle'), view())).toEqual({ inversions: 0, drop: 0 });
+    const { blobs: _blobs, ...noBlobs } = view().phrases!.counting!;
+    expect(detectedOrder(ids('a', 'blue', 'square', 'and', 'a', 'red', 'circle'), { ...view(), phrases: { ...view().phrases!, counting: noBlobs } })).toEqual({ inversions: 0, drop: 0 });
+  });
+
   it('lays out the scalars, the word blocks and the phrase blocks', () => {
     const c = candidate(3, 0, true);
     const v = view();
     const x = candidateFeatures(c, v, vocab, GRID);
     const P = 3;
     expect(x.length).toBe(featureCount(V, P));
-    expect(featureCount(V, P)).toBe(SCALAR_FEATURES.length + 4 * V + 4 * P);
+    expect(featureCount(V, P)).toBe(SCALAR_FEATURES.length + 4 * V + 5 * P);
     const scalars = Object.fromEntries(SCALAR_FEATURES.map((name, i) => [name, x[i]]));
-    expect(scalars).toEqual({ logProb: -4, length: 8, logProbPerWord: -0.5, detectorAgreement: Math.fround(detectorAgreement(c.ids, v, vocab)), opened: 1, mentions: 2, orderInversions: 1, orderDrop: 0.75 });
+    expect(scalars).toEqual({
+      logProb: -4, length: 8, logProbPerWord: -0.5, detectorAgreement: Math.fround(detectorAgreement(c.ids, v, vocab)), opened: 1,
+      mentions: 2, orderInversions: 1, orderDrop: 0.75, // the attention says the square was named out of order
+      detectorOrderInversions: 0, detectorOrderDrop: 0, // the detector places the red circle left of both squares
+    });
     const S = SCALAR_FEATURES.length;
-    const starts = [S, S + V, S + 2 * V, S + 3 * V, S + 4 * V, S + 4 * V + P, S + 4 * V + 2 * P, S + 4 * V + 3 * P];
+    const starts = [S, S + V, S + 2 * V, S + 3 * V, S + 4 * V, S + 4 * V + P, S + 4 * V + 2 * P, S + 4 * V + 3 * P, S + 4 * V + 4 * P];
     const block = (k: number) => Array.from(x.subarray(starts[k], starts[k]! + (k < 4 ? V : P)));
     const counts = block(0);
     expect(counts[id('a')]).toBe(2);
@@ -77,8 +101,9 @@ describe('learned re-ranker features', () => {
     expect(block(2).findIndex((n) => n === 1)).toBe(id('red'));
     expect(block(3)).toEqual(Array.from(v.presence));
     expect(block(4)).toEqual(Array.from(v.phrases!.presence));
-    expect(block(5)).toEqual([1, 1, 0]); // objects counted per phrase
+    expect(block(5)).toEqual([1, 2, 0]); // objects counted per phrase
     expect(block(6)).toEqual([1, 1, 1]); // uses: "red circle", "blue square", "and a"
-    expect(block(7)).toEqual([0, 0, 1]); // uses minus objects counted
+    expect(block(7)).toEqual([0, -1, 1]); // uses minus objects counted
+    expect(block(8)).toEqual([0, 0.75, 0]); // the blue squares' blobs: 1 and 4 cells
   });
 });

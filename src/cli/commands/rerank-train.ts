@@ -28,10 +28,10 @@ export function describeRerankerEvent(e: RerankerEvent): string | undefined {
     case 'pools':
       return e.done % 1000 === 0 || e.done === e.images ? `candidates of ${e.done}/${e.images} ${e.split} images` : undefined;
     case 'epoch':
-      return `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation BLEU-4 ${pct(e.valBleu4)} (own score x ${e.logProbWeight})${e.best ? ' best so far' : ''}`;
+      return `epoch ${e.epoch}${e.averaged ? ' (weights averaged since the middle epoch)' : ''}: loss ${e.loss.toFixed(4)}, validation BLEU-4 ${pct(e.valBleu4)} (own score x ${e.logProbWeight})${e.best ? ' best so far' : ''}`;
     case 'done':
       return [
-        `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (epoch ${e.bestEpoch})`,
+        `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (epoch ${e.bestEpoch}${e.averaged ? ', averaged weights' : ''})`,
         e.written ? `written: ${e.written}` : 'not written: no epoch beat the model\'s own choice',
       ].join('\n');
   }
