@@ -39,7 +39,8 @@ it into --install (default models/default, replacing the shipped model). --steps
 steps, with the anneal over them, instead of M minutes: the same run on a fast machine and a slow one.
 --finetune-steps N (default ${DEFAULT_MODEL_RECIPE.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
 --finetune-only skips training and fine-tunes the model already in --install.
---rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker on N training images last.`;
+--rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker last, on the candidates
+of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work).`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -133,8 +134,13 @@ if (finetuneSteps > 0) {
 let rerankMinutes = 0;
 if (rerankImages > 0) {
   const tRerank = performance.now();
+  const rerankDir = join(work, 'rerank-data');
+  const haveRerankData = await stat(join(rerankDir, 'dataset.json')).then(() => true, () => false);
+  if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data });
+  const rerankData = await loadKarpathy(join(rerankDir, 'dataset.json'), join(rerankDir, 'images'));
+  const { data: _seed, ...rerankOptions } = r.rerank;
   await lastValueFrom(
-    trainReranker({ ...r.rerank, trainImages: rerankImages, modelDir: install, dataset }).pipe(
+    trainReranker({ ...rerankOptions, trainImages: rerankImages, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }).pipe(
       tap((e) => {
         const line = describeRerankerEvent(e);
         if (line) console.log(line);

@@ -42,7 +42,7 @@ export type RerankerEvent =
   | { kind: 'epoch'; epoch: number; loss: number; valBleu4: number; logProbWeight: number; averaged: boolean; best: boolean }
   | { kind: 'done'; written: string | undefined; baselineBleu4: number; bestBleu4: number; bestEpoch: number; averaged: boolean; logProbWeight: number; candidatesPerImage: number; minutes: number };
 
-const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 64, epochs: 20, learningRate: 1e-3, batchSize: 64, logProbWeights: [0, 0.1, 0.3], seed: 1 };
+const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, epochs: 20, learningRate: 1e-3, batchSize: 64, logProbWeights: [0, 0.1, 0.3], seed: 1 };
 /** Longest caption searched, as in evaluation. */
 const MAX_STEPS = 50;
 

@@ -52,6 +52,8 @@ describe('captioner calibrate on the shipped model', () => {
     delete mf.config.countablePhrases;
     mf.weights = mf.weights.filter((w: { name: string }) => !/phrase/.test(w.name));
     await (await import('node:fs/promises')).writeFile(file, JSON.stringify(mf));
+    // Another model now: the shipped re-ranker would be refused first (learned-rerank.test.ts tests that).
+    await (await import('node:fs/promises')).rm(join(model, 'reranker.json'));
     const r = await runCli(['calibrate', '--model', model, '--data', data]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`${model}: the model has no phrase detector to count with (train it with --phrase-detection)`);

@@ -49,7 +49,7 @@ export function rerankTrainCommand(): Command {
     .option('--val-limit <n>', 'validation images (the first of the val split)', int(1), 500)
     .option('--openings <n>', 'commonest openings of the training captions to complete for every image', int(0), 6)
     .option('--beam-size <k>', 'beam size of the searches it learns to re-rank', int(1), 4)
-    .option('--hidden <n>', 'hidden units of the network', int(1), 64)
+    .option('--hidden <n>', 'hidden units of the network', int(1), 128)
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
     .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
     .option('--seed <n>', 'initialisation and shuffling seed', int(0), 1)
