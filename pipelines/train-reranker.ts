@@ -23,6 +23,8 @@ export interface RerankerTrainingOptions {
   valImages?: number;
   /** Openings completed for every image (default 6). */
   openings?: number;
+  /** Openings completed besides the commonest (word lists), e.g. ["there", "are", "three"]: a count the beam never opens with. */
+  extraOpenings?: readonly (readonly string[])[];
   beamSize?: number;
   hidden?: number;
   epochs?: number;
@@ -70,7 +72,10 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     const train = split('train', o.trainImages);
     const val = split('val', o.valImages);
     if (train.length === 0 || val.length === 0) throw new RangeError(`${o.dataset.name}: needs train and val images with captions (has ${train.length} and ${val.length})`);
-    const openings = commonOpenings(train.flatMap((im) => im.captions), o.openings).filter((w) => w.every((x) => vocab.words.includes(x)));
+    const unknown = o.extraOpenings?.find((w) => w.length === 0 || !w.every((x) => vocab.words.includes(x)));
+    if (unknown) throw new RangeError(`extra opening "${unknown.join(' ')}" is empty or has a word outside the model's vocabulary`);
+    const common = commonOpenings(train.flatMap((im) => im.captions), o.openings).filter((w) => w.every((x) => vocab.words.includes(x)));
+    const openings = [...common, ...(o.extraOpenings ?? []).map((w) => [...w]).filter((w) => !common.some((c) => c.join(' ') === w.join(' ')))];
     const pools = async (images: CaptionedImage[], name: 'train' | 'val') =>
       candidatePools(model, vocab, preprocess, images, { beamSize: o.beamSize, maxSteps: MAX_STEPS, openings, signal: o.signal, progress: (done) => emit({ kind: 'pools', split: name, done, images: images.length }) });
     const trainPools = await pools(train, 'train');

@@ -12,6 +12,7 @@ interface RerankTrainCliOptions extends DataOptions {
   trainLimit?: number;
   valLimit: number;
   openings: number;
+  extraOpening: string[];
   beamSize: number;
   hidden: number;
   epochs: number;
@@ -48,6 +49,7 @@ export function rerankTrainCommand(): Command {
     .option('--train-limit <n>', 'training images (the first of the train split; default all)', int(1))
     .option('--val-limit <n>', 'validation images (the first of the val split)', int(1), 500)
     .option('--openings <n>', 'commonest openings of the training captions to complete for every image', int(0), 6)
+    .option('--extra-opening <words>', 'also complete this opening for every image (repeatable), e.g. "there are three"', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--beam-size <k>', 'beam size of the searches it learns to re-rank', int(1), 4)
     .option('--hidden <n>', 'hidden units of the network', int(1), 128)
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
@@ -66,6 +68,7 @@ export function rerankTrainCommand(): Command {
           await lastValueFrom(
             trainReranker({
               modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
+              extraOpenings: o.extraOpening.map((w) => w.trim().split(/\s+/)),
               beamSize: o.beamSize, hidden: o.hidden, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
             }).pipe(
               tap((e) => {
