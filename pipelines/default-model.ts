@@ -26,7 +26,7 @@ import { trainPipeline } from './train.js';
 import { calibrateCounting } from './calibrate-counting.js';
 import { describeCalibration } from '../src/cli/commands/calibrate.js';
 import { describeSelfCritical } from '../src/cli/commands/finetune.js';
-import { lastValueFrom, tap } from 'rxjs';
+import { logEvents } from '../src/cli/log-events.js';
 import { selfCriticalTrain } from './self-critical.js';
 import { trainReranker } from './train-reranker.js';
 import { describeRerankerEvent } from '../src/cli/commands/rerank-train.js';
@@ -120,14 +120,7 @@ if (finetuneSteps > 0) {
   const tuned = join(work, 'finetuned');
   await rm(tuned, { recursive: true, force: true });
   const tTune = performance.now();
-  await lastValueFrom(
-    selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, modelDir: install, outDir: tuned, dataset }).pipe(
-      tap((e) => {
-        const line = describeSelfCritical(e);
-        if (line) console.log(line);
-      }),
-    ),
-  );
+  await logEvents(selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, modelDir: install, outDir: tuned, dataset }), describeSelfCritical);
   finetuneMinutes = (performance.now() - tTune) / 60_000;
   await installCheckpoint(tuned);
 }
@@ -139,14 +132,7 @@ if (rerankImages > 0) {
   if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data });
   const rerankData = await loadKarpathy(join(rerankDir, 'dataset.json'), join(rerankDir, 'images'));
   const { data: _seed, ...rerankOptions } = r.rerank;
-  await lastValueFrom(
-    trainReranker({ ...rerankOptions, trainImages: rerankImages, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }).pipe(
-      tap((e) => {
-        const line = describeRerankerEvent(e);
-        if (line) console.log(line);
-      }),
-    ),
-  );
+  await logEvents(trainReranker({ ...rerankOptions, trainImages: rerankImages, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }), describeRerankerEvent);
   rerankMinutes = (performance.now() - tRerank) / 60_000;
 }
 console.log(

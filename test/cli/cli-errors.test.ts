@@ -1,7 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSynthetic } from '../../src/data/index.js';
 import { runCli } from './run-cli.js';
 
 /** A user error: exit 1, exactly one line on stderr, no stack trace. */
@@ -44,6 +46,18 @@ describe('captioner CLI: help and user errors', () => {
     expectOneLineError(split, /--split.*'dev'/);
     expectOneLineError(rerank, /--detector-rerank <w>.*'lots' is invalid.*>= 0/);
   });
+
+  it('rerank-train names a missing model directory and an opening outside the model\'s vocabulary', async () => {
+    const data = join(dir, 'rerank-data');
+    await generateSynthetic({ outDir: data, count: 30, seed: 5 });
+    const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
+    const [missing, opening] = await Promise.all([
+      runCli(['rerank-train', '--model', join(dir, 'no-model'), '--data', data]),
+      runCli(['rerank-train', '--model', shipped, '--data', data, '--extra-opening', 'there are zebras']),
+    ]);
+    expectOneLineError(missing, /^captioner rerank-train: .*no-model.*does not exist/);
+    expectOneLineError(opening, /^captioner rerank-train: extra opening "there are zebras" is empty or has a word outside the model's vocabulary/);
+  }, 60_000);
 
   it('names a missing file, a malformed JSON file and a missing data set', async () => {
     const bad = join(dir, 'bad.json');

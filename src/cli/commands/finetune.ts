@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { lastValueFrom, tap } from 'rxjs';
 import { selfCriticalTrain, type SelfCriticalEvent } from '../../../pipelines/self-critical.js';
-import { CheckpointError } from '../../model/index.js';
 import { atLeast, int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { logEvents, userFacing } from '../log-events.js';
 import { stopOnSignals } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
@@ -72,23 +71,18 @@ export function finetuneCommand(): Command {
           onExit: `the best model so far is in ${resolve(o.out)}`,
         });
         try {
-          await lastValueFrom(
+          await logEvents(
             selfCriticalTrain({
               modelDir: resolve(o.model), outDir: resolve(o.out), dataset,
               maxSteps: o.maxSteps, minutes: o.maxMinutes, batchSize: o.batchSize, candidates: o.candidates, learningRate: o.lr,
               validateEvery: o.validateEvery, valLimit: o.valLimit, patience: o.patience,
               attentionEntropy: o.attentionEntropy, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness,
               seed: o.seed, signal: abort.signal,
-            }).pipe(
-              tap((e) => {
-                const line = describeSelfCritical(e);
-                if (line) console.log(line);
-              }),
-            ),
+            }),
+            describeSelfCritical,
           );
         } catch (err) {
-          if (err instanceof RangeError || err instanceof CheckpointError) throw new UserError(err.message);
-          throw err;
+          userFacing(err);
         } finally {
           removeHandlers();
         }

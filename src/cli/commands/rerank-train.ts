@@ -1,11 +1,10 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { lastValueFrom, tap } from 'rxjs';
 import { trainReranker, type RerankerEvent } from '../../../pipelines/train-reranker.js';
-import { CheckpointError } from '../../model/index.js';
 import { int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { logEvents, userFacing } from '../log-events.js';
 import { stopOnSignals } from '../stop-on-signals.js';
-import { UserError, action } from '../user-error.js';
+import { action } from '../user-error.js';
 
 interface RerankTrainCliOptions extends DataOptions {
   model: string;
@@ -65,21 +64,16 @@ export function rerankTrainCommand(): Command {
           onExit: `${resolve(o.model)} is unchanged`,
         });
         try {
-          await lastValueFrom(
+          await logEvents(
             trainReranker({
               modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
               extraOpenings: o.extraOpening.map((w) => w.trim().split(/\s+/)),
               beamSize: o.beamSize, hidden: o.hidden, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
-            }).pipe(
-              tap((e) => {
-                const line = describeRerankerEvent(e);
-                if (line) console.log(line);
-              }),
-            ),
+            }),
+            describeRerankerEvent,
           );
         } catch (err) {
-          if (err instanceof RangeError || err instanceof CheckpointError) throw new UserError(err.message);
-          throw err;
+          userFacing(err);
         } finally {
           removeHandlers();
         }
