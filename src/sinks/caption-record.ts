@@ -17,7 +17,10 @@ export interface CaptionRecord {
   source: string;
   caption: string;
   words: string[];
-  /** The ranking score: logProb, plus the word detector's agreement when the beams were re-ranked. */
+  /**
+   * The ranking score: logProb, plus the word detector's agreement when the beams were re-ranked; with
+   * a model's learned re-ranker, the re-ranker's score (learned-rerank.ts).
+   */
   score: number;
   /** Summed log-probability of the caption's words. */
   logProb: number;

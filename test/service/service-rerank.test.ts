@@ -1,10 +1,12 @@
-import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptionFolder } from '../../pipelines/caption-folder.js';
 import { DEFAULT_MODEL_DIR } from '../../src/cli/default-model.js';
+import { prepareImage } from '../../src/data/index.js';
+import { loadCaptioner } from '../../src/model/index.js';
 import type { CaptionRecord } from '../../src/sinks/caption-record.js';
-import { dropImages, makeTinyModel, tempDir, waitFor } from './helpers.js';
+import { dropImages, imageBytes, makeTinyModel, tempDir, waitFor } from './helpers.js';
 
 // Detector re-ranking in the folder service: the option travels to the replicas, and a model that
 // cannot honour it is refused at start.
@@ -15,12 +17,12 @@ describe('caption-folder service: detector re-ranking', () => {
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
-  /** Captions one image with the shipped model and returns its record. */
-  async function captionOnce(name: string, detectorRerank: number | undefined): Promise<CaptionRecord> {
+  /** Captions one image with a model (default: the shipped one) and returns its record. */
+  async function captionOnce(name: string, detectorRerank: number | undefined, modelDir = DEFAULT_MODEL_DIR): Promise<CaptionRecord> {
     const inbox = join(root, name);
     await mkdir(inbox);
     await dropImages(inbox, 1);
-    const service = await startCaptionFolder({ dir: inbox, modelDir: DEFAULT_MODEL_DIR, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
+    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
     try {
       const out = service.outDir;
       await waitFor(async () => (await readdir(out)).some((f) => f.endsWith('.json')), 'a result');
@@ -31,9 +33,13 @@ describe('caption-folder service: detector re-ranking', () => {
     }
   }
 
-  it('re-ranks by default with the shipped model (its detector), and ranks as the reference with 0', async () => {
-    const plain = await captionOnce('plain', 0);
-    const reranked = await captionOnce('default', undefined);
+  it('re-ranks by default with the shipped model\'s detector, and ranks as the reference with 0', async () => {
+    // Without its learned re-ranker, whose score would replace logProb + agreement (tested below).
+    const detectorOnly = join(root, 'detector-only');
+    await cp(DEFAULT_MODEL_DIR, detectorOnly, { recursive: true });
+    await rm(join(detectorOnly, 'reranker.json'));
+    const plain = await captionOnce('plain', 0, detectorOnly);
+    const reranked = await captionOnce('default', undefined, detectorOnly);
     // Agreement is <= 0 and the re-ranked best maximises logProb + agreement, so its score can only be
     // lower than the best logProb; it is strictly lower unless the detector agrees perfectly.
     expect(reranked.score).toBeLessThan(plain.score);
@@ -41,6 +47,22 @@ describe('caption-folder service: detector re-ranking', () => {
     expect(plain.score).toBe(plain.logProb);
     expect(reranked.score).toBeLessThan(reranked.logProb);
     expect(plain.alternatives.map((a) => a.score)).toEqual([...plain.alternatives.map((a) => a.score)].sort((x, y) => y - x));
+  });
+
+  it('captions with the shipped model\'s learned re-ranker in the replicas, as the library does', async () => {
+    const record = await captionOnce('learned', undefined);
+    const captioner = await loadCaptioner(DEFAULT_MODEL_DIR);
+    try {
+      expect(captioner.model.reranker).toBeDefined();
+      const image = await prepareImage(await imageBytes(0), captioner.preprocess);
+      const [direct] = await captioner.caption([image], { beamSize: 4, maxSteps: 50 });
+      expect(record.caption).toBe(direct!.caption);
+      expect(record.score).toBeCloseTo(direct!.best.score, 4);
+      // The learned score is the network's, not the model's log-probability plus agreement.
+      expect(record.score).not.toBeCloseTo(record.logProb, 2);
+    } finally {
+      captioner.dispose();
+    }
   });
 
   it('refuses --detector-rerank at start for a model without a word detector', async () => {
