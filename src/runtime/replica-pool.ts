@@ -174,12 +174,13 @@ export class ReplicaPool {
    * service asked to re-rank with a word detector its model lacks fails at start (pool disposed), not
    * on every batch.
    */
-  async serviceBeam(beamSize: number, detectorRerank: number | undefined): Promise<BeamOptions> {
+  async serviceBeam(beamSize: number, detectorRerank: number | undefined, learnedRerank?: false): Promise<BeamOptions> {
     if (detectorRerank !== undefined && detectorRerank > 0 && !this.info.wordDetector) {
       await this.dispose();
       throw new RangeError(`--detector-rerank ${detectorRerank}: model ${this.info.modelId} has no word detector to re-rank with; use 0 or a model trained with --word-detection`);
     }
-    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank };
+    // learnedRerank false turns a model's re-ranker off; left out, each replica's model decides (on when it has one).
+    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank, ...(learnedRerank === false ? { learnedRerank } : {}) };
   }
 
   /** Terminates every replica; queued and running batches reject. Idempotent. */

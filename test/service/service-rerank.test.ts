@@ -1,7 +1,8 @@
-import { cp, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptionFolder } from '../../pipelines/caption-folder.js';
+import { captionFiles } from '../../src/cli/commands/caption.js';
 import { DEFAULT_MODEL_DIR } from '../../src/cli/default-model.js';
 import { prepareImage } from '../../src/data/index.js';
 import { loadCaptioner } from '../../src/model/index.js';
@@ -18,11 +19,11 @@ describe('caption-folder service: detector re-ranking', () => {
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   /** Captions one image with a model (default: the shipped one) and returns its record. */
-  async function captionOnce(name: string, detectorRerank: number | undefined, modelDir = DEFAULT_MODEL_DIR): Promise<CaptionRecord> {
+  async function captionOnce(name: string, detectorRerank: number | undefined, modelDir = DEFAULT_MODEL_DIR, learnedRerank?: false): Promise<CaptionRecord> {
     const inbox = join(root, name);
     await mkdir(inbox);
     await dropImages(inbox, 1);
-    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
+    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank, learnedRerank });
     try {
       const out = service.outDir;
       await waitFor(async () => (await readdir(out)).some((f) => f.endsWith('.json')), 'a result');
@@ -49,7 +50,7 @@ describe('caption-folder service: detector re-ranking', () => {
     expect(plain.alternatives.map((a) => a.score)).toEqual([...plain.alternatives.map((a) => a.score)].sort((x, y) => y - x));
   });
 
-  it('captions with the shipped model\'s learned re-ranker in the replicas, as the library does', async () => {
+  it('captions with the shipped model\'s learned re-ranker in the replicas, as the library does, and without it when asked', async () => {
     const record = await captionOnce('learned', undefined);
     const captioner = await loadCaptioner(DEFAULT_MODEL_DIR);
     try {
@@ -60,6 +61,15 @@ describe('caption-folder service: detector re-ranking', () => {
       expect(record.score).toBeCloseTo(direct!.best.score, 4);
       // The learned score is the network's, not the model's log-probability plus agreement.
       expect(record.score).not.toBeCloseTo(record.logProb, 2);
+      // --no-learned-rerank reaches the replicas and captionFiles: both then rank as the library does without it.
+      const [own] = await captioner.caption([image], { beamSize: 4, maxSteps: 50, learnedRerank: false });
+      const off = await captionOnce('learned-off', undefined, DEFAULT_MODEL_DIR, false);
+      expect(off.caption).toBe(own!.caption);
+      expect(off.score).toBeCloseTo(own!.best.score, 4);
+      const file = join(root, 'one.png');
+      await writeFile(file, await imageBytes(0));
+      const [fromFiles] = await captionFiles(captioner, [file], join(root, 'files-out'), { beamSize: 4, maxSteps: 50, figure: false, alternatives: 1, learnedRerank: false });
+      expect(fromFiles!.caption).toBe(own!.caption);
     } finally {
       captioner.dispose();
     }
