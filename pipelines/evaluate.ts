@@ -31,7 +31,7 @@ export interface EvaluateOptions {
   lengthPenalty?: number;
   /** Weight of the word detector's agreement in the final ranking (default: the model's, see beamSearch). */
   detectorRerank?: number;
-  /** Rank with the model's learned re-ranker (default: when it has one, see BeamOptions.learnedRerank). */
+  /** Rank with the model's learned re-ranker (default: when it has one; false leaves it out; see BeamOptions.learnedRerank). */
   learnedRerank?: boolean;
   /** Images per beam-search call (default 16). */
   batchSize?: number;

@@ -48,7 +48,7 @@ const MIN_STD = 1e-2;
 export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly ImagePool[], inputs: number, o: FitOptions): FitResult {
   const { mean, std } = standardisation(trainPools, inputs);
   const baselineBleu4 = corpusBleu(valPools.map((p) => p.words[0]!), valPools.map((p) => p.references)).bleu[3];
-  const net = new ListwiseNet(inputs, o.hidden, o.seed);
+  const net = new ListwiseNet(inputs, o.hidden, o.seed, o.learningRate);
   const averageFrom = Math.ceil(o.epochs / 2);
   let average: NetWeights | undefined;
   let averaged = 0;
@@ -61,7 +61,7 @@ export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly
       let loss = 0;
       let steps = 0;
       for (let i = 0; i < order.length; i += o.batchSize) {
-        loss += net.step(order.slice(i, i + o.batchSize), mean, std, o.learningRate);
+        loss += net.step(order.slice(i, i + o.batchSize), mean, std);
         steps++;
       }
       const live = net.snapshot();
@@ -72,7 +72,7 @@ export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly
         tried.push({ weights: average, averaged: true });
       }
       for (const t of tried) {
-        const scores = valPools.map((p) => p.features.map((x) => rerankerScore({ inputs, hidden: o.hidden, mean, std, ...t.weights } as Parameters<typeof rerankerScore>[0], x)));
+        const scores = valPools.map((p) => p.features.map((x) => rerankerScore({ inputs, hidden: o.hidden, mean, std, ...t.weights }, x)));
         const top = o.logProbWeights.map((w) => ({ w, bleu4: chosenBleu4(valPools, (i, c) => scores[i]![c]!, w) })).reduce((a, b) => (b.bleu4 > a.bleu4 ? b : a));
         const better = top.bleu4 > best.bleu4;
         if (better) best = { bleu4: top.bleu4, epoch, weight: top.w, averaged: t.averaged, weights: t.weights };
@@ -124,13 +124,15 @@ class ListwiseNet {
   private readonly w1: tf.Variable;
   private readonly b1: tf.Variable;
   private readonly w2: tf.Variable;
-  private optimizer: tf.AdamOptimizer | undefined;
+  private readonly optimizer: tf.AdamOptimizer;
 
   constructor(
     private readonly inputs: number,
     private readonly hidden: number,
     seed: number,
+    learningRate: number,
   ) {
+    this.optimizer = tf.train.adam(learningRate);
     // tidy frees the initial values; the variables it returns are kept.
     [this.w1, this.b1, this.w2] = tf.tidy(() => [
       tf.variable(tf.randomNormal([inputs, hidden], 0, Math.sqrt(2 / inputs), 'float32', seed)),
@@ -140,8 +142,7 @@ class ListwiseNet {
   }
 
   /** One step on a batch of pools; returns the mean listwise loss. */
-  step(batch: readonly ImagePool[], mean: Float32Array, std: Float32Array, learningRate: number): number {
-    this.optimizer ??= tf.train.adam(learningRate);
+  step(batch: readonly ImagePool[], mean: Float32Array, std: Float32Array): number {
     const width = Math.max(...batch.map((p) => p.rewards.length));
     const x = new Float32Array(batch.length * width * this.inputs);
     const mask = new Float32Array(batch.length * width).fill(-1e4);
@@ -160,7 +161,7 @@ class ListwiseNet {
       const xs = tf.tensor2d(x, [batch.length * width, this.inputs]);
       const m = tf.tensor2d(mask, [batch.length, width]);
       const y = tf.tensor2d(target, [batch.length, width]);
-      return this.optimizer!.minimize(() => {
+      return this.optimizer.minimize(() => {
         const s = tf.add(tf.reshape(this.forward(xs), [batch.length, width]), m);
         return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(s)), 1))) as tf.Scalar;
       }, true, [this.w1, this.b1, this.w2])!;
@@ -176,7 +177,7 @@ class ListwiseNet {
 
   dispose(): void {
     tf.dispose([this.w1, this.b1, this.w2]);
-    this.optimizer?.dispose();
+    this.optimizer.dispose();
   }
 
   private forward(x: tf.Tensor2D): tf.Tensor1D {

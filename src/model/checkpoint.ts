@@ -248,7 +248,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     };
   }
   try {
-    model.reranker = await loadReranker(target, model);
+    model.reranker = await loadReranker(target, model, vocab);
   } catch (err) {
     model.dispose();
     throw err;
@@ -257,7 +257,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
 }
 
 /** The directory's reranker.json, checked against the model it must have been trained for. */
-async function loadReranker(dir: string, model: ShowAttendTell): Promise<Reranker | undefined> {
+async function loadReranker(dir: string, model: ShowAttendTell, vocab: Vocabulary): Promise<Reranker | undefined> {
   let reranker: Reranker | undefined;
   try {
     reranker = await readReranker(dir);
@@ -270,6 +270,9 @@ async function loadReranker(dir: string, model: ShowAttendTell): Promise<Reranke
   if (reranker.modelId !== id) throw new CheckpointError(dir, `${RERANKER_FILE} was trained for model ${reranker.modelId}, not this one (${id}): ${fix}`);
   const inputs = featureCount(model.config.vocabSize, model.config.phrases?.length ?? 0);
   if (reranker.inputs !== inputs) throw new CheckpointError(dir, `${RERANKER_FILE} takes ${reranker.inputs} features, this model gives ${inputs}: ${fix}`);
+  // An unknown word would be completed as <unk>: a candidate no caption of the model can be.
+  const unknown = reranker.openings.find((o) => !o.every((w) => vocab.words.includes(w)));
+  if (unknown) throw new CheckpointError(dir, `${RERANKER_FILE} opening "${unknown.join(' ')}" has a word outside vocabulary.json: ${fix}`);
   return reranker;
 }
 

@@ -14,6 +14,6 @@ export { modelIdOf } from './model-id.js';
 export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORMAT_VERSION, type LoadedCheckpoint } from './checkpoint.js';
 export { CheckpointError } from './checkpoint-error.js';
 export { sampleCaptions, type SampleOptions, type SampledCaption } from './sample-captions.js';
-export { parseReranker, readReranker, writeReranker, rerankerScore, rerankerToJSON, RERANKER_FILE, type Reranker } from './reranker.js';
+export { parseReranker, readReranker, writeReranker, rerankerScore, rerankerToJSON, RERANKER_FILE, type Reranker, type RerankerNet } from './reranker.js';
 export { candidateFeatures, detectedOrder, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
 export { candidatePool, commonOpenings, openingCandidates, rerankCandidates } from './learned-rerank.js';

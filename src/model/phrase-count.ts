@@ -47,7 +47,7 @@ export function phraseInstanceCounts(cells: Float32Array, grid: number, numPhras
  */
 export function phraseBlobs(cells: Float32Array, grid: number, numPhrases: number, threshold = COUNT_THRESHOLD): PhraseBlob[][] {
   const l = grid * grid;
-  if (cells.length !== l * numPhrases) throw new RangeError(`phraseInstanceCounts: ${cells.length} cell probabilities, expected ${l} cells x ${numPhrases} phrases`);
+  if (cells.length !== l * numPhrases) throw new RangeError(`phraseBlobs: ${cells.length} cell probabilities, expected ${l} cells x ${numPhrases} phrases`);
   const all: PhraseBlob[][] = [];
   const seen = new Uint8Array(l);
   const stack: number[] = [];

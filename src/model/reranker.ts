@@ -33,8 +33,11 @@ export const RERANKER_FILE = 'reranker.json';
 const KIND = 'caption-reranker';
 const FORMAT_VERSION = 1;
 
+/** What scoring needs of a re-ranker: its network and the standardisation of its inputs. */
+export type RerankerNet = Pick<Reranker, 'inputs' | 'hidden' | 'mean' | 'std' | 'w1' | 'b1' | 'w2'>;
+
 /** The network's score of one feature vector (without the model's own score). */
-export function rerankerScore(r: Reranker, x: Float32Array): number {
+export function rerankerScore(r: RerankerNet, x: Float32Array): number {
   if (x.length !== r.inputs) throw new RangeError(`rerankerScore: ${x.length} features, the re-ranker takes ${r.inputs}`);
   const h = Float32Array.from(r.b1);
   for (let i = 0; i < r.inputs; i++) {

@@ -1,9 +1,9 @@
-import type { Reranker } from './reranker.js';
 import * as tf from '@tensorflow/tfjs';
 import { CompactCnnEncoder } from './compact-cnn.js';
 import { validateModelConfig } from './config.js';
 import { createDecoderWeights, type DecoderWeights } from './decoder.js';
 import { ExternalEncoder } from './external-encoder.js';
+import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
 import type { ModelConfig } from './types.js';

@@ -144,6 +144,9 @@ describe('a re-ranker beside a checkpoint', () => {
       await expect(refused).rejects.toThrow(CheckpointError);
       await expect(refused).rejects.toThrow(/reranker\.json was trained for model 000000000000, not this one .*captioner rerank-train --model/);
 
+      await writeReranker(ckpt, { ...oneFeatureReranker(model, 'opened', 1), openings: [['a', 'zebra']] });
+      await expect(loadCheckpoint(ckpt)).rejects.toThrow(/reranker\.json opening "a zebra" has a word outside vocabulary\.json/);
+
       await updateCheckpointConfig(ckpt, (c) => ({ ...c, countablePhrases: [0, 1] }));
       expect(await readdir(ckpt)).not.toContain('reranker.json');
       const recalibrated = await loadCheckpoint(ckpt);

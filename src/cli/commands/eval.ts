@@ -4,7 +4,7 @@ import type { Split } from '../../data/types.js';
 import { loadCaptioner } from '../../model/index.js';
 import { evaluate, type EvaluationReport } from '../../../pipelines/evaluate.js';
 import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
-import { RERANK_HELP, int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { LEARNED_RERANK_OFF_HELP, RERANK_HELP, int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { action } from '../user-error.js';
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -42,7 +42,7 @@ export function evalCommand(): Command {
     .option('--max-steps <n>', 'beam search step cap', int(1), 50)
     .option('--length-penalty <a>', 'rank beams by log-prob / length^a (0: summed log-prob, the reference)', positive(true), 0)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
-    .option('--no-learned-rerank', "rank by the model's own score even when it has a learned re-ranker (reranker.json)")
+    .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--limit <n>', 'evaluate only the first n images of the split', int(1))
     .option('--json', 'print the report as JSON')
     .option('--predictions <file>', 'also write every caption to FILE (JSON, readable by `captioner score --hyps`)')
@@ -54,7 +54,7 @@ export function evalCommand(): Command {
         const captioner = await loadCaptioner(dir);
         try {
           const report = await evaluate({
-            captioner, dataset, split: o.split, beamSize: o.beamSize, maxSteps: o.maxSteps, lengthPenalty: o.lengthPenalty, detectorRerank: o.detectorRerank, learnedRerank: o.learnedRerank && captioner.model.reranker !== undefined, limit: o.limit, backend: info.name,
+            captioner, dataset, split: o.split, beamSize: o.beamSize, maxSteps: o.maxSteps, lengthPenalty: o.lengthPenalty, detectorRerank: o.detectorRerank, learnedRerank: o.learnedRerank ? undefined : false, limit: o.limit, backend: info.name,
             predictionsPath: o.predictions ? resolve(o.predictions) : undefined,
           });
           console.log(o.json ? JSON.stringify(report, null, 2) : formatReport(report));
