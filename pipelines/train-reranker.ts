@@ -9,7 +9,7 @@
  */
 import { Observable } from 'rxjs';
 import type { CaptionedImage } from '../src/data/types.js';
-import { commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
+import { bigramCounts, bigramIndex, commonBigrams, commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
 import { fitReranker } from './fit-reranker.js';
 import { candidatePools } from './reranker-pools.js';
 
@@ -31,6 +31,8 @@ export interface RerankerTrainingOptions {
   learningRate?: number;
   /** Images per optimizer step. */
   batchSize?: number;
+  /** Bigrams seen at least this often among the training candidates become features (default 20; 0: none). */
+  bigramMinCount?: number;
   /** Weights of the model's own score tried at validation. */
   logProbWeights?: readonly number[];
   seed?: number;
@@ -44,7 +46,7 @@ export type RerankerEvent =
   | { kind: 'epoch'; epoch: number; loss: number; valBleu4: number; logProbWeight: number; averaged: boolean; best: boolean }
   | { kind: 'done'; written: string | undefined; baselineBleu4: number; bestBleu4: number; bestEpoch: number; averaged: boolean; logProbWeight: number; candidatesPerImage: number; minutes: number };
 
-const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, epochs: 20, learningRate: 1e-3, batchSize: 64, logProbWeights: [0, 0.1, 0.3], seed: 1 };
+const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, epochs: 20, learningRate: 1e-3, batchSize: 64, bigramMinCount: 20, logProbWeights: [0, 0.1, 0.3], seed: 1 };
 /** Longest caption searched, as in evaluation. */
 const MAX_STEPS = 50;
 
@@ -80,7 +82,10 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
       candidatePools(model, vocab, preprocess, images, { beamSize: o.beamSize, maxSteps: MAX_STEPS, openings, signal: o.signal, progress: (done) => emit({ kind: 'pools', split: name, done, images: images.length }) });
     const trainPools = await pools(train, 'train');
     const valPools = await pools(val, 'val');
-    const inputs = featureCount(vocab.size, model.config.phrases?.length ?? 0);
+    const bigrams = o.bigramMinCount > 0 ? commonBigrams(trainPools.flatMap((p) => p.words), o.bigramMinCount) : [];
+    const index = bigramIndex(bigrams);
+    for (const pool of [...trainPools, ...valPools]) pool.features = pool.features.map((x, c) => concat(x, bigramCounts(pool.words[c]!, index)));
+    const inputs = featureCount(vocab.size, model.config.phrases?.length ?? 0, bigrams.length);
     const fit = fitReranker(trainPools, valPools, inputs, { ...o, signal: o.signal, onEpoch: (e) => emit({ kind: 'epoch', ...e }) });
     const { best, baselineBleu4 } = fit;
     const written = best.weights
@@ -93,6 +98,7 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
           ...best.weights,
           logProbWeight: best.weight,
           openings,
+          bigrams,
           trained: {
             dataset: o.dataset.name,
             trainImages: trainPools.length,
@@ -114,4 +120,9 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
   }
 }
 
-
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const x = new Float32Array(a.length + b.length);
+  x.set(a);
+  x.set(b, a.length);
+  return x;
+}

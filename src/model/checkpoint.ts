@@ -8,7 +8,7 @@ import { CheckpointError } from './checkpoint-error.js';
 import { writeFileAtomic } from '../io/write-file-atomic.js';
 import { validateModelConfig } from './config.js';
 import { modelIdOf } from './model-id.js';
-import { featureCount } from './rerank-features.js';
+import { BIGRAM_END, BIGRAM_START, featureCount } from './rerank-features.js';
 import { readReranker, RERANKER_FILE, type Reranker } from './reranker.js';
 import { ShowAttendTell } from './show-attend-tell.js';
 import type { SerializedTensor, Trainer, TrainerState } from './trainer.js';
@@ -268,11 +268,14 @@ async function loadReranker(dir: string, model: ShowAttendTell, vocab: Vocabular
   const fix = `retrain it (captioner rerank-train --model ${dir}) or delete it`;
   const id = modelIdOf(model);
   if (reranker.modelId !== id) throw new CheckpointError(dir, `${RERANKER_FILE} was trained for model ${reranker.modelId}, not this one (${id}): ${fix}`);
-  const inputs = featureCount(model.config.vocabSize, model.config.phrases?.length ?? 0);
+  const inputs = featureCount(model.config.vocabSize, model.config.phrases?.length ?? 0, reranker.bigrams.length);
   if (reranker.inputs !== inputs) throw new CheckpointError(dir, `${RERANKER_FILE} takes ${reranker.inputs} features, this model gives ${inputs}: ${fix}`);
   // An unknown word would be completed as <unk>: a candidate no caption of the model can be.
   const unknown = reranker.openings.find((o) => !o.every((w) => vocab.words.includes(w)));
   if (unknown) throw new CheckpointError(dir, `${RERANKER_FILE} opening "${unknown.join(' ')}" has a word outside vocabulary.json: ${fix}`);
+  const known = new Set([...vocab.words, BIGRAM_START, BIGRAM_END]);
+  const stray = reranker.bigrams.find((b) => !b.split(' ').every((w) => known.has(w)));
+  if (stray) throw new CheckpointError(dir, `${RERANKER_FILE} bigram "${stray}" has a word outside vocabulary.json: ${fix}`);
   return reranker;
 }
 

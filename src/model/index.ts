@@ -15,5 +15,5 @@ export { saveCheckpoint, loadCheckpoint, updateCheckpointConfig, CHECKPOINT_FORM
 export { CheckpointError } from './checkpoint-error.js';
 export { sampleCaptions, type SampleOptions, type SampledCaption } from './sample-captions.js';
 export { parseReranker, readReranker, writeReranker, rerankerScore, rerankerToJSON, RERANKER_FILE, type Reranker, type RerankerNet } from './reranker.js';
-export { candidateFeatures, detectedOrder, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
+export { BIGRAM_END, BIGRAM_START, bigramCounts, bigramIndex, candidateFeatures, captionBigrams, commonBigrams, detectedOrder, featureCount, mentionOrder, SCALAR_FEATURES, type Candidate } from './rerank-features.js';
 export { candidatePool, commonOpenings, openingCandidates, rerankCandidates } from './learned-rerank.js';

@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { detectorAgreement, type DetectorView } from './detector-rerank.js';
-import { candidateFeatures, type Candidate } from './rerank-features.js';
+import { bigramIndex, candidateFeatures, type Candidate } from './rerank-features.js';
 import { rerankerScore, type Reranker } from './reranker.js';
 import { sampleCaptions } from './sample-captions.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
@@ -43,11 +43,20 @@ export async function openingCandidates(
  */
 export function rerankCandidates(reranker: Reranker, searched: readonly Hypothesis[], opened: readonly Candidate[], view: DetectorView, vocab: Vocabulary, gridSize: number): Hypothesis[] {
   const ranked = candidatePool(searched, opened).map((c) => {
-    const score = rerankerScore(reranker, candidateFeatures(c, view, vocab, gridSize)) + reranker.logProbWeight * c.score;
+    const score = rerankerScore(reranker, candidateFeatures(c, view, vocab, gridSize, bigramIndexOf(reranker))) + reranker.logProbWeight * c.score;
     const { opened: _opened, ...hypothesis } = c;
     return { ...hypothesis, score };
   });
   return ranked.sort((a, b) => b.score - a.score);
+}
+
+const bigramIndexes = new WeakMap<Reranker, Map<string, number>>();
+
+/** The re-ranker's bigram index, built once per re-ranker. */
+function bigramIndexOf(reranker: Reranker): Map<string, number> {
+  let index = bigramIndexes.get(reranker);
+  if (!index) bigramIndexes.set(reranker, (index = bigramIndex(reranker.bigrams)));
+  return index;
 }
 
 /** The beam's finished captions, then the opened ones the beam did not also find, each caption once. */

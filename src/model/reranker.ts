@@ -25,6 +25,8 @@ export interface Reranker {
   logProbWeight: number;
   /** Openings whose greedy completions join the beam's captions as candidates (words). */
   openings: string[][];
+  /** Bigrams ("w1 w2"; <s> and </s> mark start and end) whose counts in a caption end its features. */
+  bigrams: string[];
   /** Free-form record of how it was trained (data, epochs, validation). */
   trained: Record<string, unknown>;
 }
@@ -62,6 +64,7 @@ export function rerankerToJSON(r: Reranker): Record<string, unknown> {
     hidden: r.hidden,
     logProbWeight: r.logProbWeight,
     openings: r.openings,
+    bigrams: r.bigrams,
     trained: r.trained,
     mean: list(r.mean),
     std: list(r.std),
@@ -94,6 +97,9 @@ export function parseReranker(json: unknown, source: string): Reranker {
   if (std.some((v) => !(v > 0))) fail('"std" must be positive');
   const openings = o.openings;
   if (!Array.isArray(openings) || !openings.every((w) => Array.isArray(w) && w.length > 0 && w.every((x) => typeof x === 'string'))) fail('"openings" must be a list of non-empty word lists');
+  // Absent in files written before bigram features: none.
+  const bigrams = o.bigrams ?? [];
+  if (!Array.isArray(bigrams) || !bigrams.every((b) => typeof b === 'string' && b.split(' ').length === 2)) fail('"bigrams" must be a list of two-word strings');
   if (typeof o.modelId !== 'string') fail('"modelId" must be a string');
   if (typeof o.logProbWeight !== 'number' || !(o.logProbWeight >= 0)) fail('"logProbWeight" must be a number >= 0');
   return {
@@ -107,6 +113,7 @@ export function parseReranker(json: unknown, source: string): Reranker {
     w2: floats('w2', hidden),
     logProbWeight: o.logProbWeight as number,
     openings: openings as string[][],
+    bigrams: bigrams as string[],
     trained: typeof o.trained === 'object' && o.trained !== null ? (o.trained as Record<string, unknown>) : {},
   };
 }

@@ -46,8 +46,18 @@ function oneFeatureReranker(m: ShowAttendTell, feature: (typeof SCALAR_FEATURES)
     w2: Float32Array.from([weight]),
     logProbWeight,
     openings: OPENINGS,
+    bigrams: [],
     trained: {},
   };
+}
+
+/** A re-ranker whose network only counts one bigram of the caption: score = weight x its count. */
+function bigramReranker(m: ShowAttendTell, bigram: string, weight: number): Reranker {
+  const base = oneFeatureReranker(m, 'opened', weight);
+  const inputs = base.inputs + 1;
+  const w1 = new Float32Array(inputs);
+  w1[inputs - 1] = 1;
+  return { ...base, inputs, mean: new Float32Array(inputs), std: new Float32Array(inputs).fill(1), w1, bigrams: [bigram] };
 }
 
 beforeAll(async () => {
@@ -117,6 +127,14 @@ describe('learned re-ranking in beam search', () => {
         const lengths = [...finished, ...pools[i]!].map((h) => h.ids.length);
         expect(r.best.ids.length).toBe(Math.min(...lengths));
       });
+      // Preferring captions that open with "blue": the bigram "<s> blue" decides.
+      model.reranker = bigramReranker(model, '<s> blue', 1);
+      const blue = await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 12 });
+      blue.forEach((r, i) => {
+        const candidates = [...plain[i]!.alternatives.filter((h) => h.finished), ...pools[i]!];
+        if (candidates.length > 0) expect(r.best.words[0] === 'blue').toBe(candidates.some((h) => h.words[0] === 'blue'));
+      });
+      expect(blue.some((r) => r.best.words[0] === 'blue')).toBe(true);
       // Switched off per search, the beam ranks as before.
       const off = await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 12, returnAlternatives: 50, learnedRerank: false });
       expect(off.map((r) => r.alternatives.map((h) => h.words))).toEqual(plain.map((r) => r.alternatives.map((h) => h.words)));
@@ -146,6 +164,12 @@ describe('a re-ranker beside a checkpoint', () => {
 
       await writeReranker(ckpt, { ...oneFeatureReranker(model, 'opened', 1), openings: [['a', 'zebra']] });
       await expect(loadCheckpoint(ckpt)).rejects.toThrow(/reranker\.json opening "a zebra" has a word outside vocabulary\.json/);
+
+      await writeReranker(ckpt, { ...oneFeatureReranker(model, 'opened', 1), bigrams: ['a red'] });
+      await expect(loadCheckpoint(ckpt)).rejects.toThrow(/reranker\.json takes \d+ features, this model gives \d+/);
+      const widened = oneFeatureReranker(model, 'opened', 1);
+      await writeReranker(ckpt, { ...bigramReranker(model, 'a zebra', 1), modelId: widened.modelId });
+      await expect(loadCheckpoint(ckpt)).rejects.toThrow(/reranker\.json bigram "a zebra" has a word outside vocabulary\.json/);
 
       await updateCheckpointConfig(ckpt, (c) => ({ ...c, countablePhrases: [0, 1] }));
       expect(await readdir(ckpt)).not.toContain('reranker.json');

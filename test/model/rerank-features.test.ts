@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Vocabulary } from '../../src/data/vocabulary.js';
-import { candidateFeatures, detectedOrder, detectorAgreement, featureCount, mentionOrder, phraseIndex, SCALAR_FEATURES, type Candidate, type DetectorView } from '../../src/model/index.js';
+import { bigramCounts, bigramIndex, candidateFeatures, captionBigrams, commonBigrams, detectedOrder, detectorAgreement, featureCount, mentionOrder, phraseIndex, SCALAR_FEATURES, type Candidate, type DetectorView } from '../../src/model/index.js';
 
 // Every word in six captions, so none falls under the vocabulary's count threshold.
 const vocab = Vocabulary.build(Array<string[]>(6).fill(['a', 'red', 'circle', 'and', 'blue', 'square', 'two', 'circles']));
@@ -105,5 +105,23 @@ describe('learned re-ranker features', () => {
     expect(block(6)).toEqual([1, 1, 1]); // uses: "red circle", "blue square", "and a"
     expect(block(7)).toEqual([0, -1, 1]); // uses minus objects counted
     expect(block(8)).toEqual([0, 0.75, 0]); // the blue squares' blobs: 1 and 4 cells
+  });
+
+  it('chooses the common bigrams of captions, marks start and end, and ends the features with their counts', () => {
+    expect(captionBigrams(['two', 'circles'])).toEqual(['<s> two', 'two circles', 'circles </s>']);
+    const captions = [['a', 'red', 'circle'], ['a', 'red', 'circle', 'and', 'a', 'red', 'circle'], ['two', 'circles']];
+    // "a red" and "red circle" 3 times, "<s> a" and "circle </s>" twice, the rest once.
+    expect(commonBigrams(captions, 2)).toEqual(['a red', 'red circle', '<s> a', 'circle </s>']);
+    expect(commonBigrams(captions, 4)).toEqual([]);
+    const bigrams = ['a red', 'blue square', '<s> a', 'square </s>', 'two circles'];
+    const index = bigramIndex(bigrams);
+    const c = candidate(3, 0, true);
+    expect(Array.from(bigramCounts(c.words, index))).toEqual([1, 1, 1, 1, 0]);
+    const v = view();
+    const x = candidateFeatures(c, v, vocab, GRID, index);
+    const base = candidateFeatures(c, v, vocab, GRID);
+    expect(x.length).toBe(featureCount(V, 3, bigrams.length));
+    // The training pipeline appends bigramCounts to features built without them: the same vector.
+    expect(Array.from(x)).toEqual([...base, ...bigramCounts(c.words, index)]);
   });
 });

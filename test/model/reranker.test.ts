@@ -18,6 +18,7 @@ function tinyReranker(): Reranker {
     w2: Float32Array.from([2, -1]),
     logProbWeight: 0.1,
     openings: [['there', 'are'], ['a']],
+    bigrams: ['<s> there', 'red circle'],
     trained: { note: 'fixture' },
   };
 }
@@ -66,5 +67,11 @@ describe('learned re-ranker: scoring and its file', () => {
     expect(bad({ hidden: 0 })).toThrow(/^r\.json: "hidden" must be an integer >= 1/);
     expect(bad({ openings: [[]] })).toThrow(/^r\.json: "openings" must be a list of non-empty word lists/);
     expect(bad({ logProbWeight: -1 })).toThrow(/^r\.json: "logProbWeight" must be a number >= 0/);
+    expect(bad({ bigrams: ['red'] })).toThrow(/^r\.json: "bigrams" must be a list of two-word strings/);
+  });
+
+  it('reads a file written before bigram features as having none', () => {
+    const { bigrams: _bigrams, ...older } = rerankerToJSON(tinyReranker());
+    expect(parseReranker(older, 'r.json').bigrams).toEqual([]);
   });
 });

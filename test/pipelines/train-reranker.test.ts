@@ -52,6 +52,9 @@ describe('trainReranker on the shipped model', () => {
     const reranker = await readReranker(modelDir);
     expect(reranker?.trained).toMatchObject({ trainImages: 150, valImages: 20, bestEpoch: done.bestEpoch, valBleu4: done.bestBleu4, modelValBleu4: done.baselineBleu4 });
     expect(reranker?.openings.length).toBeGreaterThan(0);
+    // Bigrams seen 20 times among the ~1,000 training candidates are features; eval below proves inference counts them alike.
+    expect(reranker?.bigrams.length).toBeGreaterThan(10);
+    expect(reranker?.bigrams).toContain('<s> there');
 
     // The pools it learned from are the ones beam search builds: eval on the same val images scores what validation did.
     const captioner = await loadCaptioner(modelDir);

@@ -14,6 +14,7 @@ interface RerankTrainCliOptions extends DataOptions {
   extraOpening: string[];
   beamSize: number;
   hidden: number;
+  bigramMinCount: number;
   epochs: number;
   lr: number;
   seed: number;
@@ -51,6 +52,7 @@ export function rerankTrainCommand(): Command {
     .option('--extra-opening <words>', 'also complete this opening for every image (repeatable), e.g. "there are three"', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--beam-size <k>', 'beam size of the searches it learns to re-rank', int(1), 4)
     .option('--hidden <n>', 'hidden units of the network', int(1), 128)
+    .option('--bigram-min-count <n>', 'bigrams seen at least this often among the training candidates become features (0: none)', int(0), 20)
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
     .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
     .option('--seed <n>', 'initialisation and shuffling seed', int(0), 1)
@@ -68,7 +70,7 @@ export function rerankTrainCommand(): Command {
             trainReranker({
               modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
               extraOpenings: o.extraOpening.map((w) => w.trim().split(/\s+/)),
-              beamSize: o.beamSize, hidden: o.hidden, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
+              beamSize: o.beamSize, hidden: o.hidden, bigramMinCount: o.bigramMinCount, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
             }),
             describeRerankerEvent,
           );
