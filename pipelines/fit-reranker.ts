@@ -21,11 +21,6 @@ export interface FitOptions {
   /** Weights of the model's own score tried at validation. */
   logProbWeights: readonly number[];
   seed: number;
-  /**
-   * Spread of the target over candidates by reward: 0 (default) splits it evenly among the best;
-   * t > 0 gives each candidate softmax(reward / t), so a near miss is preferred to a caption that is far off.
-   */
-  targetTemperature?: number;
   /** Keep the best epoch even when it does not beat the model's own choice. */
   writeEvenIfWorse?: boolean;
   signal?: AbortSignal;
@@ -53,7 +48,7 @@ const MIN_STD = 1e-2;
 export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly ImagePool[], inputs: number, o: FitOptions): FitResult {
   const { mean, std } = standardisation(trainPools, inputs);
   const baselineBleu4 = corpusBleu(valPools.map((p) => p.words[0]!), valPools.map((p) => p.references)).bleu[3];
-  const net = new ListwiseNet(inputs, o.hidden, o.seed, o.learningRate, o.targetTemperature ?? 0);
+  const net = new ListwiseNet(inputs, o.hidden, o.seed, o.learningRate);
   const averageFrom = Math.ceil(o.epochs / 2);
   let average: NetWeights | undefined;
   let averaged = 0;
@@ -124,14 +119,6 @@ function standardisation(pools: readonly ImagePool[], inputs: number): { mean: F
   return { mean: m, std };
 }
 
-/** The listwise target of one pool: even over the best rewards (temperature 0) or softmax(reward / temperature). */
-export function targetWeights(rewards: readonly number[], temperature: number): number[] {
-  const top = Math.max(...rewards);
-  const raw = rewards.map((r) => (temperature > 0 ? Math.exp((r - top) / temperature) : r === top ? 1 : 0));
-  const total = raw.reduce((a, b) => a + b, 0);
-  return raw.map((r) => r / total);
-}
-
 /** The re-ranker's network during training: relu(z W1 + b1) . w2, trained listwise with Adam. */
 class ListwiseNet {
   private readonly w1: tf.Variable;
@@ -144,7 +131,6 @@ class ListwiseNet {
     private readonly hidden: number,
     seed: number,
     learningRate: number,
-    private readonly temperature: number,
   ) {
     this.optimizer = tf.train.adam(learningRate);
     // tidy frees the initial values; the variables it returns are kept.
@@ -162,12 +148,13 @@ class ListwiseNet {
     const mask = new Float32Array(batch.length * width).fill(-1e4);
     const target = new Float32Array(batch.length * width);
     batch.forEach((p, b) => {
-      const weights = targetWeights(p.rewards, this.temperature);
+      const top = Math.max(...p.rewards);
+      const winners = p.rewards.filter((r) => r === top).length;
       p.features.forEach((f, c) => {
         const row = (b * width + c) * this.inputs;
         for (let d = 0; d < this.inputs; d++) x[row + d] = (f[d]! - mean[d]!) / std[d]!;
         mask[b * width + c] = 0;
-        target[b * width + c] = weights[c]!;
+        if (p.rewards[c] === top) target[b * width + c] = 1 / winners;
       });
     });
     const loss = tf.tidy(() => {
