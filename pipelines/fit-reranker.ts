@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng, shuffle } from '../src/data/rng.js';
 import { corpusBleu } from '../src/metrics/bleu.js';
-import { rerankerScore } from '../src/model/index.js';
+import { rerankerScore, type RerankerNet } from '../src/model/index.js';
 import type { ImagePool } from './reranker-pools.js';
 
 export interface FitOptions {
@@ -72,8 +72,7 @@ export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly
         tried.push({ weights: average, averaged: true });
       }
       for (const t of tried) {
-        const scores = valPools.map((p) => p.features.map((x) => rerankerScore({ inputs, hidden: o.hidden, mean, std, ...t.weights }, x)));
-        const top = o.logProbWeights.map((w) => ({ w, bleu4: chosenBleu4(valPools, (i, c) => scores[i]![c]!, w) })).reduce((a, b) => (b.bleu4 > a.bleu4 ? b : a));
+        const top = validateNet(valPools, { inputs, hidden: o.hidden, mean, std, ...t.weights }, o.logProbWeights);
         const better = top.bleu4 > best.bleu4;
         if (better) best = { bleu4: top.bleu4, epoch, weight: top.w, averaged: t.averaged, weights: t.weights };
         o.onEpoch?.({ epoch, loss: loss / steps, valBleu4: top.bleu4, logProbWeight: top.w, averaged: t.averaged, best: better });
@@ -83,6 +82,29 @@ export function fitReranker(trainPools: readonly ImagePool[], valPools: readonly
     net.dispose();
   }
   return { mean, std, baselineBleu4, best };
+}
+
+/** The weight of the model's own score, of those given, with which the network chooses best on the pools, and the corpus BLEU-4 it gives. */
+export function validateNet(pools: readonly ImagePool[], net: RerankerNet, logProbWeights: readonly number[]): { w: number; bleu4: number } {
+  const scores = pools.map((p) => p.features.map((x) => rerankerScore(net, x)));
+  return logProbWeights.map((w) => ({ w, bleu4: chosenBleu4(pools, (i, c) => scores[i]![c]!, w) })).reduce((a, b) => (b.bleu4 > a.bleu4 ? b : a));
+}
+
+/**
+ * One network whose score is the mean of the members' (networks of `hidden` units each, fitted to the
+ * same pools and so standardised alike): their hidden layers side by side, w2 divided by their number.
+ * So an ensemble is stored and scored as a single wider network.
+ */
+export function ensembleOf(members: readonly NetWeights[], inputs: number, hidden: number): NetWeights {
+  const k = members.length;
+  const w1 = new Float32Array(inputs * hidden * k);
+  for (let i = 0; i < inputs; i++) members.forEach((m, j) => w1.set(m.w1.subarray(i * hidden, (i + 1) * hidden), (i * k + j) * hidden));
+  const side = (pick: (m: NetWeights) => Float32Array, scale: number) => {
+    const out = new Float32Array(hidden * k);
+    members.forEach((m, j) => out.set(pick(m).map((v) => v * scale), j * hidden));
+    return out;
+  };
+  return { w1, b1: side((m) => m.b1, 1), w2: side((m) => m.w2, 1 / k) };
 }
 
 /** The mean of n snapshots from the mean of the first n - 1 and the nth. */

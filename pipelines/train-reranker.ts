@@ -10,7 +10,7 @@
 import { Observable } from 'rxjs';
 import type { CaptionedImage } from '../src/data/types.js';
 import { bigramCounts, bigramIndex, commonBigrams, commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
-import { fitReranker } from './fit-reranker.js';
+import { ensembleOf, fitReranker, validateNet } from './fit-reranker.js';
 import { candidatePools } from './reranker-pools.js';
 
 export interface RerankerTrainingOptions {
@@ -27,6 +27,8 @@ export interface RerankerTrainingOptions {
   extraOpenings?: readonly (readonly string[])[];
   beamSize?: number;
   hidden?: number;
+  /** Networks fitted from seeds seed, seed + 1, ...; their mean score ranks (default 1). */
+  ensemble?: number;
   epochs?: number;
   learningRate?: number;
   /** Images per optimizer step. */
@@ -43,10 +45,18 @@ export interface RerankerTrainingOptions {
 
 export type RerankerEvent =
   | { kind: 'pools'; split: 'train' | 'val'; done: number; images: number }
-  | { kind: 'epoch'; epoch: number; loss: number; valBleu4: number; logProbWeight: number; averaged: boolean; best: boolean }
-  | { kind: 'done'; written: string | undefined; baselineBleu4: number; bestBleu4: number; bestEpoch: number; averaged: boolean; logProbWeight: number; candidatesPerImage: number; minutes: number };
+  | { kind: 'epoch'; member: number; members: number; epoch: number; loss: number; valBleu4: number; logProbWeight: number; averaged: boolean; best: boolean }
+  | { kind: 'done'; written: string | undefined; baselineBleu4: number; bestBleu4: number; members: MemberRecord[]; logProbWeight: number; candidatesPerImage: number; minutes: number };
 
-const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, epochs: 20, learningRate: 1e-3, batchSize: 64, bigramMinCount: 20, logProbWeights: [0, 0.1, 0.3], seed: 1 };
+/** One network of the re-ranker: its seed and the epoch kept (the live or the averaged weights), validated alone. */
+export interface MemberRecord {
+  seed: number;
+  bestEpoch: number;
+  averaged: boolean;
+  valBleu4: number;
+}
+
+const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, ensemble: 1, epochs: 20, learningRate: 1e-3, batchSize: 64, bigramMinCount: 20, logProbWeights: [0, 0.1, 0.3], seed: 1 };
 /** Longest caption searched, as in evaluation. */
 const MAX_STEPS = 50;
 
@@ -86,35 +96,42 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     const index = bigramIndex(bigrams);
     for (const pool of [...trainPools, ...valPools]) pool.features = pool.features.map((x, c) => concat(x, bigramCounts(pool.words[c]!, index)));
     const inputs = featureCount(vocab.size, model.config.phrases?.length ?? 0, bigrams.length);
-    const fit = fitReranker(trainPools, valPools, inputs, { ...o, signal: o.signal, onEpoch: (e) => emit({ kind: 'epoch', ...e }) });
-    const { best, baselineBleu4 } = fit;
-    const written = best.weights
-      ? await writeReranker(o.modelDir, {
-          modelId: modelIdOf(model),
-          inputs,
-          hidden: o.hidden,
-          mean: fit.mean,
-          std: fit.std,
-          ...best.weights,
-          logProbWeight: best.weight,
-          openings,
-          bigrams,
-          trained: {
-            dataset: o.dataset.name,
-            trainImages: trainPools.length,
-            valImages: valPools.length,
-            beamSize: o.beamSize,
-            epochs: o.epochs,
-            bestEpoch: best.epoch,
-            averaged: best.averaged,
-            valBleu4: best.bleu4,
-            modelValBleu4: baselineBleu4,
-            savedAt: new Date().toISOString(),
-          },
-        })
-      : undefined;
+    const fits = Array.from({ length: o.ensemble }, (_, k) =>
+      fitReranker(trainPools, valPools, inputs, { ...o, seed: o.seed + k, writeEvenIfWorse: true, signal: o.signal, onEpoch: (e) => emit({ kind: 'epoch', member: k + 1, members: o.ensemble, ...e }) }),
+    );
+    const { mean, std, baselineBleu4 } = fits[0]!;
+    const members: MemberRecord[] = fits.map((f, k) => ({ seed: o.seed + k, bestEpoch: f.best.epoch, averaged: f.best.averaged, valBleu4: f.best.bleu4 }));
+    const hidden = o.hidden * o.ensemble;
+    const weights = ensembleOf(fits.map((f) => f.best.weights!), inputs, o.hidden);
+    const { w: logProbWeight, bleu4 } = validateNet(valPools, { inputs, hidden, mean, std, ...weights }, o.logProbWeights);
+    const written =
+      bleu4 > baselineBleu4 || o.writeEvenIfWorse
+        ? await writeReranker(o.modelDir, {
+            modelId: modelIdOf(model),
+            inputs,
+            hidden,
+            mean,
+            std,
+            ...weights,
+            logProbWeight,
+            openings,
+            bigrams,
+            trained: {
+              dataset: o.dataset.name,
+              trainImages: trainPools.length,
+              valImages: valPools.length,
+              beamSize: o.beamSize,
+              epochs: o.epochs,
+              hiddenPerNetwork: o.hidden,
+              members,
+              valBleu4: bleu4,
+              modelValBleu4: baselineBleu4,
+              savedAt: new Date().toISOString(),
+            },
+          })
+        : undefined;
     const candidates = trainPools.reduce((n, p) => n + p.rewards.length, 0) / trainPools.length;
-    emit({ kind: 'done', written, baselineBleu4, bestBleu4: best.bleu4, bestEpoch: best.epoch, averaged: best.averaged, logProbWeight: best.weight, candidatesPerImage: candidates, minutes: (performance.now() - t0) / 60_000 });
+    emit({ kind: 'done', written, baselineBleu4, bestBleu4: bleu4, members, logProbWeight, candidatesPerImage: candidates, minutes: (performance.now() - t0) / 60_000 });
   } finally {
     model.dispose();
   }

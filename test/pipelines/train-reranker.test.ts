@@ -34,29 +34,35 @@ describe('trainReranker on the shipped model', () => {
   it('learns from the candidates of training images, and the file it writes chooses at inference as it did in validation', async () => {
     const before = tf.memory().numTensors;
     const events = await lastValueFrom(
-      trainReranker({ modelDir, dataset: { name: 'synthetic 4242', images: data.images }, trainImages: 150, valImages: 20, epochs: 4, writeEvenIfWorse: true }).pipe(toArray()),
+      trainReranker({ modelDir, dataset: { name: 'synthetic 4242', images: data.images }, trainImages: 150, valImages: 20, epochs: 4, ensemble: 2, writeEvenIfWorse: true }).pipe(toArray()),
     );
     expect(tf.memory().numTensors).toBe(before);
     const kinds = events.map((e) => (e.kind === 'pools' ? `pools ${e.split}` : e.kind));
     expect([...new Set(kinds)]).toEqual(['pools train', 'pools val', 'epoch', 'done']);
     const epochNumbers = events.flatMap((e) => (e.kind === 'epoch' ? [e.epoch] : []));
     expect([...new Set(epochNumbers)]).toEqual([1, 2, 3, 4]);
-    // From the middle epoch on, the averaged weights are validated beside the live ones.
-    expect(events.filter((e) => e.kind === 'epoch' && e.averaged).map((e) => (e as { epoch: number }).epoch)).toEqual([2, 3, 4]);
     const done = events.at(-1) as Extract<RerankerEvent, { kind: 'done' }>;
     const epochs = events.filter((e): e is Extract<RerankerEvent, { kind: 'epoch' }> => e.kind === 'epoch');
-    expect(done.bestBleu4).toBe(Math.max(...epochs.map((e) => e.valBleu4)));
+    // Two networks, from seeds 1 and 2; from the middle epoch on, each one's averaged weights are validated beside its live ones.
+    expect(done.members.map((m) => m.seed)).toEqual([1, 2]);
+    for (const member of [1, 2]) {
+      const mine = epochs.filter((e) => e.member === member && e.members === 2);
+      expect(mine.filter((e) => e.averaged).map((e) => e.epoch)).toEqual([2, 3, 4]);
+      expect(done.members[member - 1]!.valBleu4).toBe(Math.max(...mine.map((e) => e.valBleu4)));
+    }
     expect(done.candidatesPerImage).toBeGreaterThan(1);
     expect(done.written).toBe(join(modelDir, RERANKER_FILE));
 
     const reranker = await readReranker(modelDir);
-    expect(reranker?.trained).toMatchObject({ trainImages: 150, valImages: 20, bestEpoch: done.bestEpoch, valBleu4: done.bestBleu4, modelValBleu4: done.baselineBleu4 });
+    expect(reranker?.trained).toMatchObject({ trainImages: 150, valImages: 20, members: done.members, valBleu4: done.bestBleu4, modelValBleu4: done.baselineBleu4 });
+    expect(reranker?.hidden).toBe(2 * 128); // the two networks side by side
     expect(reranker?.openings.length).toBeGreaterThan(0);
     // Bigrams seen 20 times among the ~1,000 training candidates are features; eval below proves inference counts them alike.
     expect(reranker?.bigrams.length).toBeGreaterThan(10);
     expect(reranker?.bigrams).toContain('<s> there');
 
-    // The pools it learned from are the ones beam search builds: eval on the same val images scores what validation did.
+    // The pools it learned from are the ones beam search builds: eval on the same val images scores what validation
+    // did, with the two networks' mean score.
     const captioner = await loadCaptioner(modelDir);
     try {
       expect(captioner.model.reranker?.modelId).toBe(captioner.modelId);

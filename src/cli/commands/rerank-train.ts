@@ -14,6 +14,7 @@ interface RerankTrainCliOptions extends DataOptions {
   extraOpening: string[];
   beamSize: number;
   hidden: number;
+  ensemble: number;
   bigramMinCount: number;
   epochs: number;
   lr: number;
@@ -29,10 +30,10 @@ export function describeRerankerEvent(e: RerankerEvent): string | undefined {
     case 'pools':
       return e.done % 1000 === 0 || e.done === e.images ? `candidates of ${e.done}/${e.images} ${e.split} images` : undefined;
     case 'epoch':
-      return `epoch ${e.epoch}${e.averaged ? ' (weights averaged since the middle epoch)' : ''}: loss ${e.loss.toFixed(4)}, validation BLEU-4 ${pct(e.valBleu4)} (own score x ${e.logProbWeight})${e.best ? ' best so far' : ''}`;
+      return `${e.members > 1 ? `network ${e.member}/${e.members}, ` : ''}epoch ${e.epoch}${e.averaged ? ' (weights averaged since the middle epoch)' : ''}: loss ${e.loss.toFixed(4)}, validation BLEU-4 ${pct(e.valBleu4)} (own score x ${e.logProbWeight})${e.best ? ' best so far' : ''}`;
     case 'done':
       return [
-        `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (epoch ${e.bestEpoch}${e.averaged ? ', averaged weights' : ''})`,
+        `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (${e.members.map((m) => `epoch ${m.bestEpoch}${m.averaged ? ' averaged' : ''}`).join(', ')}${e.members.length > 1 ? `; the networks alone ${e.members.map((m) => pct(m.valBleu4)).join(', ')}` : ''})`,
         e.written ? `written: ${e.written}` : 'not written: no epoch beat the model\'s own choice',
       ].join('\n');
   }
@@ -52,6 +53,7 @@ export function rerankTrainCommand(): Command {
     .option('--extra-opening <words>', 'also complete this opening for every image (repeatable), e.g. "there are three"', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--beam-size <k>', 'beam size of the searches it learns to re-rank', int(1), 4)
     .option('--hidden <n>', 'hidden units of the network', int(1), 128)
+    .option('--ensemble <n>', 'networks fitted from successive seeds; their mean score ranks (stored as one network n times as wide)', int(1), 1)
     .option('--bigram-min-count <n>', 'bigrams seen at least this often among the training candidates become features (0: none)', int(0), 20)
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
     .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
@@ -70,7 +72,7 @@ export function rerankTrainCommand(): Command {
             trainReranker({
               modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
               extraOpenings: o.extraOpening.map((w) => w.trim().split(/\s+/)),
-              beamSize: o.beamSize, hidden: o.hidden, bigramMinCount: o.bigramMinCount, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
+              beamSize: o.beamSize, hidden: o.hidden, ensemble: o.ensemble, bigramMinCount: o.bigramMinCount, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
             }),
             describeRerankerEvent,
           );
