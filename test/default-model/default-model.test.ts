@@ -12,7 +12,7 @@ import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../../src/cli/default-mode
 import { evaluate } from '../../pipelines/evaluate.js';
 
 const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
-// A seed used neither for training (11, and 21 for the re-ranker) nor for choosing runs (9001, 8089, 10007, 12011) nor for the full measurements (2027, 4049, 6067).
+// A seed used neither for training (11, and 21 for the re-ranker; 23 and 25 for re-rankers tried) nor for choosing runs (9001, 8089, 10007, 12011) nor for the full measurements (2027, 4049, 6067).
 const FRESH_SEED = 777;
 
 describe('the shipped default model', () => {
@@ -57,23 +57,23 @@ describe('the shipped default model', () => {
     });
   });
 
-  // The shipped model reaches the issue's hit-rate and content bars but not its BLEU-4 bar
-  // (models/default/README.md: on 500 fresh scenes of seed 6067 at beam 4, with the learned re-ranker
-  // as by default, content 0.960, complete + correct 0.958, hit rate 0.948, BLEU-4 0.938; on these 60
-  // scenes 0.983, 0.983, 0.981 (colour 0.985, shape 0.978), 0.955, and 0.928 without the re-ranker). The
-  // floors sit below the measured values so that a broken model, checkpoint, decoder or re-ranker
-  // fails, not a change of backend; the hit-rate floor is the issue's bar.
-  it('stays above its measured floors on 60 fresh scenes at beam 4 (content, completeness, attention hit rate, BLEU-4)', async () => {
+  // The shipped model reaches the issue's bars (models/default/README.md: on 500 fresh scenes of seed
+  // 6067 at beam 4, with the learned re-ranker as by default, content 0.976, complete + correct 0.974,
+  // hit rate 0.951, BLEU-4 0.962; on these 60 scenes 1.000, 1.000, 0.973 (colour 0.969, shape 0.977),
+  // 0.991, and BLEU-4 0.928 without the re-ranker). The floors are the issue's bars (content 0.95, hit
+  // rate 0.85, BLEU-4 0.95), each below what was measured here, so a broken model, checkpoint, decoder
+  // or re-ranker fails.
+  it("reaches the issue's bars on 60 fresh scenes at beam 4 (content, completeness, attention hit rate, BLEU-4)", async () => {
     const all = { name: `synthetic seed ${FRESH_SEED}`, images: data.images.map((im) => ({ ...im, split: 'test' as const })) };
     const r = await evaluate({ captioner, dataset: all, split: 'test', beamSize: 4, backend: 'wasm' });
     expect(r.images).toBe(60);
     expect(r.learnedRerank).toBe(true);
-    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.93);
-    expect(r.content!.completeAccuracy).toBeGreaterThanOrEqual(0.93);
+    expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.95);
+    expect(r.content!.completeAccuracy).toBeGreaterThanOrEqual(0.95);
     expect(r.attention!.rate).toBeGreaterThanOrEqual(0.85);
     expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.85);
     expect(r.attention!.perClass.shape!.rate).toBeGreaterThanOrEqual(0.85);
-    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.92);
+    expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.95);
     // Without the re-ranker, the model's own choice matches fewer references word for word.
     const own = await evaluate({ captioner, dataset: all, split: 'test', beamSize: 4, backend: 'wasm', learnedRerank: false });
     expect(own.learnedRerank).toBe(false);
