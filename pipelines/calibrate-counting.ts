@@ -41,6 +41,8 @@ export interface CountingCalibration {
   phrases: number;
   images: number;
   splits: readonly Split[];
+  /** The model had a learned re-ranker; it was trained for the old config and was deleted with it. */
+  rerankerDeleted: boolean;
 }
 
 /** Counts each phrase's blobs on the images, calibrates (countablePhrases) and rewrites the checkpoint's config. */
@@ -67,7 +69,7 @@ export async function calibrateCounting(o: CalibrateCountingOptions): Promise<Co
     }
     const countable = countablePhrases(samples, phrases);
     await updateCheckpointConfig(o.modelDir, (c) => ({ ...c, countablePhrases: countable }));
-    return { countable: countable.map((q) => phrases[q]!.map((id) => vocab.wordOf(id)).join(' ')), phrases: phrases.length, images: images.length, splits };
+    return { countable: countable.map((q) => phrases[q]!.map((id) => vocab.wordOf(id)).join(' ')), phrases: phrases.length, images: images.length, splits, rerankerDeleted: model.reranker !== undefined };
   } finally {
     model.dispose();
   }

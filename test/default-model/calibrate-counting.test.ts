@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,9 @@ describe('captioner calibrate on the shipped model', () => {
     const r = await runCli(['calibrate', '--model', model, '--data', data]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/phrases count objects \(calibrated on 1800 train and val images\)/);
+    // A new config is a new model: the shipped re-ranker goes, and the user is told how to get one back.
+    expect(r.stdout).toContain(`${model}: its learned re-ranker (reranker.json) was trained for the old config and is deleted; train a new one with captioner rerank-train --model ${model}`);
+    expect(await readdir(model)).not.toContain('reranker.json');
     const after = JSON.parse(await readFile(join(model, 'model.json'), 'utf8'));
     const words = JSON.parse(await readFile(join(model, 'vocabulary.json'), 'utf8')).words as string[];
     const counted = (after.config.countablePhrases as number[]).map((q) => (after.config.phrases[q] as number[]).map((id) => words[id]).join(' '));

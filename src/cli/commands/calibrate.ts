@@ -14,10 +14,11 @@ function splitList(value: string): Split[] {
   return list as Split[];
 }
 
-/** One line on what a counting calibration found. */
+/** What a counting calibration found, and whether it took the model's re-ranker with it. */
 export function describeCalibration(dir: string, c: CountingCalibration): string {
   const list = c.countable.length > 0 ? `: ${c.countable.join(', ')}` : '';
-  return `${dir}: ${c.countable.length} of ${c.phrases} phrases count objects (calibrated on ${c.images} ${c.splits.join(' and ')} images)${list}`;
+  const found = `${dir}: ${c.countable.length} of ${c.phrases} phrases count objects (calibrated on ${c.images} ${c.splits.join(' and ')} images)${list}`;
+  return c.rerankerDeleted ? `${found}\n${dir}: its learned re-ranker (reranker.json) was trained for the old config and is deleted; train a new one with captioner rerank-train --model ${dir} --data DIR` : found;
 }
 
 /** `captioner calibrate`: which phrases of a model's phrase detector count objects, written into the model. */
