@@ -75,9 +75,11 @@ function shiftedBias(r: RerankerNet): Float64Array {
   return b;
 }
 
-/** The JSON form of a re-ranker (arrays rounded to 7 significant digits, float32's precision). */
+/**
+ * The JSON form of a re-ranker. The arrays are base64 of little-endian float32: exact, and a third of
+ * the size of decimal text (an ensemble of three networks over ~1,000 inputs was 4.3 MB as numbers).
+ */
 export function rerankerToJSON(r: Reranker): Record<string, unknown> {
-  const list = (a: Float32Array) => Array.from(a, (v) => Number(v.toPrecision(7)));
   return {
     formatVersion: FORMAT_VERSION,
     kind: KIND,
@@ -88,12 +90,26 @@ export function rerankerToJSON(r: Reranker): Record<string, unknown> {
     openings: r.openings,
     bigrams: r.bigrams,
     trained: r.trained,
-    mean: list(r.mean),
-    std: list(r.std),
-    w1: list(r.w1),
-    b1: list(r.b1),
-    w2: list(r.w2),
+    mean: float32Base64(r.mean),
+    std: float32Base64(r.std),
+    w1: float32Base64(r.w1),
+    b1: float32Base64(r.b1),
+    w2: float32Base64(r.w2),
   };
+}
+
+function float32Base64(a: Float32Array): string {
+  const bytes = new DataView(new ArrayBuffer(a.length * 4));
+  a.forEach((v, i) => bytes.setFloat32(i * 4, v, true));
+  return Buffer.from(bytes.buffer).toString('base64');
+}
+
+/** The floats of a base64 string of little-endian float32, or undefined when its length is not a whole number of them. */
+function base64Float32(text: string): Float32Array | undefined {
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.length % 4 !== 0) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  return Float32Array.from({ length: bytes.length / 4 }, (_, i) => view.getFloat32(i * 4, true));
 }
 
 /** Parses a re-ranker's JSON; `source` names it in errors. */
@@ -110,10 +126,12 @@ export function parseReranker(json: unknown, source: string): Reranker {
   };
   const inputs = count('inputs');
   const hidden = count('hidden');
+  // Base64 float32 as written now, or a list of numbers as written before.
   const floats = (key: string, length: number): Float32Array => {
     const a = o[key];
-    if (!Array.isArray(a) || a.length !== length || !a.every((v) => typeof v === 'number' && Number.isFinite(v))) fail(`"${key}" must be ${length} finite numbers`);
-    return Float32Array.from(a as number[]);
+    const values = typeof a === 'string' ? base64Float32(a) : Array.isArray(a) && a.every((v) => typeof v === 'number') ? Float32Array.from(a as number[]) : undefined;
+    if (!values || values.length !== length || !values.every((v) => Number.isFinite(v))) fail(`"${key}" must be ${length} finite numbers (base64 float32 or a list)`);
+    return values!;
   };
   const std = floats('std', inputs);
   if (std.some((v) => !(v > 0))) fail('"std" must be positive');

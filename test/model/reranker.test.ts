@@ -63,11 +63,23 @@ describe('learned re-ranker: scoring and its file', () => {
     const bad = (patch: Record<string, unknown>) => () => parseReranker({ ...good, ...patch }, 'r.json');
     expect(bad({ kind: 'something-else' })).toThrow(/^r\.json: is not a caption-reranker/);
     expect(bad({ w1: [1, 2, 3] })).toThrow(/^r\.json: "w1" must be 6 finite numbers/);
+    expect(bad({ w1: Buffer.from(new Float32Array(5).buffer).toString('base64') })).toThrow(/^r\.json: "w1" must be 6 finite numbers/);
+    expect(bad({ w2: Buffer.from(Float32Array.from([1, Number.NaN]).buffer).toString('base64') })).toThrow(/^r\.json: "w2" must be 2 finite numbers/);
+    expect(bad({ b1: 'abc' })).toThrow(/^r\.json: "b1" must be 2 finite numbers/);
     expect(bad({ std: [1, 0, 1] })).toThrow(/^r\.json: "std" must be positive/);
     expect(bad({ hidden: 0 })).toThrow(/^r\.json: "hidden" must be an integer >= 1/);
     expect(bad({ openings: [[]] })).toThrow(/^r\.json: "openings" must be a list of non-empty word lists/);
     expect(bad({ logProbWeight: -1 })).toThrow(/^r\.json: "logProbWeight" must be a number >= 0/);
     expect(bad({ bigrams: ['red'] })).toThrow(/^r\.json: "bigrams" must be a list of two-word strings/);
+  });
+
+  it('stores the arrays as base64 float32, exactly, and still reads the lists of numbers of older files', () => {
+    const r = { ...tinyReranker(), w1: Float32Array.from([1 / 3, -1e-7, 0.5, 2, 0, Math.PI]) };
+    const json = rerankerToJSON(r);
+    expect(typeof json.w1).toBe('string');
+    expect(parseReranker(JSON.parse(JSON.stringify(json)), 'r.json').w1).toEqual(r.w1); // bit for bit
+    const older = { ...json, mean: Array.from(r.mean), std: Array.from(r.std), w1: Array.from(r.w1), b1: Array.from(r.b1), w2: Array.from(r.w2) };
+    expect(parseReranker(older, 'r.json')).toEqual(r);
   });
 
   it('reads a file written before bigram features as having none', () => {
