@@ -127,7 +127,8 @@ if (finetuneSteps > 0) {
 let rerankMinutes = 0;
 if (rerankImages > 0) {
   const tRerank = performance.now();
-  const rerankDir = join(work, 'rerank-data');
+  // Named by seed and count, so a --work left by a recipe with other re-ranker data is not reused.
+  const rerankDir = join(work, `rerank-data-seed${r.rerank.data.seed}-${r.rerank.data.count}`);
   const haveRerankData = await stat(join(rerankDir, 'dataset.json')).then(() => true, () => false);
   if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data });
   const rerankData = await loadKarpathy(join(rerankDir, 'dataset.json'), join(rerankDir, 'images'));

@@ -29,8 +29,9 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
-/** Help of --detector-rerank, shared by the commands that decode. */
+/** Help of --no-learned-rerank, shared by the commands that decode. */
 export const LEARNED_RERANK_OFF_HELP = "rank by the model's own score even when it has a learned re-ranker (reranker.json): faster, but fewer captions in a reference's exact wording";
+/** Help of --detector-rerank, shared by the commands that decode. */
 export const RERANK_HELP = 'weight of the word detector in ranking the finished beams (0: off, the reference; default: 1 for models trained with a word detector, like the default model)';
 
 /** commander parser: a finite number >= min. */

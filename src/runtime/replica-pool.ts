@@ -179,8 +179,8 @@ export class ReplicaPool {
       await this.dispose();
       throw new RangeError(`--detector-rerank ${detectorRerank}: model ${this.info.modelId} has no word detector to re-rank with; use 0 or a model trained with --word-detection`);
     }
-    // learnedRerank false turns a model's re-ranker off; left out, each replica's model decides (on when it has one).
-    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank, ...(learnedRerank === false ? { learnedRerank } : {}) };
+    // learnedRerank false turns a model's re-ranker off; undefined lets each replica's model decide (on when it has one).
+    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank, learnedRerank };
   }
 
   /** Terminates every replica; queued and running batches reject. Idempotent. */

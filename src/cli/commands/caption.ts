@@ -38,7 +38,7 @@ export async function captionFiles(captioner: Captioner, files: string[], outDir
       maxSteps: opts.maxSteps,
       returnAlternatives: Math.min(opts.alternatives, opts.beamSize),
       detectorRerank: opts.detectorRerank,
-      ...(opts.learnedRerank === false ? { learnedRerank: false } : {}),
+      learnedRerank: opts.learnedRerank,
     });
     rs.forEach((r, j) => captioned.push({ file: chunk[j]!, r }));
   }

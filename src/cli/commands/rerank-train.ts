@@ -34,7 +34,7 @@ export function describeRerankerEvent(e: RerankerEvent): string | undefined {
     case 'done':
       return [
         `re-ranker trained in ${e.minutes.toFixed(1)} min (${e.candidatesPerImage.toFixed(1)} candidates per image): validation BLEU-4 ${pct(e.baselineBleu4)} (the model's own choice) -> ${pct(e.bestBleu4)} (${e.members.map((m) => `epoch ${m.bestEpoch}${m.averaged ? ' averaged' : ''}`).join(', ')}${e.members.length > 1 ? `; the networks alone ${e.members.map((m) => pct(m.valBleu4)).join(', ')}` : ''})`,
-        e.written ? `written: ${e.written}` : 'not written: no epoch beat the model\'s own choice',
+        e.written ? `written: ${e.written}` : 'not written: the re-ranker did not beat the model\'s own choice on validation',
       ].join('\n');
   }
 }
