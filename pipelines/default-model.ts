@@ -7,7 +7,8 @@
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
- * --workers: threads per step, default one per core on a CPU backend, as `captioner train`;
+ * --workers: threads per training step and threads building the re-ranker's candidates, default one
+ * per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
@@ -133,7 +134,7 @@ if (rerankImages > 0) {
   if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data });
   const rerankData = await loadKarpathy(join(rerankDir, 'dataset.json'), join(rerankDir, 'images'));
   const { data: _seed, ...rerankOptions } = r.rerank;
-  await logEvents(trainReranker({ ...rerankOptions, trainImages: rerankImages, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }), describeRerankerEvent);
+  await logEvents(trainReranker({ ...rerankOptions, trainImages: rerankImages, threads: workers, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }), describeRerankerEvent);
   rerankMinutes = (performance.now() - tRerank) / 60_000;
 }
 console.log(

@@ -7,11 +7,12 @@
  * the val split's pools: corpus BLEU-4 of the chosen captions, for each weight of the model's own score;
  * the best epoch and weight are kept, and the file is written only if they beat the model's own choice.
  */
+import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import type { CaptionedImage } from '../src/data/types.js';
 import { bigramCounts, bigramIndex, commonBigrams, commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
 import { ensembleOf, fitReranker, validateNet } from './fit-reranker.js';
-import { candidatePools } from './reranker-pools.js';
+import { PoolThreads } from './reranker-pool-workers.js';
 
 export interface RerankerTrainingOptions {
   /** The model to train a re-ranker for; reranker.json is written into it. */
@@ -38,6 +39,8 @@ export interface RerankerTrainingOptions {
   /** Weights of the model's own score tried at validation. */
   logProbWeights?: readonly number[];
   seed?: number;
+  /** Threads that build the candidate pools, each with its own copy of the model (default 1). */
+  threads?: number;
   /** Write the best epoch even when it does not beat the model's own choice (default false). */
   writeEvenIfWorse?: boolean;
   signal?: AbortSignal;
@@ -56,7 +59,7 @@ export interface MemberRecord {
   valBleu4: number;
 }
 
-const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, ensemble: 1, epochs: 20, learningRate: 1e-3, batchSize: 64, bigramMinCount: 20, logProbWeights: [0, 0.1, 0.3], seed: 1 };
+const DEFAULTS = { valImages: 500, openings: 6, beamSize: 4, hidden: 128, ensemble: 1, epochs: 20, learningRate: 1e-3, batchSize: 64, bigramMinCount: 20, logProbWeights: [0, 0.1, 0.3], seed: 1, threads: 1 };
 /** Longest caption searched, as in evaluation. */
 const MAX_STEPS = 50;
 
@@ -88,10 +91,15 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     if (unknown) throw new RangeError(`extra opening "${unknown.join(' ')}" is empty or has a word outside the model's vocabulary`);
     const common = commonOpenings(train.flatMap((im) => im.captions), o.openings).filter((w) => w.every((x) => vocab.words.includes(x)));
     const openings = [...common, ...(o.extraOpenings ?? []).map((w) => [...w]).filter((w) => !common.some((c) => c.join(' ') === w.join(' ')))];
-    const pools = async (images: CaptionedImage[], name: 'train' | 'val') =>
-      candidatePools(model, vocab, preprocess, images, { beamSize: o.beamSize, maxSteps: MAX_STEPS, openings, signal: o.signal, progress: (done) => emit({ kind: 'pools', split: name, done, images: images.length }) });
-    const trainPools = await pools(train, 'train');
-    const valPools = await pools(val, 'val');
+    const threads = await PoolThreads.start({ threads: o.threads, model, vocab, preprocess, modelDir: o.modelDir, backend: tf.getBackend(), beamSize: o.beamSize, maxSteps: MAX_STEPS, openings });
+    const pools = (images: CaptionedImage[], name: 'train' | 'val') => threads.build(images, (done) => emit({ kind: 'pools', split: name, done, images: images.length }), o.signal);
+    let trainPools, valPools;
+    try {
+      trainPools = await pools(train, 'train');
+      valPools = await pools(val, 'val');
+    } finally {
+      await threads.dispose();
+    }
     const bigrams = o.bigramMinCount > 0 ? commonBigrams(trainPools.flatMap((p) => p.words), o.bigramMinCount) : [];
     const index = bigramIndex(bigrams);
     for (const pool of [...trainPools, ...valPools]) pool.features = pool.features.map((x, c) => concat(x, bigramCounts(pool.words[c]!, index)));

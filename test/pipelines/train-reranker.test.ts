@@ -34,7 +34,7 @@ describe('trainReranker on the shipped model', () => {
   it('learns from the candidates of training images, and the file it writes chooses at inference as it did in validation', async () => {
     const before = tf.memory().numTensors;
     const events = await lastValueFrom(
-      trainReranker({ modelDir, dataset: { name: 'synthetic 4242', images: data.images }, trainImages: 150, valImages: 20, epochs: 4, ensemble: 2, writeEvenIfWorse: true }).pipe(toArray()),
+      trainReranker({ modelDir, dataset: { name: 'synthetic 4242', images: data.images }, trainImages: 150, valImages: 20, epochs: 4, ensemble: 2, threads: 2, writeEvenIfWorse: true }).pipe(toArray()),
     );
     expect(tf.memory().numTensors).toBe(before);
     const kinds = events.map((e) => (e.kind === 'pools' ? `pools ${e.split}` : e.kind));

@@ -5,6 +5,7 @@ import { int, loadData, positive, setupBackend, withBackend, withData, type Data
 import { logEvents, userFacing } from '../log-events.js';
 import { stopOnSignals } from '../stop-on-signals.js';
 import { action } from '../user-error.js';
+import { threadsFor } from '../../runtime/worker-entry.js';
 
 interface RerankTrainCliOptions extends DataOptions {
   model: string;
@@ -19,6 +20,7 @@ interface RerankTrainCliOptions extends DataOptions {
   epochs: number;
   lr: number;
   seed: number;
+  workers?: number;
   backend?: string;
 }
 
@@ -58,9 +60,10 @@ export function rerankTrainCommand(): Command {
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
     .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
     .option('--seed <n>', 'initialisation and shuffling seed', int(0), 1)
+    .option('--workers <n>', 'threads building the candidates, each with its own copy of the model (default: one per core on CPU backends, one on GPU)', int(1))
     .action(
       action('rerank-train', async (o: RerankTrainCliOptions) => {
-        await setupBackend(o.backend);
+        const info = await setupBackend(o.backend);
         const dataset = await loadData(o);
         const abort = new AbortController();
         const removeHandlers = stopOnSignals(async () => abort.abort(), (line) => console.error(line), undefined, {
@@ -72,7 +75,8 @@ export function rerankTrainCommand(): Command {
             trainReranker({
               modelDir: resolve(o.model), dataset, trainImages: o.trainLimit, valImages: o.valLimit, openings: o.openings,
               extraOpenings: o.extraOpening.map((w) => w.trim().split(/\s+/)),
-              beamSize: o.beamSize, hidden: o.hidden, ensemble: o.ensemble, bigramMinCount: o.bigramMinCount, epochs: o.epochs, learningRate: o.lr, seed: o.seed, signal: abort.signal,
+              beamSize: o.beamSize, hidden: o.hidden, ensemble: o.ensemble, bigramMinCount: o.bigramMinCount, epochs: o.epochs, learningRate: o.lr, seed: o.seed,
+              threads: o.workers ?? threadsFor(info), signal: abort.signal,
             }),
             describeRerankerEvent,
           );
