@@ -7,8 +7,8 @@
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
- * --workers: threads per training step and threads building the re-ranker's candidates, default one
- * per core on a CPU backend, as `captioner train`;
+ * --workers: threads per training and fine-tuning step and threads building the re-ranker's
+ * candidates, default one per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
@@ -121,7 +121,7 @@ if (finetuneSteps > 0) {
   const tuned = join(work, 'finetuned');
   await rm(tuned, { recursive: true, force: true });
   const tTune = performance.now();
-  await logEvents(selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, modelDir: install, outDir: tuned, dataset }), describeSelfCritical);
+  await logEvents(selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, threads: workers, modelDir: install, outDir: tuned, dataset }), describeSelfCritical);
   finetuneMinutes = (performance.now() - tTune) / 60_000;
   await installCheckpoint(tuned);
 }

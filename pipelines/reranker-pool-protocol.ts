@@ -1,10 +1,8 @@
 /**
- * Messages between PoolWorkers (the thread training a re-ranker) and its worker threads. Plain data
- * only: images travel as their records (each worker reads the files itself), pools come back with
- * their feature vectors transferred, not copied.
+ * What PoolThreads sends its worker threads (ShardWorkers): images travel as their records (each
+ * worker reads the files itself), pools come back with their feature vectors transferred.
  */
 import type { CaptionedImage } from '../src/data/types.js';
-import type { ImagePool } from './reranker-pools.js';
 
 /** Passed as workerData when a pool worker starts. */
 export interface PoolWorkerInit {
@@ -18,11 +16,5 @@ export interface PoolWorkerInit {
   chunk: number;
 }
 
-export type ToPoolWorker = { type: 'shard'; id: number; images: CaptionedImage[] };
-
-export type FromPoolWorker =
-  | { type: 'ready' }
-  | { type: 'init-failed'; message: string }
-  | { type: 'progress'; id: number; done: number }
-  | { type: 'pools'; id: number; pools: ImagePool[]; numTensors: number }
-  | { type: 'failed'; id: number; message: string };
+/** One shard: the images to build pools for. */
+export type PoolJob = CaptionedImage[];

@@ -15,11 +15,11 @@ import { from, type Observable } from 'rxjs';
 import { createRng, shuffle } from '../src/data/rng.js';
 import type { CaptionedImage, PreparedImage } from '../src/data/types.js';
 import { corpusBleu } from '../src/metrics/bleu.js';
-import { beamSearch, encodeImages, loadCheckpoint, saveCheckpoint, Trainer } from '../src/model/index.js';
-import { bestReferenceBleu4, selfCriticalBatch } from '../src/model/self-critical.js';
-import type { ShowAttendTell } from '../src/model/index.js';
-import type { Vocabulary } from '../src/data/vocabulary.js';
+import { loadCheckpoint, saveCheckpoint, Trainer, type TrainerOptions } from '../src/model/index.js';
+import { ShardWorkers } from '../src/runtime/shard-workers.js';
 import { modelCaptioner } from './model-captioner.js';
+import { policyShard, SEARCH_STEPS, type PolicyShard } from './self-critical-shard.js';
+import type { SelfCriticalJob, SelfCriticalWorkerInit } from './self-critical-worker.js';
 import { epochSeed, imageLoader } from './train-data.js';
 
 export interface SelfCriticalOptions {
@@ -49,6 +49,11 @@ export interface SelfCriticalOptions {
   attentionGuidance?: number;
   guidanceSharpness?: number;
   seed?: number;
+  /**
+   * Threads per step (default 1): each step's images are split among this thread and worker threads
+   * with their own copy of the model, which search, reward and compute gradients for their share.
+   */
+  threads?: number;
   /** Ends the run after the step in progress (the best checkpoint is already saved). */
   signal?: AbortSignal;
 }
@@ -58,15 +63,13 @@ export type SelfCriticalEvent =
   | { kind: 'step'; step: number; epoch: number; reward: number; loss: number; rows: number; imagesPerSec: number }
   | { kind: 'done'; steps: number; bestStep: number; bestBleu4: number; initialBleu4: number; reason: 'max-steps' | 'minutes' | 'patience' | 'aborted'; minutes: number };
 
-const SEARCH_STEPS = 50;
-
 /** The self-critical run as a stream of step, validation and done events. */
 export function selfCriticalTrain(o: SelfCriticalOptions): Observable<SelfCriticalEvent> {
   return from(run(o));
 }
 
 function checkOptions(o: SelfCriticalOptions): void {
-  const positiveInt = ['maxSteps', 'batchSize', 'candidates', 'validateEvery', 'valLimit', 'patience'] as const;
+  const positiveInt = ['maxSteps', 'batchSize', 'candidates', 'validateEvery', 'valLimit', 'patience', 'threads'] as const;
   for (const key of positiveInt) {
     const v = o[key];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) throw new RangeError(`self-critical option ${key} must be an integer >= 1 (got ${String(v)})`);
@@ -93,12 +96,14 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
   const { model, vocab, preprocess, meta } = await loadCheckpoint(o.modelDir);
   // A learned re-ranker fits the weights it was trained for, which fine-tuning changes.
   model.reranker = undefined;
-  const trainer = new Trainer(model, {
+  const trainerOptions: TrainerOptions = {
     decoderLr: o.learningRate ?? 1.5e-4, encoderLr: 0, alphaC: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed,
     attentionEntropy: o.attentionEntropy ?? 0, attentionGuidance: o.attentionGuidance ?? 0, guidanceSharpness: o.guidanceSharpness ?? 1,
     // Only to satisfy the guidance check: weightedDecoderStep switches the detector's own loss off.
     wordDetection: (o.attentionGuidance ?? 0) > 0 ? 1 : 0,
-  });
+  };
+  const trainer = new Trainer(model, trainerOptions);
+  let workers: ShardWorkers<SelfCriticalJob, PolicyShard> | undefined;
   const load = imageLoader(preprocess, true);
   const validate = async (): Promise<number> => {
     const images = await Promise.all(val.map(load));
@@ -117,11 +122,14 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
       training: { selfCritical: { step, minutes: elapsedMinutes(), seed, candidates: k, batchSize, learningRate: o.learningRate ?? 1.5e-4 } },
     });
   try {
+    const init: SelfCriticalWorkerInit = { modelDir: o.modelDir, backend: tf.getBackend(), trainer: trainerOptions };
+    workers = await ShardWorkers.start<SelfCriticalWorkerInit, SelfCriticalJob, PolicyShard>({ workers: (o.threads ?? 1) - 1, here: import.meta.url, module: 'self-critical-worker', label: 'self-critical worker', init });
+    const step = policyStep(workers, trainer, (images, shard) => policyShard(model, vocab, trainer, images, shard, k), k);
     const initialBleu4 = await validate();
     let best = { step: 0, bleu4: initialBleu4 };
     await save(0, initialBleu4);
     yield { kind: 'validation', step: 0, bleu4: initialBleu4, best: true, bestBleu4: initialBleu4 };
-    let step = 0;
+    let steps = 0;
     let sinceBest = 0;
     let reason: 'max-steps' | 'minutes' | 'patience' | 'aborted' | undefined;
     for (let epoch = 0; !reason; epoch++) {
@@ -130,57 +138,62 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
       for (let i = 0; i < order.length && !reason; i += batchSize) {
         const t0 = performance.now();
         const batch = order.slice(i, i + batchSize);
-        const stats = await policyStep(model, vocab, trainer, batch, await Promise.all(batch.map(load)), k);
-        step++;
-        yield { kind: 'step', step, epoch, ...stats, imagesPerSec: batch.length / ((performance.now() - t0) / 1000) };
-        if (o.maxSteps !== undefined && step >= o.maxSteps) reason ??= 'max-steps';
+        const stats = await step(batch, load);
+        steps++;
+        yield { kind: 'step', step: steps, epoch, ...stats, imagesPerSec: batch.length / ((performance.now() - t0) / 1000) };
+        if (o.maxSteps !== undefined && steps >= o.maxSteps) reason ??= 'max-steps';
         if (o.minutes !== undefined && elapsedMinutes() >= o.minutes) reason ??= 'minutes';
         if (o.signal?.aborted) reason ??= 'aborted';
         // The last steps count too: a run that stops between validations validates where it stopped.
-        if (step % validateEvery === 0 || reason) {
+        if (steps % validateEvery === 0 || reason) {
           const bleu4 = await validate();
           const better = bleu4 > best.bleu4;
           if (better) {
-            best = { step, bleu4 };
+            best = { step: steps, bleu4 };
             sinceBest = 0;
-            await save(step, bleu4);
+            await save(steps, bleu4);
           } else {
             sinceBest++;
           }
-          yield { kind: 'validation', step, bleu4, best: better, bestBleu4: best.bleu4 };
+          yield { kind: 'validation', step: steps, bleu4, best: better, bestBleu4: best.bleu4 };
           if (sinceBest >= patience) reason ??= 'patience';
         }
       }
     }
-    yield { kind: 'done', steps: step, bestStep: best.step, bestBleu4: best.bleu4, initialBleu4, reason, minutes: elapsedMinutes() };
+    yield { kind: 'done', steps, bestStep: best.step, bestBleu4: best.bleu4, initialBleu4, reason, minutes: elapsedMinutes() };
   } finally {
+    await workers?.dispose();
     trainer.dispose();
     model.dispose();
   }
 }
 
-/** Search k captions per image, reward them, and take one policy-gradient step on the decoder. */
-async function policyStep(model: ShowAttendTell, vocab: Vocabulary, trainer: Trainer, batch: CaptionedImage[], images: PreparedImage[], k: number): Promise<{ reward: number; loss: number; rows: number }> {
-  const features = encodeImages(model, images);
-  try {
-    const results = await beamSearch(model, features, vocab, { beamSize: k, maxSteps: SEARCH_STEPS, returnAlternatives: k, detectorRerank: 0 });
-    const groups = results.map((r, j) => ({
-      captions: r.alternatives.map((h) => h.ids),
-      rewards: r.alternatives.map((h) => bestReferenceBleu4(h.words, batch[j]!.captions)),
-    }));
-    const rewards = groups.flatMap((g) => g.rewards);
-    const reward = rewards.reduce((a, r) => a + r, 0) / rewards.length;
-    const sc = selfCriticalBatch(groups, vocab.startId, vocab.padId);
-    if (!sc) return { reward, loss: 0, rows: 0 };
-    const rows = tf.tidy(() => tf.gather(features, tf.tensor1d(sc.rowImage, 'int32')) as tf.Tensor3D);
-    try {
-      const stats = await trainer.weightedDecoderStep(rows, sc.targets, sc.tokenWeights);
-      return { reward, loss: stats.loss, rows: sc.targets.batchSize };
-    } finally {
-      rows.dispose();
-    }
-  } finally {
-    features.dispose();
-  }
+/**
+ * One policy-gradient step of the decoder: the batch is cut into one contiguous shard per thread; this
+ * thread's shard and the workers' (given the current decoder weights) are searched, rewarded and
+ * differentiated at once, and their gradients applied as one step.
+ */
+function policyStep(
+  workers: ShardWorkers<SelfCriticalJob, PolicyShard>,
+  trainer: Trainer,
+  own: (images: CaptionedImage[], prepared: PreparedImage[]) => Promise<PolicyShard>,
+  k: number,
+) {
+  return async (batch: CaptionedImage[], load: (image: CaptionedImage) => Promise<PreparedImage>): Promise<{ reward: number; loss: number; rows: number }> => {
+    const threads = Math.min(workers.size + 1, batch.length);
+    const size = Math.ceil(batch.length / threads);
+    const shards = Array.from({ length: threads }, (_, i) => batch.slice(i * size, (i + 1) * size)).filter((sh) => sh.length > 0);
+    const weights = shards.length > 1 ? await trainer.decoderWeights() : [];
+    const remote = shards.slice(1).map((images, i) => workers.run(i, { weights, images, candidates: k }));
+    const settled = await Promise.allSettled([Promise.all(shards[0]!.map(load)).then((prepared) => own(shards[0]!, prepared)), ...remote]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason as Error;
+    const parts = settled.map((r) => (r as PromiseFulfilledResult<PolicyShard>).value);
+    const reward = parts.reduce((a, p) => a + p.rewardSum, 0) / parts.reduce((n, p) => n + p.captions, 0);
+    const rows = parts.reduce((n, p) => n + p.rows, 0);
+    const gradients = parts.flatMap((p) => (p.gradients ? [p.gradients] : []));
+    if (gradients.length === 0) return { reward, loss: 0, rows: 0 };
+    const stats = await trainer.applyDecoderShards(gradients);
+    return { reward, loss: stats.loss, rows };
+  };
 }
-

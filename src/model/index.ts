@@ -7,7 +7,7 @@ export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RER
 export { selectPhrases, captionPhraseLabels, phraseIndex, type Phrase } from './phrases.js';
 export { phraseBlobs, phraseInstanceCounts, phraseOccurrences, type PhraseBlob, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
-export { Trainer, type TrainerState, type SerializedTensor } from './trainer.js';
+export { Trainer, type TrainerState, type SerializedTensor, type ShardGradients } from './trainer.js';
 export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTargets, type LossOptions, type LossParts } from './loss.js';
 export { Captioner, encodeImages, loadCaptioner } from './captioner.js';
 export { modelIdOf } from './model-id.js';

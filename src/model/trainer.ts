@@ -282,12 +282,17 @@ export class Trainer {
 
   /** Overwrites the trainable weights with plain arrays in trainableVariables() order (a replica catching up). */
   setTrainableWeights(values: Float32Array[]): void {
-    const vars = this.trainableVariables();
-    if (values.length !== vars.length) throw new RangeError(`got ${values.length} weight arrays for ${vars.length} trainable weights`);
-    vars.forEach((v, i) => {
-      if (values[i]!.length !== v.size) throw new RangeError(`weight ${v.name} has ${v.size} values, got ${values[i]!.length}`);
-      tf.tidy(() => v.assign(tf.tensor(values[i]!, v.shape)));
-    });
+    assignAll(this.trainableVariables(), values, 'trainable');
+  }
+
+  /** The decoder's weights as plain arrays, in the order weighted decoder gradients are exchanged. */
+  decoderWeights(): Promise<Float32Array[]> {
+    return Promise.all(this.decoderVars.map(async (n) => (await n.variable.data()) as Float32Array));
+  }
+
+  /** Overwrites the decoder's weights with plain arrays in decoderWeights() order (a self-critical replica catching up). */
+  setDecoderWeights(values: Float32Array[]): void {
+    assignAll(this.decoderVars.map((n) => n.variable), values, 'decoder');
   }
 
   /** One optimizer step of the decoder on precomputed annotations [B, L, enc] (not disposed). */
@@ -323,11 +328,52 @@ export class Trainer {
    */
   async weightedDecoderStep(features: tf.Tensor3D, targets: CaptionTargets, tokenWeights: Float32Array): Promise<StepStats> {
     if (this.average?.swapped) throw new Error('Trainer.weightedDecoderStep: the averaged weights are swapped in (inside withAveragedWeights)');
+    const local = this.weightedDecoderLocal(features, targets, tokenWeights);
+    return this.applyGradients(this.decoderVars.map((n) => n.variable), local.grads, local.stats, local.tokens);
+  }
+
+  private weightedDecoderLocal(features: tf.Tensor3D, targets: CaptionTargets, tokenWeights: Float32Array): LocalGradients {
     if (features.shape[0] !== targets.batchSize) throw new RangeError(`weightedDecoderStep: ${features.shape[0]} rows of annotations for ${targets.batchSize} captions`);
     const varList = this.decoderVars.map((n) => n.variable);
     const overrides: Partial<LossOptions> = { wordDetection: 0, phraseDetection: 0, training: false, sampleMask: undefined, tokenWeights };
-    const local = this.lossGradients(targets, () => features, mixSeed(this.options.seed, this.stepCount), varList, overrides);
-    return this.applyGradients(varList, local.grads, local.stats, local.tokens);
+    return this.lossGradients(targets, () => features, mixSeed(this.options.seed, this.stepCount), varList, overrides);
+  }
+
+  /**
+   * The gradients weightedDecoderStep would apply, as plain arrays in decoderWeights() order; applies
+   * nothing. A self-critical shard's work, on the owner's thread or a worker's.
+   */
+  async weightedDecoderGradients(features: tf.Tensor3D, targets: CaptionTargets, tokenWeights: Float32Array): Promise<ShardGradients> {
+    const { grads, stats, tokens } = this.weightedDecoderLocal(features, targets, tokenWeights);
+    try {
+      const values = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
+      const [loss, crossEntropy, attentionPenalty] = await stats.data();
+      return { grads: values, loss: loss!, crossEntropy: crossEntropy!, attentionPenalty: attentionPenalty!, tokens };
+    } finally {
+      tf.dispose([...grads, stats]);
+    }
+  }
+
+  /**
+   * One decoder step from several shards' weightedDecoderGradients, averaged by their target tokens:
+   * the loss is a sum over tokens divided by their number, so this is the step weightedDecoderStep
+   * takes on all the shards' rows at once.
+   */
+  async applyDecoderShards(shards: readonly ShardGradients[]): Promise<StepStats> {
+    if (this.average?.swapped) throw new Error('Trainer.applyDecoderShards: the averaged weights are swapped in (inside withAveragedWeights)');
+    const varList = this.decoderVars.map((n) => n.variable);
+    const tokens = shards.reduce((n, g) => n + g.tokens, 0);
+    if (shards.length === 0 || tokens === 0) throw new RangeError('applyDecoderShards: needs at least one shard with target tokens');
+    const combined = tf.tidy(() => {
+      const share = shards.map((g) => g.tokens / tokens);
+      const grads = varList.map((v, j) => {
+        if (shards.some((g) => g.grads[j]?.length !== v.size)) throw new RangeError(`applyDecoderShards: a shard's gradient of ${v.name} does not have its ${v.size} values`);
+        return tf.addN(shards.map((g, k) => tf.mul(tf.tensor(g.grads[j]!, v.shape), share[k]!)));
+      });
+      const stats = tf.addN(shards.map((g, k) => tf.mul(tf.tensor1d([g.loss, g.crossEntropy, g.attentionPenalty]), share[k]!))) as tf.Tensor1D;
+      return { grads, stats };
+    });
+    return this.applyGradients(varList, combined.grads, combined.stats, tokens);
   }
 
   /** Loss gradients (caller owns them) and [loss, crossEntropy, attentionPenalty]. */
@@ -415,4 +461,12 @@ export class Trainer {
     if (this.average) return this.average.restore(saved);
     this.setTrainableWeights(saved.live.map((s) => s.values as Float32Array));
   }
+}
+
+function assignAll(vars: tf.Variable[], values: Float32Array[], what: string): void {
+  if (values.length !== vars.length) throw new RangeError(`got ${values.length} weight arrays for ${vars.length} ${what} weights`);
+  vars.forEach((v, i) => {
+    if (values[i]!.length !== v.size) throw new RangeError(`weight ${v.name} has ${v.size} values, got ${values[i]!.length}`);
+    tf.tidy(() => v.assign(tf.tensor(values[i]!, v.shape)));
+  });
 }

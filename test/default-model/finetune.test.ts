@@ -92,6 +92,22 @@ describe('self-critical fine-tuning of the shipped model', () => {
     expect(tf.memory().numTensors).toBeLessThan(50); // the model, trainer and search disposed their tensors
   }, 120_000);
 
+  it('on two threads searches, rewards and steps as on one: the same first step, and a second that follows it', async () => {
+    const run = (threads: number) =>
+      lastValueFrom(selfCriticalTrain({ modelDir: shipped, outDir: join(root, `threads-${threads}`), dataset, batchSize: 6, candidates: 3, maxSteps: 2, valLimit: 4, threads }).pipe(toArray()));
+    const steps = (events: Awaited<ReturnType<typeof run>>) => events.flatMap((e) => (e.kind === 'step' ? [e] : []));
+    const [one, two] = [steps(await run(1)), steps(await run(2))];
+    expect(two).toHaveLength(2);
+    // Step 1 starts from the same weights: each image's captions and rewards are the same on either thread.
+    expect(two[0]!.reward).toBe(one[0]!.reward);
+    expect(two[0]!.rows).toBe(one[0]!.rows);
+    expect(two[0]!.rows).toBeGreaterThan(0);
+    expect(two[0]!.loss).toBeCloseTo(one[0]!.loss, 5);
+    // Step 2 starts from weights updated with the workers' gradients (a rounding apart from one thread's).
+    expect(two[1]!.reward).toBeCloseTo(one[1]!.reward, 3);
+    expect(tf.memory().numTensors).toBeLessThan(50);
+  }, 240_000);
+
   it('steps on a training split smaller than one batch', async () => {
     const few = { name: 'few', images: [...dataset.images.filter((im) => im.split === 'train').slice(0, 3), ...dataset.images.filter((im) => im.split === 'val').slice(0, 4)] };
     const events = await lastValueFrom(selfCriticalTrain({ modelDir: shipped, outDir: join(root, 'few'), dataset: few, batchSize: 16, candidates: 3, maxSteps: 2 }).pipe(toArray()));

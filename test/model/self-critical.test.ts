@@ -135,6 +135,46 @@ describe('Trainer.weightedDecoderStep', () => {
     model.dispose();
   });
 
+  it('applyDecoderShards of two shards\' gradients takes the step weightedDecoderStep takes on all their rows', async () => {
+    const [a, b] = [ShowAttendTell.create(config, { seed: 5 }), ShowAttendTell.create(config, { seed: 5 })] as const;
+    const options = { decoderLr: 3e-3, encoderLr: 0, alphaC: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1 };
+    const [whole, sharded] = [new Trainer(a, options), new Trainer(b, options)];
+    const features = tf.tidy(() => a.encode(tf.randomUniform([2, 16, 16, 3], -1, 1, 'float32', 6) as tf.Tensor4D, false));
+    const groups = [
+      { captions: [liked, disliked, ids(['a', 'red'])], rewards: [1, 0, 0.5] },
+      { captions: [ids(['green']), disliked], rewards: [0.2, 0.9] },
+    ];
+    const rowsOf = (gs: typeof groups, images: number[]) => {
+      const batch = selfCriticalBatch(gs, vocab.startId, vocab.padId)!;
+      const rows = tf.tidy(() => tf.gather(tf.gather(features, tf.tensor1d(images, 'int32')), tf.tensor1d(batch.rowImage, 'int32')) as tf.Tensor3D);
+      return { batch, rows };
+    };
+    const all = rowsOf(groups, [0, 1]);
+    const first = rowsOf([groups[0]!], [0]);
+    const second = rowsOf([groups[1]!], [1]);
+    let before = 0;
+    for (let step = 0; step < 3; step++) {
+      if (step === 1) before = tf.memory().numTensors; // Adam's moments exist after the first step
+      const one = await whole.weightedDecoderStep(all.rows, all.batch.targets, all.batch.tokenWeights);
+      const shards = [
+        await sharded.weightedDecoderGradients(first.rows, first.batch.targets, first.batch.tokenWeights),
+        await sharded.weightedDecoderGradients(second.rows, second.batch.targets, second.batch.tokenWeights),
+      ];
+      // "a red" has no advantage (0.5 is its image's mean), so 4 + 4 targets against 2 + 4: unequal shares.
+      expect(shards.map((g) => g.tokens)).toEqual([8, 6]);
+      const two = await sharded.applyDecoderShards(shards);
+      expect(two.tokens).toBe(one.tokens);
+      expect(two.loss).toBeCloseTo(one.loss, 5);
+    }
+    const [wa, wb] = [await whole.decoderWeights(), await sharded.decoderWeights()];
+    wa.forEach((w, i) => w.forEach((x, j) => expect(Math.abs(x - wb[i]![j]!)).toBeLessThan(1e-5)));
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(sharded.applyDecoderShards([])).rejects.toThrow(/at least one shard/);
+    tf.dispose([features, all.rows, first.rows, second.rows]);
+    [whole, sharded].forEach((t) => t.dispose());
+    [a, b].forEach((m) => m.dispose());
+  });
+
   it('captionRows lays captions out as <start> rows padded to the longest, and refuses an empty caption', () => {
     const rows = captionRows([liked, [vocab.idOf('green'), vocab.endId]], vocab.startId, vocab.padId);
     expect(Array.from(rows.lengths)).toEqual([5, 3]);

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { selfCriticalTrain, type SelfCriticalEvent } from '../../../pipelines/self-critical.js';
+import { threadsFor } from '../../runtime/worker-entry.js';
 import { atLeast, int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { logEvents, userFacing } from '../log-events.js';
 import { stopOnSignals } from '../stop-on-signals.js';
@@ -21,6 +22,7 @@ interface FinetuneCliOptions extends DataOptions {
   attentionGuidance: number;
   guidanceSharpness: number;
   seed: number;
+  workers?: number;
   backend?: string;
 }
 
@@ -59,11 +61,12 @@ export function finetuneCommand(): Command {
     .option('--attention-guidance <w>', 'weight of detector-guided attention on the searched captions (needs a word detector; off, as above)', atLeast(0), 0)
     .option('--guidance-sharpness <k>', 'exponent of the guidance teacher', atLeast(1), 1)
     .option('--seed <n>', 'shuffling seed', int(0), 1)
+    .option('--workers <n>', 'threads per step: worker threads with their own copy of the model search, reward and differentiate shares of every batch (default: one per core on CPU backends, one on GPU)', int(1))
     .action(
       action('finetune', async (o: FinetuneCliOptions) => {
         if (o.maxSteps === undefined && o.maxMinutes === undefined) throw new UserError('pass --max-steps N or --max-minutes M: fine-tuning otherwise runs until --patience validations pass without improving');
         if (resolve(o.out) === resolve(o.model)) throw new UserError(`--out ${o.out} is the --model directory: write the fine-tuned model elsewhere, so the one it started from stays`);
-        await setupBackend(o.backend);
+        const info = await setupBackend(o.backend);
         const dataset = await loadData(o);
         const abort = new AbortController();
         const removeHandlers = stopOnSignals(async () => abort.abort(), (line) => console.error(line), undefined, {
@@ -77,7 +80,7 @@ export function finetuneCommand(): Command {
               maxSteps: o.maxSteps, minutes: o.maxMinutes, batchSize: o.batchSize, candidates: o.candidates, learningRate: o.lr,
               validateEvery: o.validateEvery, valLimit: o.valLimit, patience: o.patience,
               attentionEntropy: o.attentionEntropy, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness,
-              seed: o.seed, signal: abort.signal,
+              seed: o.seed, threads: o.workers ?? threadsFor(info), signal: abort.signal,
             }),
             describeSelfCritical,
           );
