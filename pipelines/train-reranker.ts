@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import type { CaptionedImage } from '../src/data/types.js';
 import { bigramCounts, bigramIndex, commonBigrams, commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
-import { ensembleOf, fitReranker, validateNet } from './fit-reranker.js';
+import { ensembleOf, validateNet } from './fit-reranker.js';
+import { fitNetworks } from './fit-threads.js';
 import { PoolThreads } from './reranker-pool-workers.js';
 
 export interface RerankerTrainingOptions {
@@ -39,7 +40,7 @@ export interface RerankerTrainingOptions {
   /** Weights of the model's own score tried at validation. */
   logProbWeights?: readonly number[];
   seed?: number;
-  /** Threads that build the candidate pools, each with its own copy of the model (default 1). */
+  /** Threads that build the candidate pools (each with its own copy of the model) and fit the ensemble's networks (default 1). */
   threads?: number;
   /** Write the best epoch even when it does not beat the model's own choice (default false). */
   writeEvenIfWorse?: boolean;
@@ -104,9 +105,9 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     const index = bigramIndex(bigrams);
     for (const pool of [...trainPools, ...valPools]) pool.features = pool.features.map((x, c) => concat(x, bigramCounts(pool.words[c]!, index)));
     const inputs = featureCount(vocab.size, model.config.phrases?.length ?? 0, bigrams.length);
-    const fits = Array.from({ length: o.ensemble }, (_, k) =>
-      fitReranker(trainPools, valPools, inputs, { ...o, seed: o.seed + k, writeEvenIfWorse: true, signal: o.signal, onEpoch: (e) => emit({ kind: 'epoch', member: k + 1, members: o.ensemble, ...e }) }),
-    );
+    const seeds = Array.from({ length: o.ensemble }, (_, k) => o.seed + k);
+    const fitOptions = { hidden: o.hidden, epochs: o.epochs, learningRate: o.learningRate, batchSize: o.batchSize, logProbWeights: o.logProbWeights, writeEvenIfWorse: true, signal: o.signal };
+    const fits = await fitNetworks(trainPools, valPools, inputs, fitOptions, seeds, o.threads, (k, e) => emit({ kind: 'epoch', member: k + 1, members: o.ensemble, ...e }));
     const { mean, std, baselineBleu4 } = fits[0]!;
     const members: MemberRecord[] = fits.map((f, k) => ({ seed: o.seed + k, bestEpoch: f.best.epoch, averaged: f.best.averaged, valBleu4: f.best.bleu4 }));
     const hidden = o.hidden * o.ensemble;
