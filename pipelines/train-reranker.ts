@@ -94,13 +94,14 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     const openings = [...common, ...(o.extraOpenings ?? []).map((w) => [...w]).filter((w) => !common.some((c) => c.join(' ') === w.join(' ')))];
     const threads = await PoolThreads.start({ threads: o.threads, model, vocab, preprocess, modelDir: o.modelDir, backend: tf.getBackend(), beamSize: o.beamSize, maxSteps: MAX_STEPS, openings });
     const pools = (images: CaptionedImage[], name: 'train' | 'val') => threads.build(images, (done) => emit({ kind: 'pools', split: name, done, images: images.length }), o.signal);
-    let trainPools, valPools;
-    try {
-      trainPools = await pools(train, 'train');
-      valPools = await pools(val, 'val');
-    } finally {
-      await threads.dispose();
-    }
+    // The worker threads hold a model copy each: they go as soon as the pools are built.
+    const [trainPools, valPools] = await (async () => {
+      try {
+        return [await pools(train, 'train'), await pools(val, 'val')] as const;
+      } finally {
+        await threads.dispose();
+      }
+    })();
     const bigrams = o.bigramMinCount > 0 ? commonBigrams(trainPools.flatMap((p) => p.words), o.bigramMinCount) : [];
     const index = bigramIndex(bigrams);
     for (const pool of [...trainPools, ...valPools]) pool.features = pool.features.map((x, c) => concat(x, bigramCounts(pool.words[c]!, index)));

@@ -261,14 +261,7 @@ export class Trainer {
   async gradients(batch: TrainBatch, seed: number): Promise<ShardGradients> {
     checkBatch(batch);
     const varList = this.trainableVariables();
-    const { grads, stats, tokens } = this.batchGradients(batch, seed, varList);
-    try {
-      const values = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
-      const [loss, crossEntropy, attentionPenalty] = await stats.data();
-      return { grads: values, loss: loss!, crossEntropy: crossEntropy!, attentionPenalty: attentionPenalty!, tokens };
-    } finally {
-      tf.dispose([...grads, stats]);
-    }
+    return readGradients(this.batchGradients(batch, seed, varList));
   }
 
   /** The weights a step updates, in the order gradients are exchanged: decoder, then a trainable encoder. */
@@ -344,14 +337,7 @@ export class Trainer {
    * nothing. A self-critical shard's work, on the owner's thread or a worker's.
    */
   async weightedDecoderGradients(features: tf.Tensor3D, targets: CaptionTargets, tokenWeights: Float32Array): Promise<ShardGradients> {
-    const { grads, stats, tokens } = this.weightedDecoderLocal(features, targets, tokenWeights);
-    try {
-      const values = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
-      const [loss, crossEntropy, attentionPenalty] = await stats.data();
-      return { grads: values, loss: loss!, crossEntropy: crossEntropy!, attentionPenalty: attentionPenalty!, tokens };
-    } finally {
-      tf.dispose([...grads, stats]);
-    }
+    return readGradients(this.weightedDecoderLocal(features, targets, tokenWeights));
   }
 
   /**
@@ -460,6 +446,17 @@ export class Trainer {
     // The saved model holds the average; training continues from the live weights either way.
     if (this.average) return this.average.restore(saved);
     this.setTrainableWeights(saved.live.map((s) => s.values as Float32Array));
+  }
+}
+
+/** Local gradients as plain arrays (what crosses a thread), disposing the tensors. */
+async function readGradients({ grads, stats, tokens }: LocalGradients): Promise<ShardGradients> {
+  try {
+    const values = await Promise.all(grads.map(async (g) => (await g.data()) as Float32Array));
+    const [loss, crossEntropy, attentionPenalty] = await stats.data();
+    return { grads: values, loss: loss!, crossEntropy: crossEntropy!, attentionPenalty: attentionPenalty!, tokens };
+  } finally {
+    tf.dispose([...grads, stats]);
   }
 }
 
