@@ -8,7 +8,7 @@
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
- * candidates, default one per core on a CPU backend, as `captioner train`;
+ * candidates and fitting its networks, default one per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.

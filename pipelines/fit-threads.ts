@@ -99,7 +99,16 @@ export async function fitNetworks(
         await new Promise((resolve) => setImmediate(resolve)); // hear finished workers before taking another
       }
     };
-    await Promise.all([here(), ...Array.from({ length: workerCount }, (_, w) => onWorker(w))]);
+    const running = [here(), ...Array.from({ length: workerCount }, (_, w) => onWorker(w))];
+    try {
+      await Promise.all(running);
+    } catch (err) {
+      // No thread takes another network once one has failed; this thread's current one ends first.
+      next = seeds.length;
+      workers.failAll('another network of the ensemble failed');
+      await Promise.allSettled(running);
+      throw err;
+    }
     return results;
   } finally {
     signal?.removeEventListener('abort', onAbort);

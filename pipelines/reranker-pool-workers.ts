@@ -61,12 +61,18 @@ export class PoolThreads {
       done[k] = n;
       progress?.(done.reduce((a, b) => a + b, 0));
     };
-    const own = candidatePools(this.o.model, this.o.vocab, this.o.preprocess, shards[0]!, { ...this.o, signal, progress: (n) => report(0, n) });
+    // A failed shard stops this thread's too (within a chunk), so no build outlives the call.
+    const stop = new AbortController();
+    const own = candidatePools(this.o.model, this.o.vocab, this.o.preprocess, shards[0]!, { ...this.o, signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal, progress: (n) => report(0, n) });
     const theirs = shards.slice(1).map((shard, k) => (shard.length === 0 ? Promise.resolve([]) : this.workers.run(k, shard, { progress: (n) => report(k + 1, n) })));
     const onAbort = (): void => this.workers.failAll('the pool build was aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return (await Promise.all([own, ...theirs])).flat();
+    } catch (err) {
+      stop.abort();
+      await own.catch(() => undefined);
+      throw err;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

@@ -110,7 +110,7 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     const fitOptions = { hidden: o.hidden, epochs: o.epochs, learningRate: o.learningRate, batchSize: o.batchSize, logProbWeights: o.logProbWeights, writeEvenIfWorse: true, signal: o.signal };
     const fits = await fitNetworks(trainPools, valPools, inputs, fitOptions, seeds, o.threads, (k, e) => emit({ kind: 'epoch', member: k + 1, members: o.ensemble, ...e }));
     const { mean, std, baselineBleu4 } = fits[0]!;
-    const members: MemberRecord[] = fits.map((f, k) => ({ seed: o.seed + k, bestEpoch: f.best.epoch, averaged: f.best.averaged, valBleu4: f.best.bleu4 }));
+    const members: MemberRecord[] = fits.map((f, k) => ({ seed: seeds[k]!, bestEpoch: f.best.epoch, averaged: f.best.averaged, valBleu4: f.best.bleu4 }));
     const hidden = o.hidden * o.ensemble;
     const weights = ensembleOf(fits.map((f) => f.best.weights!), inputs, o.hidden);
     const { w: logProbWeight, bleu4 } = validateNet(valPools, { inputs, hidden, mean, std, ...weights }, o.logProbWeights);

@@ -70,6 +70,21 @@ describe('PoolThreads', () => {
     await expect(start(2, join(root, 'no-such-model'))).rejects.toThrow(/pool worker 1 could not start: .*no-such-model/);
   }, 60_000);
 
+  it('fails the build with the worker that failed, naming its file, and stops this thread\'s shard before it returns', async () => {
+    // Chunks of 4 on 2 threads: this thread builds images 0-7, the worker 8-9, the last of which is not there.
+    const broken = [...images.slice(0, 9), { ...images[9]!, path: join(root, 'no-such-scene.png') }];
+    const two = await start(2);
+    try {
+      const progress: number[] = [];
+      await expect(two.build(broken, (done) => progress.push(done))).rejects.toThrow(/pool worker 1 failed on its shard: .*no-such-scene\.png/);
+      const heard = progress.length;
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(progress.length).toBe(heard); // nothing of the build goes on after it failed
+    } finally {
+      await two.dispose();
+    }
+  }, 60_000);
+
   it('fails a build that is aborted, and names why', async () => {
     const two = await start(2);
     try {
