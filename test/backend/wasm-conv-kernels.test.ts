@@ -12,7 +12,8 @@ interface ConvCase {
 }
 
 // Strides 1 and 2 (and mixed), 'same' / 'valid' / numeric padding, odd and even sizes,
-// non-square filters, batch 1 and > 1, single channels.
+// non-square filters, batch 1 and > 1, single channels. Up to 4 input channels the filter gradient
+// is one product per filter tap; the last three cases, with more, take the transposed-conv path.
 const CASES: ConvCase[] = [
   { x: [2, 9, 9, 3], k: [3, 3], outC: 4, strides: [1, 1], pad: 'same' },
   { x: [3, 8, 10, 5], k: [3, 3], outC: 6, strides: [1, 1], pad: 'valid' },
@@ -28,6 +29,9 @@ const CASES: ConvCase[] = [
   { x: [2, 8, 8, 3], k: [3, 3], outC: 4, strides: [1, 1], pad: 1 },
   { x: [1, 9, 9, 2], k: [3, 3], outC: 3, strides: [2, 2], pad: 1 },
   { x: [2, 6, 6, 2], k: [3, 3], outC: 2, strides: [1, 1], pad: 3 },
+  { x: [2, 9, 9, 6], k: [3, 3], outC: 4, strides: [2, 2], pad: 'same' },
+  { x: [2, 8, 8, 8], k: [3, 3], outC: 5, strides: [1, 1], pad: 'valid' },
+  { x: [1, 7, 7, 16], k: [3, 3], outC: 3, strides: [1, 1], pad: 1 },
 ];
 
 const name = (c: ConvCase): string =>
@@ -40,7 +44,7 @@ function outShape(c: ConvCase): [number, number, number, number] {
 
 beforeAll(setUpBothBackends);
 
-describe('Conv2DBackpropFilter on wasm (missing from stock wasm)', () => {
+describe('Conv2DBackpropFilter on wasm (missing from stock wasm; per-tap products up to 4 input channels)', () => {
   it.each(CASES)('matches the cpu kernel: $x $k $strides $pad', async (c) => {
     const dyShape = outShape(c);
     const xv = randomValues(tf.util.sizeFromShape(c.x), 1);
