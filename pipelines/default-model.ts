@@ -5,11 +5,12 @@
  * fine-tunes it self-critically (pipelines/self-critical.ts), installing the best fine-tuned model.
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
- *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
+ *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
  * candidates and fitting its networks, default one per core on a CPU backend, as `captioner train`;
- * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install).
+ * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install;
+ * --scenes N synthesises N scenes instead of the recipe's 12,500, for a different --work).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
@@ -34,7 +35,7 @@ import { describeRerankerEvent } from '../src/cli/commands/rerank-train.js';
 import { RERANKER_FILE } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
-       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N]
+       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
 Trains the default model from scratch (--minutes of training, the shipped run 46; then counting
 calibration, fine-tuning and the learned re-ranker: about 85 minutes in all with --minutes 46 on
 2 cores), and installs it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
@@ -42,7 +43,8 @@ steps, with the anneal over them, instead of M minutes: the same run on a fast m
 --finetune-steps N (default ${DEFAULT_MODEL_RECIPE.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
 --finetune-only skips training and fine-tunes the model already in --install.
 --rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker last, on the candidates
-of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work).`;
+of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work).
+--scenes N (default ${DEFAULT_MODEL_RECIPE.data.count}) synthesises N scenes of seed ${DEFAULT_MODEL_RECIPE.data.seed} to train on (80% train, 10% val).`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -60,6 +62,7 @@ const { values: args } = parseArgs({
     'finetune-steps': { type: 'string' },
     'finetune-only': { type: 'boolean', default: false },
     'rerank-images': { type: 'string' },
+    scenes: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -84,6 +87,9 @@ if (!(Number.isInteger(finetuneSteps) && finetuneSteps >= 0)) throw new RangeErr
 const finetuneOnly = args['finetune-only'];
 const rerankImages = Number(args['rerank-images'] ?? r.rerank.trainImages);
 if (!(Number.isInteger(rerankImages) && rerankImages >= 0)) throw new RangeError(`--rerank-images ${args['rerank-images']}: expected an integer >= 0`);
+const scenes = Number(args.scenes ?? r.data.count);
+if (!(Number.isInteger(scenes) && scenes >= 100)) throw new RangeError(`--scenes ${args.scenes}: expected an integer >= 100`);
+const data = { ...r.data, count: scenes };
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();
@@ -94,9 +100,9 @@ const t0 = performance.now();
 const dataDir = join(work, 'data');
 // Fine-tuning alone reuses the synthesised data when it is there (synthesis is deterministic by seed).
 const haveData = await stat(join(dataDir, 'dataset.json')).then(() => true, () => false);
-if (!resume && !(finetuneOnly && haveData)) await generateSynthetic({ outDir: dataDir, ...r.data });
+if (!resume && !(finetuneOnly && haveData)) await generateSynthetic({ outDir: dataDir, ...data });
 const dataset = await loadKarpathy(join(dataDir, 'dataset.json'), join(dataDir, 'images'));
-console.log(`synthesised ${r.data.count} scenes (seed ${r.data.seed}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+console.log(`synthesised ${data.count} scenes (seed ${data.seed}) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 let trainMinutes = 0;
 if (!finetuneOnly) {
   const runDir = join(work, 'run');
