@@ -2,7 +2,8 @@
  * Where one training step of the default-model recipe goes, on one thread: the step's median time with
  * caption lengths drawn from the synthetic grammar, the kernels that take it (tf.profile), and what a
  * decoder step costs (the same batch at two fixed caption lengths), hence what padding every caption
- * to its batch's longest one costs. Weights are untrained; timing does not depend on them.
+ * to its batch's longest one costs. Compare variants of a kernel inside one process (alternating
+ * steps): between runs this machine's step time drifts by 5-10%. Weights are untrained; timing does not depend on them.
  *
  * Run: npx tsx pipelines/bench/bench-step-profile.ts [--runs 5] [--top 12]
  */
@@ -92,6 +93,11 @@ const conv = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].reduce((s
 console.log(`kernels of one step: ${profile.kernels.length} calls, ${total.toFixed(0)} ms; the encoder's convolutions (forward and both gradients) ${conv.toFixed(0)} ms = ${((100 * conv) / total).toFixed(0)}%`);
 for (const [name, e] of [...byKernel].sort((x, y) => y[1].ms - x[1].ms).slice(0, top)) {
   console.log(`  ${name.padEnd(22)} ${e.ms.toFixed(1).padStart(7)} ms  ${String(e.calls).padStart(5)} calls`);
+}
+
+// Each convolution kernel by layer (its input's shape): which layer is worth a faster kernel.
+for (const k of profile.kernels.filter((x) => x.name.startsWith('Conv2D'))) {
+  console.log(`  ${k.name.padEnd(22)} ${JSON.stringify(k.inputShapes[0]).padEnd(16)} ${(Number(k.kernelTimeMs) || 0).toFixed(1).padStart(7)} ms`);
 }
 
 // A decoder step's cost: the same batch with every caption 9 words long, then 17.
