@@ -86,8 +86,9 @@ export interface LossParts {
 /**
  * The reference's training loss under teacher forcing: mean cross-entropy over real targets plus
  * alphaC * mean over (batch, locations) of (1 - sum over the caption's real steps of alpha)^2.
- * Padded steps are masked instead of shrinking the batch as the reference does; the result is the
- * same. Not tidied: call inside the caller's tidy / variableGrads scope.
+ * With teacher forcing each step runs only the rows still decoding, as the reference shrinks its
+ * batch; with scheduled sampling padded steps are masked instead (the same result). Not tidied:
+ * call inside the caller's tidy / variableGrads scope.
  */
 export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, p: PreparedTargets, o: LossOptions): LossParts {
   const cfg = model.config;
@@ -100,17 +101,38 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   let memory = initialMemory(w, b, features.shape[1]);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;
+  // Which (step, row) pairs the logits cover, step by step: every row at every step unless teacher
+  // forcing shrinks the batch (below).
+  let rowsAt = Array<number>(steps).fill(b);
   if (!o.sampleMask) {
-    // Teacher forcing: embed every step at once and apply fc once to all hidden states.
+    // Teacher forcing: embed every step at once and apply fc once to all hidden states. As in the
+    // reference, step t runs only the rows whose caption is still going (the first rowsAt[t]: the
+    // trainer orders a batch longest caption first); with the grammar's caption lengths that made a
+    // step ~6% faster (models/default/README.md, fifteenth round).
+    rowsAt = activeRowsPerStep(p);
     const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(p.inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
+    const contextsFor = new Map<number, typeof ctx>([[b, ctx]]);
     const hs: tf.Tensor2D[] = [];
     const contexts: tf.Tensor2D[] = [];
     for (let t = 0; t < steps; t++) {
-      const out = decoderStep(w, ctx, embs[t]!, h, c, cfg.attentionActivation, 1, memory);
+      const rows = rowsAt[t]!;
+      if (rows < h.shape[0]) {
+        h = firstRows(h, rows);
+        c = firstRows(c, rows);
+        if (memory) memory = { previous: firstRows(memory.previous, rows), coverage: firstRows(memory.coverage, rows) };
+      }
+      let rowsCtx = contextsFor.get(rows);
+      if (!rowsCtx) {
+        rowsCtx = { ...ctx, features: firstRows(ctx.features, rows), att1: firstRows(ctx.att1, rows), featuresT: ctx.featuresT && firstRows(ctx.featuresT, rows) };
+        contextsFor.set(rows, rowsCtx);
+      }
+      const emb = rows < b ? firstRows(embs[t]!, rows) : embs[t]!;
+      const out = decoderStep(w, rowsCtx, emb, h, c, cfg.attentionActivation, 1, memory);
       ({ h, c, memory } = out);
       hs.push(h);
       contexts.push(out.context);
-      alphas.push(out.alpha);
+      // Rows past their caption's end attend nowhere; the mask drops them from every term anyway.
+      alphas.push(rows < b ? (tf.pad(out.alpha, [[0, b - rows], [0, 0]]) as tf.Tensor2D) : out.alpha);
     }
     logits = outputLogits(w, tf.concat(hs, 0), tf.concat(contexts, 0), cfg.dropout, o.training, mixSeed(o.seed, 1));
   } else {
@@ -135,8 +157,9 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   }
   const maskT = tf.tensor2d(p.mask, [steps, b]);
   const logp = tf.logSoftmax(logits);
-  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(p.outputs, 'int32'), cfg.vocabSize)), 1);
-  const ceWeights = o.tokenWeights ? tf.mul(tf.tensor1d(checkTokenWeights(o.tokenWeights, steps * b)), tf.reshape(maskT, [steps * b])) : tf.reshape(maskT, [steps * b]);
+  const weights = o.tokenWeights ? checkTokenWeights(o.tokenWeights, steps * b).map((x, i) => x * p.mask[i]!) : p.mask;
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor1d(byStep(p.outputs, rowsAt, b), 'int32'), cfg.vocabSize)), 1);
+  const ceWeights = tf.tensor1d(byStep(weights, rowsAt, b));
   const crossEntropy = tf.div(tf.neg(tf.sum(tf.mul(picked, ceWeights))), p.tokens) as tf.Scalar;
   const stacked = tf.stack(alphas) as tf.Tensor3D; // [steps, B, L]
   const attended = tf.sum(tf.mul(stacked, tf.expandDims(maskT, 2)), 0);
@@ -160,6 +183,37 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     loss = tf.add(loss, tf.mul(phraseDetectionLoss(model, features, p), o.phraseDetection)) as tf.Scalar;
   }
   return { loss, crossEntropy, attentionPenalty };
+}
+
+/**
+ * Rows still decoding at each step: 1 + the last row with a real target there. With rows ordered
+ * longest caption first that is the number of captions still going; in any order, a safe bound.
+ */
+export function activeRowsPerStep(p: PreparedTargets): number[] {
+  const rows: number[] = [];
+  for (let t = 0; t < p.steps; t++) {
+    let last = 0;
+    for (let i = 0; i < p.batchSize; i++) if (p.mask[t * p.batchSize + i]! > 0) last = i + 1;
+    rows.push(last);
+  }
+  return rows;
+}
+
+/** The entries of a time-major [steps * B] array for the first rowsAt[t] rows of each step, in order. */
+function byStep<T extends Int32Array | Float32Array>(values: T, rowsAt: readonly number[], b: number): T {
+  if (rowsAt.every((r) => r === b)) return values;
+  const parts = rowsAt.map((rows, t) => values.subarray(t * b, t * b + rows));
+  const out = new (values.constructor as new (n: number) => T)(parts.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of parts) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
+}
+
+function firstRows<R extends tf.Rank>(x: tf.Tensor<R>, rows: number): tf.Tensor<R> {
+  return tf.slice(x, 0, rows) as tf.Tensor<R>;
 }
 
 function checkTokenWeights(weights: Float32Array, expected: number): Float32Array {

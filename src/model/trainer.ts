@@ -77,6 +77,26 @@ export function splitBatch(batch: TrainBatch, n: number): TrainBatch[] {
   return out;
 }
 
+/**
+ * The batch's rows ordered longest caption first (stable), as the reference sorts its batches: each
+ * decoder step then runs only the first rows, those still decoding (teacherForcedLoss). The loss is
+ * a mean over tokens and images, so the order changes no gradient.
+ */
+export function longestFirst(batch: TrainBatch): TrainBatch {
+  const { batchSize: b, imageSize: s } = batch;
+  const order = Array.from({ length: b }, (_, i) => i).sort((i, j) => batch.lengths[j]! - batch.lengths[i]! || i - j);
+  if (order.every((r, i) => r === i)) return batch;
+  const px = s * s * 3;
+  const width = batch.captions.length / b;
+  const images = new Float32Array(batch.images.length);
+  const captions = new Int32Array(batch.captions.length);
+  order.forEach((from, to) => {
+    images.set(batch.images.subarray(from * px, (from + 1) * px), to * px);
+    captions.set(batch.captions.subarray(from * width, (from + 1) * width), to * width);
+  });
+  return { ...batch, images, captions, lengths: Int32Array.from(order, (i) => batch.lengths[i]!), ids: batch.ids.length === b ? order.map((i) => batch.ids[i]!) : batch.ids };
+}
+
 function checkOptions(o: TrainerOptions): void {
   const nonNeg = ['decoderLr', 'encoderLr', 'alphaC', 'clipValue', 'clipNorm'] as const;
   for (const key of nonNeg) {
@@ -296,7 +316,8 @@ export class Trainer {
     return this.applyGradients(varList, local.grads, local.stats, local.tokens);
   }
 
-  private batchGradients(batch: TrainBatch, seed: number, varList: tf.Variable[]): LocalGradients {
+  private batchGradients(unordered: TrainBatch, seed: number, varList: tf.Variable[]): LocalGradients {
+    const batch = longestFirst(unordered);
     const { batchSize: b, imageSize: s } = batch;
     const images = tf.tensor4d(batch.images, [b, s, s, 3]);
     try {
