@@ -2,7 +2,7 @@
  * Where one training step of the default-model recipe goes, on one thread: the step's median time with
  * caption lengths drawn from the synthetic grammar, the kernels that take it (tf.profile), and what a
  * decoder step costs (the same batch at two fixed caption lengths), hence what padding every caption
- * to its batch's longest one costs. Compare variants of a kernel inside one process (alternating
+ * to its batch's longest one would cost, and what running only the rows still decoding saves. Compare variants of a kernel inside one process (alternating
  * steps): between runs this machine's step time drifts by 5-10%. Weights are untrained; timing does not depend on them.
  *
  * Run: npx tsx pipelines/bench/bench-step-profile.ts [--runs 5] [--top 12]
@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
-import { ShowAttendTell, Trainer, defaultModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, Trainer, defaultModelConfig, prepareTargets, teacherForcedLoss } from '../../src/model/index.js';
+import { longestFirst } from '../../src/model/trainer.js';
 import { createRng } from '../../src/model/random.js';
 import { DEFAULT_MODEL_RECIPE } from '../default-model-recipe.js';
 
@@ -106,6 +107,32 @@ const long = await medianMs(() => trainer.step(batchOf(Array<number>(b).fill(17)
 const perStep = (long - short) / 8;
 const padded = realBatch.maxLen - meanWords;
 console.log(`all captions 9 words: ${short.toFixed(0)} ms; 17 words: ${long.toFixed(0)} ms; a decoder step of the batch ${perStep.toFixed(1)} ms`);
-console.log(`padding to the batch's longest caption: ${padded.toFixed(1)} steps past the mean caption, about ${(padded * perStep).toFixed(0)} ms = ${((100 * padded * perStep) / stepMs).toFixed(0)}% of the step (an upper bound for shrinking the batch per step)`);
+console.log(`the batch's longest caption is ${padded.toFixed(1)} steps past the mean one: ~${(padded * perStep).toFixed(0)} ms (${((100 * padded * perStep) / stepMs).toFixed(0)}% of the step) if every row ran every step`);
+
+// The reference's shrinking batch against every row at every step: loss and gradients of the ordered
+// batch, alternating the two in this process (the machine's drift between runs is larger than this).
+const ordered = longestFirst(realBatch);
+const targets = prepareTargets(ordered);
+const imageTensor = tf.tensor4d(ordered.images, [b, 64, 64, 3]);
+const vars = trainer.trainableVariables();
+const lossOptions = { alphaC: R.trainer.alphaC, attentionEntropy: R.trainer.attentionEntropy, wordDetection: R.trainer.wordDetection, attentionGuidance: R.trainer.attentionGuidance, guidanceSharpness: R.trainer.guidanceSharpness, phraseDetection: R.trainer.phraseDetection, training: true, seed: 1, oneHotEmbedding: true };
+const gradientMs = (everyRowEveryStep: boolean): number => {
+  const t = performance.now();
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => teacherForcedLoss(model, model.encode(imageTensor, true), targets, { ...lossOptions, everyRowEveryStep }).loss, vars);
+    value.dataSync();
+    tf.dispose(Object.values(grads));
+  });
+  return performance.now() - t;
+};
+const timings: Record<'shrunk' | 'full', number[]> = { shrunk: [], full: [] };
+for (let i = 0; i < 2 * runs + 2; i++) {
+  const which = i % 2 === 0 ? 'shrunk' : 'full';
+  const ms = gradientMs(which === 'full');
+  if (i >= 2) timings[which].push(ms);
+}
+const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+console.log(`loss and gradients, alternating: rows still decoding ${med(timings.shrunk).toFixed(0)} ms, every row every step ${med(timings.full).toFixed(0)} ms (x${(med(timings.full) / med(timings.shrunk)).toFixed(3)})`);
+imageTensor.dispose();
 trainer.dispose();
 model.dispose();

@@ -75,6 +75,8 @@ export interface LossOptions {
    * every real target). Self-critical training weights a searched caption's words by its advantage.
    */
   tokenWeights?: Float32Array;
+  /** Run every row at every step, padding masked, instead of only the rows still decoding (benchmarks compare the two). */
+  everyRowEveryStep?: boolean;
 }
 
 export interface LossParts {
@@ -109,7 +111,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
     // reference, step t runs only the rows whose caption is still going (the first rowsAt[t]: the
     // trainer orders a batch longest caption first); with the grammar's caption lengths that made a
     // step ~6% faster (models/default/README.md, fifteenth round).
-    rowsAt = activeRowsPerStep(p);
+    if (!o.everyRowEveryStep) rowsAt = activeRowsPerStep(p);
     const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(p.inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
     const contextsFor = new Map<number, typeof ctx>([[b, ctx]]);
     const hs: tf.Tensor2D[] = [];

@@ -8,8 +8,7 @@ import type { TrainBatch } from '../../src/data/types.js';
 import { noise, tinyVocab } from './helpers.js';
 
 // Teacher forcing runs each decoder step on the rows still decoding only (as the reference shrinks
-// its batch). The masked full-batch path (taken with scheduled sampling, here with a sample mask of
-// zeros, i.e. the ground truth at every step) is the reference it must equal.
+// its batch); it must equal running every row at every step with padding masked.
 beforeAll(async () => {
   await initBackend('cpu');
 });
@@ -80,14 +79,17 @@ describe('teacher forcing on the rows still decoding', () => {
     const before = tf.memory().numTensors;
     const shrunk = run(base);
     expect(tf.memory().numTensors).toBe(before);
-    const masked = run({ ...base, sampleMask: new Float32Array(p.steps * batch.batchSize) });
-    expect(shrunk.loss).toBeCloseTo(masked.loss, 5);
-    shrunk.grads.forEach((g, i) => {
-      if (vars[i]!.name.endsWith('full_att_bias')) return; // softmax is shift-invariant: its gradient is rounding noise
-      const scale = Math.max(...masked.grads[i]!.map(Math.abs), 1e-6);
-      const diff = Math.max(...g.map((x, j) => Math.abs(x - masked.grads[i]![j]!)));
-      expect(diff / scale, vars[i]!.name).toBeLessThan(1e-4);
-    });
+    // Two references: every row at every step (the loop before shrinking) and the scheduled-sampling
+    // loop fed the ground truth (a sample mask of zeros), which masks padded steps.
+    for (const masked of [run({ ...base, everyRowEveryStep: true }), run({ ...base, sampleMask: new Float32Array(p.steps * batch.batchSize) })]) {
+      expect(shrunk.loss).toBeCloseTo(masked.loss, 5);
+      shrunk.grads.forEach((g, i) => {
+        if (vars[i]!.name.endsWith('full_att_bias')) return; // softmax is shift-invariant: its gradient is rounding noise
+        const scale = Math.max(...masked.grads[i]!.map(Math.abs), 1e-6);
+        const diff = Math.max(...g.map((x, j) => Math.abs(x - masked.grads[i]![j]!)));
+        expect(diff / scale, vars[i]!.name).toBeLessThan(1e-4);
+      });
+    }
     images.dispose();
     model.dispose();
   });
