@@ -72,12 +72,17 @@ export async function loadKarpathy(jsonPath: string, imageDir: string, opts: Loa
     if (!split) fail(`"split" must be one of train, val, test, restval (got ${JSON.stringify(img.split)})`);
     if (!Array.isArray(img.sentences)) fail('"sentences" must be an array');
     const captions: string[][] = [];
+    const annotators: number[] = [];
     (img.sentences as unknown[]).forEach((s, j) => {
       if (!isObject(s) || !Array.isArray(s.tokens) || !s.tokens.every((t: unknown) => typeof t === 'string')) {
         fail(`sentences[${j}].tokens must be an array of strings`);
       }
+      const annotator = (s as { annotator?: unknown }).annotator;
+      if (annotator !== undefined && !(Number.isInteger(annotator) && (annotator as number) >= 0)) fail(`sentences[${j}].annotator must be an integer >= 0 when present`);
       const tokens = (s as { tokens: string[] }).tokens;
-      if (tokens.length <= maxLen) captions.push(tokens.map((t) => t.toLowerCase()));
+      if (tokens.length > maxLen) return;
+      captions.push(tokens.map((t) => t.toLowerCase()));
+      annotators.push(annotator as number);
     });
     const idValue = img.cocoid ?? img.imgid ?? i;
     if (typeof idValue !== 'number' && typeof idValue !== 'string') fail('"cocoid"/"imgid" must be a number or string');
@@ -85,12 +90,15 @@ export async function loadKarpathy(jsonPath: string, imageDir: string, opts: Loa
       skippedImages++;
       return;
     }
+    const picked = sampleCaptions(captions.length, captionsPerImage, rng);
     const entry: CaptionedImage = {
       id: String(idValue),
       path: resolve(root, (img.filepath as string | undefined) ?? '', img.filename as string),
       split: split as Split,
-      captions: sampleCaptions(captions, captionsPerImage, rng),
+      captions: picked.map((k) => captions[k]!),
     };
+    // Kept only when every sentence names its annotator, so annotators[k] always belongs to captions[k].
+    if (annotators.every((a) => a !== undefined)) entry.annotators = picked.map((k) => annotators[k]!);
     if (img.objects !== undefined) entry.objects = checkObjects(img.objects, fail);
     if (typeof img.width === 'number') entry.width = img.width;
     if (typeof img.height === 'number') entry.height = img.height;
@@ -105,20 +113,21 @@ export function splitOf(ds: KarpathyDataset, split: Split): CaptionedImage[] {
 }
 
 /**
- * As the reference: with fewer captions than k, all of them plus random picks with replacement;
- * otherwise k distinct ones sampled at random (partial Fisher-Yates, which keeps the draw order).
+ * The indices of the captions kept, as the reference picks them: with fewer captions than k, all of
+ * them plus random picks with replacement; otherwise k distinct ones sampled at random (partial
+ * Fisher-Yates, which keeps the draw order).
  */
-function sampleCaptions(captions: string[][], k: number, rng: () => number): string[][] {
-  if (captions.length < k) {
-    const out = [...captions];
-    while (out.length < k) out.push(captions[Math.floor(rng() * captions.length)] as string[]);
+function sampleCaptions(n: number, k: number, rng: () => number): number[] {
+  if (n < k) {
+    const out = Array.from({ length: n }, (_, i) => i);
+    while (out.length < k) out.push(Math.floor(rng() * n));
     return out;
   }
-  const pool = [...captions];
+  const pool = Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(rng() * (pool.length - i));
-    const tmp = pool[i] as string[];
-    pool[i] = pool[j] as string[];
+    const tmp = pool[i]!;
+    pool[i] = pool[j]!;
     pool[j] = tmp;
   }
   return pool.slice(0, k);

@@ -19,6 +19,11 @@ export interface CaptionedImage {
   split: Split;
   /** Tokenised reference captions (lower case, no <start>/<end>). */
   captions: string[][];
+  /**
+   * annotators[k]: who wrote captions[k], where the data set says so (its sentences' integer
+   * "annotator" field; the synthetic sets give each of their five styles one). Absent otherwise.
+   */
+  annotators?: number[];
   /** Present for the project's synthetic data sets only. */
   objects?: SceneObject[];
   width?: number;

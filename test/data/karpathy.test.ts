@@ -59,6 +59,24 @@ describe('loadKarpathy (Flickr form)', () => {
     expect(others.some((o) => o.images[0]!.captions.join('|') !== a.images[0]!.captions.join('|'))).toBe(true);
   });
 
+  it("keeps each caption's annotator beside it when every sentence names one, through sampling and long-caption drops", async () => {
+    const file = join(dir, 'annotated.json');
+    const words = ['zero', 'one', 'two', 'three', 'four', 'five', 'six'];
+    const sentences = words.map((w, j) => ({ tokens: j === 3 ? Array<string>(9).fill(w) : [w], annotator: j }));
+    const images = [
+      { filename: 'a.png', split: 'train', sentences },
+      { filename: 'b.png', split: 'train', sentences: [{ tokens: ['x'], annotator: 1 }, { tokens: ['y'] }] },
+    ];
+    await writeFile(file, JSON.stringify({ dataset: 'annotated', images }));
+    const [a, b] = (await loadKarpathy(file, dir, { maxLen: 8, seed: 3 })).images;
+    expect(a!.annotators).toHaveLength(5);
+    a!.captions.forEach((c, k) => expect(a!.annotators![k]).toBe(words.indexOf(c[0]!)));
+    expect(a!.annotators).not.toContain(3); // its caption is longer than maxLen
+    expect(b!.annotators).toBeUndefined(); // one sentence names no annotator
+    const bad = { dataset: 'x', images: [{ filename: 'a.png', split: 'train', sentences: [{ tokens: ['a'], annotator: -1 }] }] };
+    expect((await datasetError(JSON.stringify(bad))).message).toMatch(/images\[0\]: sentences\[0\]\.annotator must be an integer/);
+  });
+
   it('with the default maxLen of 50 keeps every caption', async () => {
     const ds = await loadKarpathy(FLICKR, 'imgs');
     expect(ds.skippedImages).toBe(0);

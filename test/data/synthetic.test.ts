@@ -41,6 +41,9 @@ describe('generateSynthetic', () => {
     const first = ds.images[0]!;
     expect(first.objects?.length).toBeGreaterThan(0);
     expect([first.width, first.height]).toEqual([64, 64]);
+    // Each sentence names its annotator: the style that wrote it (generateCaptions' order).
+    expect(entries[0]!.sentences.map((x) => x.annotator)).toEqual([0, 1, 2, 3, 4]);
+    for (const im of ds.images) im.captions.forEach((c, k) => expect(c).toEqual(entries[Number(im.id)]!.sentences[im.annotators![k]!]!.tokens));
     const meta = await sharp(first.path).metadata();
     expect([meta.format, meta.width, meta.height, meta.channels]).toEqual(['png', 64, 64, 3]);
     expect((await readdir(imageDir)).filter((f) => f.endsWith('.png'))).toHaveLength(200);

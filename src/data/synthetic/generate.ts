@@ -36,7 +36,8 @@ export interface SyntheticImageEntry {
   imgid: number;
   split: Split;
   sentids: number[];
-  sentences: Array<{ tokens: string[]; raw: string; imgid: number; sentid: number }>;
+  /** annotator: which of the five annotator styles wrote the sentence (captions.ts STYLES). */
+  sentences: Array<{ tokens: string[]; raw: string; imgid: number; sentid: number; annotator: number }>;
   objects: SceneObject[];
   width: number;
   height: number;
@@ -78,7 +79,7 @@ export async function generateSynthetic(opts: GenerateSyntheticOptions): Promise
         imgid: i,
         split: splits[i] as Split,
         sentids: captions.map((_, j) => i * captions.length + j),
-        sentences: captions.map((tokens, j) => ({ tokens, raw: tokens.join(' '), imgid: i, sentid: i * captions.length + j })),
+        sentences: captions.map((tokens, j) => ({ tokens, raw: tokens.join(' '), imgid: i, sentid: i * captions.length + j, annotator: j })),
         objects,
         width: imageSize,
         height: imageSize,
