@@ -33,6 +33,8 @@ export interface EvaluateOptions {
   detectorRerank?: number;
   /** Rank with the model's learned re-ranker (default: when it has one; false leaves it out; see BeamOptions.learnedRerank). */
   learnedRerank?: boolean;
+  /** Annotator style to caption in (BeamOptions.style; default 0). */
+  style?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -66,6 +68,8 @@ export interface EvaluationReport {
   detectorRerank: number;
   /** Whether the model's learned re-ranker chose the captions (reranker.json). */
   learnedRerank: boolean;
+  /** The annotator style captions started from (0: <start>; see Vocabulary.startIds). */
+  style: number;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -90,7 +94,7 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
@@ -101,7 +105,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -124,6 +128,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     lengthPenalty,
     detectorRerank,
     learnedRerank,
+    style,
     backend: opts.backend,
     images: done.length,
     skipped,

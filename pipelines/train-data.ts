@@ -7,6 +7,8 @@ export interface TrainExample {
   id: string;
   path: string;
   tokens: string[];
+  /** Who wrote the caption (CaptionedImage.annotators; 0 when the data set does not say): its style. */
+  style: number;
 }
 
 /** How an epoch uses an image's reference captions. */
@@ -23,20 +25,45 @@ export function epochSeed(seed: number, epoch: number): number {
 /**
  * The examples of one epoch, shuffled with the epoch's seed. 'one-random' draws one of each image's
  * captions per epoch (more images per wall-clock minute learned faster than five captions per
- * image in our measurements); 'all' gives every caption its own example.
+ * image in our measurements), each in proportion to its annotator's `annotatorWeights` entry when
+ * given (annotator mod their number; images that name no annotators draw uniformly); 'all' gives
+ * every caption its own example.
  */
-export function epochExamples(images: readonly CaptionedImage[], seed: number, epoch: number, sampling: CaptionSampling = 'one-random'): TrainExample[] {
+export function epochExamples(
+  images: readonly CaptionedImage[],
+  seed: number,
+  epoch: number,
+  sampling: CaptionSampling = 'one-random',
+  annotatorWeights?: readonly number[],
+): TrainExample[] {
+  if (annotatorWeights && !(annotatorWeights.length > 0 && annotatorWeights.every((w) => w >= 0) && annotatorWeights.some((w) => w > 0))) {
+    throw new RangeError(`annotatorWeights must be weights >= 0, not all 0 (got ${JSON.stringify(annotatorWeights)})`);
+  }
   const rng = createRng(epochSeed(seed, epoch));
   const out: TrainExample[] = [];
   for (const im of images) {
     if (im.captions.length === 0) continue;
+    const style = (k: number): number => im.annotators?.[k] ?? 0;
     if (sampling === 'all') {
-      for (const tokens of im.captions) out.push({ id: im.id, path: im.path, tokens });
+      im.captions.forEach((tokens, k) => out.push({ id: im.id, path: im.path, tokens, style: style(k) }));
     } else {
-      out.push({ id: im.id, path: im.path, tokens: im.captions[Math.floor(rng() * im.captions.length)]! });
+      const k = annotatorWeights && im.annotators ? weightedPick(im.captions.map((_, j) => annotatorWeights[style(j) % annotatorWeights.length]!), rng()) : Math.floor(rng() * im.captions.length);
+      out.push({ id: im.id, path: im.path, tokens: im.captions[k]!, style: style(k) });
     }
   }
   return shuffle(out, rng);
+}
+
+/** The index u in [0, 1) falls on in the cumulative distribution of `weights`; uniform when they are all 0. */
+function weightedPick(weights: readonly number[], u: number): number {
+  const total = weights.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return Math.floor(u * weights.length);
+  let acc = 0;
+  for (let j = 0; j < weights.length; j++) {
+    acc += weights[j]! / total;
+    if (u < acc) return j;
+  }
+  return weights.length - 1;
 }
 
 /** Bytes of decoded float32 pixels for n images of the given side. */

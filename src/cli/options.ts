@@ -29,6 +29,9 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
+/** Help of --style, shared by the commands that decode. */
+export const STYLE_HELP = "annotator style to caption in, for a model trained with annotator styles (train --annotator-styles): 0 (<start>, the default) follows annotator 0's wording; another needs --no-learned-rerank";
+
 /** Help of --no-learned-rerank, shared by the commands that decode. */
 export const LEARNED_RERANK_OFF_HELP = "rank by the model's own score even when it has a learned re-ranker (reranker.json): faster, but fewer captions in a reference's exact wording";
 /** Help of --detector-rerank, shared by the commands that decode. */

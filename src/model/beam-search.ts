@@ -26,7 +26,7 @@ export function defaultDetectorRerank(config: Pick<ModelConfig, 'wordDetector'>)
   return config.wordDetector === true ? DEFAULT_DETECTOR_RERANK : 0;
 }
 
-function checkOptions(opts: BeamOptions, model: ShowAttendTell): Required<BeamOptions> {
+function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabulary): Required<BeamOptions> {
   const { beamSize, maxSteps } = opts;
   const lengthPenalty = opts.lengthPenalty ?? 0;
   const returnAlternatives = opts.returnAlternatives ?? 1;
@@ -42,7 +42,13 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell): Required<BeamOp
   }
   const learnedRerank = opts.learnedRerank ?? model.reranker !== undefined;
   if (learnedRerank && !model.reranker) throw new RangeError('learnedRerank needs a model with a learned re-ranker (reranker.json beside it, from `captioner rerank-train`); this one has none');
-  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank };
+  const style = opts.style ?? 0;
+  if (!(Number.isInteger(style) && style >= 0 && style < vocab.styleCount)) {
+    const styles = vocab.styleCount > 1 ? `an integer from 0 to ${vocab.styleCount - 1}, the model's annotator styles` : '0: the model was trained without annotator styles';
+    throw new RangeError(`style must be ${styles} (got ${style})`);
+  }
+  if (style !== 0 && learnedRerank) throw new RangeError(`style ${style}: the learned re-ranker completes openings in style 0 only; pass learnedRerank: false (--no-learned-rerank) with another style`);
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style };
 }
 
 /** `view` (what the detector says of the image) and `rerank` > 0 add rerank x detectorAgreement to the score. */
@@ -75,7 +81,7 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
  * Does not dispose `features`.
  */
 export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
-  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank } = checkOptions(opts, model);
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style } = checkOptions(opts, model, vocab);
   const cfg = model.config;
   const [b, l, enc] = features.shape;
   if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
@@ -89,11 +95,11 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const { att1, featuresT, tensors: ctx } = keptContext(w, features);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
-  // <pad> and <start> are never words of a caption: an undertrained model can still rank them
-  // high, and emitting them would leave a hypothesis whose attention maps and words disagree.
+  // <pad> and the start tokens are never words of a caption: an undertrained model can still rank
+  // them high, and emitting them would leave a hypothesis whose attention maps and words disagree.
   const banned = new Float32Array(v);
   banned[vocab.padId] = -Infinity;
-  banned[vocab.startId] = -Infinity;
+  for (const id of vocab.startIds) banned[id] = -Infinity;
   const banMask = tf.tensor2d(banned, [1, v]);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
@@ -101,7 +107,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   // Only slot 0 of each image is a real hypothesis at the start: its k copies must not compete.
   let cum = new Float32Array(rows).fill(-Infinity);
   for (let i = 0; i < b; i++) cum[i * k] = 0;
-  let words = new Int32Array(rows).fill(vocab.startId);
+  let words = new Int32Array(rows).fill(vocab.startIds[style]!);
   try {
     for (let step = 1; step <= maxSteps && live.some((n) => n > 0); step++) {
       const stepMemory = memory;

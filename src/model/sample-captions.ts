@@ -49,7 +49,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   const k = o.samples;
   const rows = b * k;
   const v = cfg.vocabSize;
-  const banned = [vocab.padId, vocab.startId];
+  const banned = [vocab.padId, ...vocab.startIds];
   const captions: SampledCaption[] = Array.from({ length: rows }, () => (o.attention ? { ids: [], logProb: 0, attention: [] } : { ids: [], logProb: 0 }));
   const done = new Array<boolean>(rows).fill(false);
   // As in beam search: large grids read the transposed annotations (attendPrecompute says when).

@@ -109,6 +109,12 @@ export interface BeamOptions {
    * checkpoint's reranker.json); true for a model without one is an error.
    */
   learnedRerank?: boolean;
+  /**
+   * The annotator style to caption in, for a vocabulary with annotator styles (Vocabulary.startIds):
+   * the search starts from that style's start token. Default 0 (<start>). The learned re-ranker's
+   * openings start from <start>, so a style other than 0 needs learnedRerank false.
+   */
+  style?: number;
 }
 
 export interface Hypothesis {

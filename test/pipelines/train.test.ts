@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -11,6 +11,7 @@ import { evaluate } from '../../pipelines/evaluate.js';
 import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
 import type { TrainEvent } from '../../pipelines/train-events.js';
 import { annealFactor } from '../../pipelines/train-schedule.js';
+import { Vocabulary } from '../../src/data/vocabulary.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const of = <K extends TrainEvent['type']>(events: TrainEvent[], type: K) => events.filter((e): e is Extract<TrainEvent, { type: K }> => e.type === type);
@@ -149,6 +150,16 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad2'), patience: 0 }))).rejects.toThrow(/patience/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad3'), resume: true }))).rejects.toThrow(/holds no checkpoint to resume/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad4'), workers: 5 }))).rejects.toThrow(/workers \(5\) must be <= batchSize \(4\)/);
+  });
+
+  it('with annotatorStyles, the vocabulary saved has a start token per annotator; data that names no annotators is refused', async () => {
+    const out = join(root, 'styles');
+    await lastValueFrom(trainPipeline({ ...base(), outDir: out, epochs: 1, annotatorStyles: 5, annotatorWeights: [4, 1, 1, 1, 1] }));
+    const vocab = Vocabulary.fromJSON(JSON.parse(await readFile(join(out, 'last', 'vocabulary.json'), 'utf8')));
+    expect(vocab.words.slice(-4)).toEqual(['<start1>', '<start2>', '<start3>', '<start4>']);
+    expect(vocab.styleCount).toBe(5);
+    const unnamed = { ...data, images: data.images.map(({ annotators: _, ...im }) => im) };
+    await expect(lastValueFrom(trainPipeline({ ...base(), dataset: unnamed, outDir: join(root, 'styles-unnamed'), annotatorStyles: 5 }))).rejects.toThrow(/annotatorStyles 5: .*does not name its captions' annotators/);
   });
 
   it('with annealMinutes, the learning rates follow the anneal and its clock is saved for resume', async () => {

@@ -39,6 +39,7 @@ interface TrainCliOptions extends DataOptions {
   lr: number;
   encoderLr: number;
   minWordFreq: number;
+  annotatorStyles: number;
   allCaptions?: boolean;
   seed: number;
   cache: boolean;
@@ -114,7 +115,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
       decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, phraseDetection: o.phraseDetection, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
     ...(o.phraseDetection > 0 ? { phrases: o.phrases } : {}),
-    minWordFreq: o.minWordFreq, maxLen: o.maxLen,
+    minWordFreq: o.minWordFreq, annotatorStyles: o.annotatorStyles, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
     ...(anneal ? { ...anneal, annealFloor: o.annealFloor, annealGroups: o.annealGroups } : {}),
@@ -223,6 +224,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--lr <x>', 'decoder learning rate (Adam)', positive(), 4e-4)
     .option('--encoder-lr <x>', 'encoder learning rate (Adam)', positive(), 1e-4)
     .option('--min-word-freq <n>', 'keep words seen more often than this', int(0), 5)
+    .option('--annotator-styles <k>', "a start token per annotator: each caption is fed its annotator's (mod k), and captions follow annotator 0's wording; needs data whose sentences name their annotator, as the synthetic sets' five do (1: off)", int(1), 1)
     .option('--all-captions', 'train on every reference caption per epoch (default: one random caption per image)')
     .option('--seed <n>', 'seed of initialisation, shuffling and caption choice', int(0), 1)
     .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)')
