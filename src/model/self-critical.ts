@@ -7,6 +7,7 @@
  * five annotators' styles it learns a blend of them. The reward asks for one whole caption that a
  * reference would say. Only captions reach the reward: no box or location.
  */
+import type { CaptionedImage } from '../data/types.js';
 import { closestRefLength, ngramCounts } from '../metrics/bleu.js';
 import type { CaptionTargets } from './loss.js';
 
@@ -48,6 +49,18 @@ export function sentenceBleu4(caption: readonly string[], references: readonly (
  */
 export function bestReferenceBleu4(caption: readonly string[], references: readonly (readonly string[])[]): number {
   return references.reduce((best, r) => Math.max(best, sentenceBleu4(caption, [r])), 0);
+}
+
+/**
+ * The references a caption searched in annotator style `style` is rewarded against: for a vocabulary
+ * with `styleCount` > 1 styles, the image's captions by that style's annotators (annotator mod
+ * styleCount), since the start token asked for their wording and another annotator's is not what it
+ * asked for; all of them without styles, or when the image names none of that style.
+ */
+export function styleReferences(image: Pick<CaptionedImage, 'captions' | 'annotators'>, styleCount: number, style = 0): string[][] {
+  if (styleCount <= 1 || !image.annotators) return image.captions;
+  const own = image.captions.filter((_, k) => image.annotators![k]! % styleCount === style);
+  return own.length > 0 ? own : image.captions;
 }
 
 /** The rewards minus their mean: what each of one image's captions did better than its siblings. */
