@@ -6,11 +6,14 @@
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
+ *        [--annotator-styles K] [--annotator-weights W0,W1,...]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
  * candidates and fitting its networks, default one per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install;
- * --scenes N synthesises N scenes instead of the recipe's 12,500, for a different --work).
+ * --scenes N synthesises N scenes instead of the recipe's 12,500, for a different --work;
+ * --annotator-styles and --annotator-weights train with a start token per annotator, as `captioner
+ * train` does: the sixteenth round of models/default/README.md, not the shipped recipe).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
@@ -36,6 +39,7 @@ import { RERANKER_FILE } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
+       [--annotator-styles K] [--annotator-weights W0,W1,...]
 Trains the default model from scratch (--minutes of training, the shipped run 46; then counting
 calibration, fine-tuning and the learned re-ranker: about 85 minutes in all with --minutes 46 on
 2 cores), and installs it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
@@ -44,7 +48,9 @@ steps, with the anneal over them, instead of M minutes: the same run on a fast m
 --finetune-only skips training and fine-tunes the model already in --install.
 --rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker last, on the candidates
 of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work).
---scenes N (default ${DEFAULT_MODEL_RECIPE.data.count}) synthesises N scenes of seed ${DEFAULT_MODEL_RECIPE.data.seed} to train on (80% train, 10% val).`;
+--scenes N (default ${DEFAULT_MODEL_RECIPE.data.count}) synthesises N scenes of seed ${DEFAULT_MODEL_RECIPE.data.seed} to train on (80% train, 10% val).
+--annotator-styles K (default 1: off) gives each of the K annotators a start token and captions in annotator 0's
+wording; --annotator-weights W0,W1,... draws each image's caption by its annotator's weight (default uniform).`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -63,6 +69,8 @@ const { values: args } = parseArgs({
     'finetune-only': { type: 'boolean', default: false },
     'rerank-images': { type: 'string' },
     scenes: { type: 'string' },
+    'annotator-styles': { type: 'string' },
+    'annotator-weights': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -90,6 +98,10 @@ if (!(Number.isInteger(rerankImages) && rerankImages >= 0)) throw new RangeError
 const scenes = Number(args.scenes ?? r.data.count);
 if (!(Number.isInteger(scenes) && scenes >= 100)) throw new RangeError(`--scenes ${args.scenes}: expected an integer >= 100`);
 const data = { ...r.data, count: scenes };
+const annotatorStyles = Number(args['annotator-styles'] ?? 1);
+if (!(Number.isInteger(annotatorStyles) && annotatorStyles >= 1)) throw new RangeError(`--annotator-styles ${args['annotator-styles']}: expected an integer >= 1`);
+const annotatorWeights = args['annotator-weights']?.split(',').map(Number);
+if (annotatorWeights && !annotatorWeights.every((w) => w >= 0)) throw new RangeError(`--annotator-weights ${args['annotator-weights']}: expected comma-separated weights >= 0`);
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();
@@ -109,7 +121,7 @@ if (!finetuneOnly) {
   if (!resume) await rm(runDir, { recursive: true, force: true });
   const tTrain = performance.now();
   await new Promise<void>((done, fail) => {
-    trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers }).subscribe({
+    trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers, annotatorStyles, annotatorWeights }).subscribe({
       next: (e) => {
         const line = e.type === 'train.step' ? undefined : describeEvent(e);
         if (line) console.log(line);
