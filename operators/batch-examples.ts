@@ -8,7 +8,7 @@ export interface ExampleWithImage {
   /** Tokenised caption, without <start>/<end>. */
   tokens: readonly string[];
   image: PreparedImage;
-  /** The caption's annotator (index among its image's references); picks its start token. Default 0. */
+  /** The caption's annotator (CaptionedImage.annotators): picks its start token (Vocabulary.encode). Default 0. */
   style?: number;
 }
 

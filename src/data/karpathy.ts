@@ -72,7 +72,7 @@ export async function loadKarpathy(jsonPath: string, imageDir: string, opts: Loa
     if (!split) fail(`"split" must be one of train, val, test, restval (got ${JSON.stringify(img.split)})`);
     if (!Array.isArray(img.sentences)) fail('"sentences" must be an array');
     const captions: string[][] = [];
-    const annotators: number[] = [];
+    const annotators: Array<number | undefined> = [];
     (img.sentences as unknown[]).forEach((s, j) => {
       if (!isObject(s) || !Array.isArray(s.tokens) || !s.tokens.every((t: unknown) => typeof t === 'string')) {
         fail(`sentences[${j}].tokens must be an array of strings`);
@@ -82,7 +82,7 @@ export async function loadKarpathy(jsonPath: string, imageDir: string, opts: Loa
       const tokens = (s as { tokens: string[] }).tokens;
       if (tokens.length > maxLen) return;
       captions.push(tokens.map((t) => t.toLowerCase()));
-      annotators.push(annotator as number);
+      annotators.push(annotator as number | undefined);
     });
     const idValue = img.cocoid ?? img.imgid ?? i;
     if (typeof idValue !== 'number' && typeof idValue !== 'string') fail('"cocoid"/"imgid" must be a number or string');
