@@ -1,5 +1,6 @@
 import { createRng, shuffle } from '../src/data/rng.js';
 import { prepareImage } from '../src/data/preprocess.js';
+import { draw } from '../src/model/sample-captions.js';
 import type { CaptionedImage, PreparedImage, PreprocessConfig } from '../src/data/types.js';
 
 /** One image with the caption it is trained on in one epoch. */
@@ -47,24 +48,15 @@ export function epochExamples(
     if (sampling === 'all') {
       im.captions.forEach((tokens, k) => out.push({ id: im.id, path: im.path, tokens, style: style(k) }));
     } else {
-      const k = annotatorWeights && im.annotators ? weightedPick(im.captions.map((_, j) => annotatorWeights[style(j) % annotatorWeights.length]!), rng()) : Math.floor(rng() * im.captions.length);
+      const weights = annotatorWeights && im.annotators ? Float32Array.from(im.captions, (_, j) => annotatorWeights[style(j) % annotatorWeights.length]!) : undefined;
+      // An image whose annotators all weigh 0 draws uniformly, as one without annotators.
+      const k = weights?.some((w) => w > 0) ? draw(weights, rng(), []) : Math.floor(rng() * im.captions.length);
       out.push({ id: im.id, path: im.path, tokens: im.captions[k]!, style: style(k) });
     }
   }
   return shuffle(out, rng);
 }
 
-/** The index u in [0, 1) falls on in the cumulative distribution of `weights`; uniform when they are all 0. */
-function weightedPick(weights: readonly number[], u: number): number {
-  const total = weights.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) return Math.floor(u * weights.length);
-  let acc = 0;
-  for (let j = 0; j < weights.length; j++) {
-    acc += weights[j]! / total;
-    if (u < acc) return j;
-  }
-  return weights.length - 1;
-}
 
 /** Bytes of decoded float32 pixels for n images of the given side. */
 export const decodedBytes = (n: number, imageSize: number): number => n * imageSize * imageSize * 3 * 4;

@@ -45,7 +45,7 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabular
   const style = opts.style ?? 0;
   if (!(Number.isInteger(style) && style >= 0 && style < vocab.styleCount)) {
     const styles = vocab.styleCount > 1 ? `an integer from 0 to ${vocab.styleCount - 1}, the model's annotator styles` : '0: the model was trained without annotator styles';
-    throw new RangeError(`style must be ${styles} (got ${style})`);
+    throw new RangeError(`style (--style) must be ${styles} (got ${style})`);
   }
   if (style !== 0 && learnedRerank) throw new RangeError(`style ${style}: the learned re-ranker completes openings in style 0 only; pass learnedRerank: false (--no-learned-rerank) with another style`);
   return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style };

@@ -50,7 +50,7 @@ describe('captioner CLI: help and user errors', () => {
   it('caption --style names the styles a model has: one for the default model, trained without annotator styles', async () => {
     const ds = await generateSynthetic({ outDir: join(dir, 'style-data'), count: 1, seed: 5 });
     const r = await runCli(['caption', '-i', join(ds.imageDir, 'synth-00000.png'), '-o', join(dir, 'style-out'), '--style', '1', '--no-learned-rerank']);
-    expectOneLineError(r, /captioner caption: style must be 0: the model was trained without annotator styles \(got 1\)/);
+    expectOneLineError(r, /captioner caption: style \(--style\) must be 0: the model was trained without annotator styles \(got 1\)/);
   });
 
   it('rerank-train names a missing model directory and an opening outside the model\'s vocabulary', async () => {

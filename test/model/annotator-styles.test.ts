@@ -103,7 +103,7 @@ describe('a decoder trained with annotator styles', () => {
     model.decoder.fcBias.assign(tf.tidy(() => tf.add(model.decoder.fcBias, tf.oneHot([v.startIds[1]!], v.size).reshape([v.size]).mul(50))));
     const drawn = await sampleCaptions(model, feats, v, { samples: 2, temperature: 1, maxSteps: 6, rng: createRng(3) });
     const forced = await beamSearch(model, feats, v, { beamSize: 3, maxSteps: 6 });
-    await expect(beamSearch(model, feats, v, { beamSize: 1, maxSteps: 2, style: 2 })).rejects.toThrow(/style must be an integer from 0 to 1, the model.s annotator styles \(got 2\)/);
+    await expect(beamSearch(model, feats, v, { beamSize: 1, maxSteps: 2, style: 2 })).rejects.toThrow(/style \(--style\) must be an integer from 0 to 1, the model.s annotator styles \(got 2\)/);
     tf.dispose([images, feats]);
     // The wording follows the start token on every image; the colour, which needs the image, on most.
     expect(plain.map((r) => r.caption.replace(/ (red|green|blue|yellow) /, ' C '))).toEqual(Array(16).fill('a C square'));
