@@ -4,6 +4,7 @@ import { Observable, type Subscription } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, TrainBatch } from '../src/data/types.js';
 import { IMAGENET_PREPROCESS } from '../src/data/types.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
+import { wordClass } from '../src/data/synthetic/index.js';
 import { corpusBleu, stripSpecialTokens } from '../src/metrics/index.js';
 import {
   ShowAttendTell,
@@ -88,6 +89,12 @@ export interface TrainOptions {
    * the style captioning follows, half the time.
    */
   annotatorWeights?: number[];
+  /**
+   * Twin marks (twin-marks.ts): the phrases that name a kind of object (a colour word then a shape
+   * word) mark, in every annotation, whether the phrase detector sees that kind two or more times.
+   * Needs phrases > 0. Default false.
+   */
+  twinMarks?: boolean;
   /** Longest caption trained on, in words (50). */
   maxLen?: number;
   captionSampling?: CaptionSampling; // 'one-random'
@@ -222,6 +229,8 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq, o.annotatorStyles);
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
         const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases) } : {};
+        if (o.twinMarks && !phrases.phrases) throw new RangeError('twinMarks: the marks are read from the phrase detector; set phrases > 0');
+        if (o.twinMarks) Object.assign(phrases, { twinMarks: objectPhrases(phrases.phrases!, vocab) });
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);
@@ -497,4 +506,9 @@ async function exists(path: string): Promise<boolean> {
 function validationGrounding(samples: GroundedCaption[]): ValidationGrounding {
   const { content, attention } = sceneGrounding(samples);
   return { hitRate: attention.rate, contentAccuracy: content.accuracy, completeAccuracy: content.completeAccuracy, objectCoverage: content.objectCoverage, images: samples.length };
+}
+
+/** Indices of the phrases that name a kind of object: a colour word, then a shape word. */
+export function objectPhrases(phrases: ReadonlyArray<readonly [number, number]>, vocab: Vocabulary): number[] {
+  return phrases.flatMap(([a, b], q) => (wordClass(vocab.wordOf(a)) === 'color' && wordClass(vocab.wordOf(b)) === 'shape' ? [q] : []));
 }

@@ -78,11 +78,12 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
     if (!ok) throw new TypeError(`${source}: phrases must be a list of [id, id] pairs of vocabulary ids below vocabSize (${String(config.vocabSize)})`);
     if (config.wordDetector !== true) throw new TypeError(`${source}: phrases (the phrase detector) needs wordDetector: true`);
   }
-  if (config.countablePhrases !== undefined) {
+  for (const key of ['countablePhrases', 'twinMarks'] as const) {
+    const c = config[key];
+    if (c === undefined) continue;
     const n = config.phrases?.length ?? 0;
-    const c = config.countablePhrases;
     const ok = Array.isArray(c) && c.every((q, i) => Number.isInteger(q) && q >= 0 && q < n && (i === 0 || q > c[i - 1]!));
-    if (!ok) throw new TypeError(`${source}: countablePhrases must be increasing indices into phrases (${n} phrases); got ${JSON.stringify(c)}`);
+    if (!ok) throw new TypeError(`${source}: ${key} must be increasing indices into phrases (${n} phrases); got ${JSON.stringify(c)}`);
   }
   if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
     throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);

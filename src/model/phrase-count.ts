@@ -46,46 +46,57 @@ export function phraseInstanceCounts(cells: Float32Array, grid: number, numPhras
  * and how many cells it covers. Same inputs as phraseInstanceCounts.
  */
 export function phraseBlobs(cells: Float32Array, grid: number, numPhrases: number, threshold = COUNT_THRESHOLD): PhraseBlob[][] {
+  checkCells(cells, grid, numPhrases, 'phraseBlobs');
+  return Array.from({ length: numPhrases }, (_, q) =>
+    blobCells(cells, grid, numPhrases, q, threshold)
+      .map((members) => {
+        let [x, y, mass] = [0, 0, 0];
+        for (const c of members) {
+          const p = cells[c * numPhrases + q]!;
+          x += p * ((c % grid) + 0.5);
+          y += p * (Math.floor(c / grid) + 0.5);
+          mass += p;
+        }
+        return { x: x / mass / grid, y: y / mass / grid, cells: members.length };
+      })
+      .sort((a, b) => a.x - b.x),
+  );
+}
+
+export function checkCells(cells: Float32Array, grid: number, numPhrases: number, caller: string): void {
+  if (cells.length !== grid * grid * numPhrases) throw new RangeError(`${caller}: ${cells.length} cell probabilities, expected ${grid * grid} cells x ${numPhrases} phrases`);
+}
+
+/** The 8-connected blobs of phrase q's cells at p >= threshold, each as its cell indices. */
+export function blobCells(cells: Float32Array, grid: number, numPhrases: number, q: number, threshold = COUNT_THRESHOLD): number[][] {
   const l = grid * grid;
-  if (cells.length !== l * numPhrases) throw new RangeError(`phraseBlobs: ${cells.length} cell probabilities, expected ${l} cells x ${numPhrases} phrases`);
-  const all: PhraseBlob[][] = [];
   const seen = new Uint8Array(l);
-  const stack: number[] = [];
-  for (let q = 0; q < numPhrases; q++) {
-    seen.fill(0);
-    const blobs: PhraseBlob[] = [];
-    const on = (c: number): boolean => cells[c * numPhrases + q]! >= threshold;
-    for (let start = 0; start < l; start++) {
-      if (seen[start] || !on(start)) continue;
-      const blob = { x: 0, y: 0, cells: 0 };
-      let mass = 0;
-      seen[start] = 1;
-      stack.push(start);
-      while (stack.length > 0) {
-        const c = stack.pop()!;
-        const [row, col] = [Math.floor(c / grid), c % grid];
-        const p = cells[c * numPhrases + q]!;
-        blob.x += p * (col + 0.5);
-        blob.y += p * (row + 0.5);
-        mass += p;
-        blob.cells++;
-        for (let dr = -1; dr <= 1; dr++) {
-          for (let dc = -1; dc <= 1; dc++) {
-            const [r, k] = [row + dr, col + dc];
-            if (r < 0 || r >= grid || k < 0 || k >= grid) continue;
-            const n = r * grid + k;
-            if (!seen[n] && on(n)) {
-              seen[n] = 1;
-              stack.push(n);
-            }
+  const on = (c: number): boolean => cells[c * numPhrases + q]! >= threshold;
+  const blobs: number[][] = [];
+  for (let start = 0; start < l; start++) {
+    if (seen[start] || !on(start)) continue;
+    const members: number[] = [];
+    const stack = [start];
+    seen[start] = 1;
+    while (stack.length > 0) {
+      const c = stack.pop()!;
+      members.push(c);
+      const [row, col] = [Math.floor(c / grid), c % grid];
+      for (let dr = -1; dr <= 1; dr++) {
+        for (let dc = -1; dc <= 1; dc++) {
+          const [r, k] = [row + dr, col + dc];
+          if (r < 0 || r >= grid || k < 0 || k >= grid) continue;
+          const n = r * grid + k;
+          if (!seen[n] && on(n)) {
+            seen[n] = 1;
+            stack.push(n);
           }
         }
       }
-      blobs.push({ x: blob.x / mass / grid, y: blob.y / mass / grid, cells: blob.cells });
     }
-    all.push(blobs.sort((a, b) => a.x - b.x));
+    blobs.push(members);
   }
-  return all;
+  return blobs;
 }
 
 /** How many times a caption (word ids) names each phrase, by phrase index (`find`: phraseIndex of the list). */

@@ -6,6 +6,7 @@ import { ExternalEncoder } from './external-encoder.js';
 import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
+import { addTwinMarks } from './twin-marks.js';
 import type { ModelConfig } from './types.js';
 
 /** How the decoder embeds word ids when gradients are needed. */
@@ -88,13 +89,25 @@ export class ShowAttendTell {
       if (t.rank !== 3) throw new TypeError(`encoder kind 'precomputed' takes features [B, ${this.config.gridSize ** 2}, ${this.config.encoderDim}], got rank ${t.rank}`);
       return tf.clone(t) as tf.Tensor3D;
     }
-    const out = this.encoder.encode(images, training);
+    const out = this.withTwinMarks(this.encoder.encode(images, training));
     const want = [this.config.gridSize ** 2, this.config.encoderDim];
     if (out.shape[1] !== want[0] || out.shape[2] !== want[1]) {
       const shape = out.shape.join(', ');
       out.dispose();
       throw new Error(`encoder produced [${shape}], the config expects [B, ${want[0]}, ${want[1]}]: fix gridSize/encoderDim`);
     }
+    return out;
+  }
+
+  /** The annotations with their twin marks (config.twinMarks; twin-marks.ts), or as they are. */
+  private withTwinMarks(features: tf.Tensor3D): tf.Tensor3D {
+    const { phraseKernel, phraseBias, twinMarkKernel } = this.decoder;
+    const marked = this.config.twinMarks;
+    if (!marked || !phraseKernel || !phraseBias || !twinMarkKernel) return features;
+    const [b, l, enc] = features.shape;
+    const logits = tf.tidy(() => tf.reshape(tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), phraseKernel as tf.Tensor2D), phraseBias), [b, l, phraseBias.shape[0]!]));
+    const out = addTwinMarks(features, logits as tf.Tensor3D, marked, this.config.gridSize, twinMarkKernel);
+    features.dispose();
     return out;
   }
 

@@ -75,6 +75,12 @@ export interface ModelConfig {
    */
   countablePhrases?: number[];
   /**
+   * Indices into phrases whose blobs mark twins in the annotations (twin-marks.ts): every cell of a
+   * phrase seen two or more times learns to say so before the decoder reads it. Needs phrases.
+   * Absent: no marks.
+   */
+  twinMarks?: number[];
+  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.

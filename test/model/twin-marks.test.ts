@@ -1,0 +1,112 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { ShowAttendTell, defaultModelConfig, validateModelConfig } from '../../src/model/index.js';
+import { prepareTargets, teacherForcedLoss } from '../../src/model/loss.js';
+import { addTwinMarks, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
+import { objectPhrases } from '../../pipelines/train.js';
+import { Vocabulary } from '../../src/data/vocabulary.js';
+
+/** One phrase map on a 4x4 grid from rows of '#' (p = 0.9) and '.' (p = 0.05). */
+function map(...rows: string[]): number[] {
+  return rows.join('').split('').map((c) => (c === '#' ? 0.9 : 0.05));
+}
+
+/** [L, P] row-major cells of several phrase maps. */
+function cellsOf(...maps: number[][]): Float32Array {
+  const out = new Float32Array(maps[0]!.length * maps.length);
+  maps.forEach((m, q) => m.forEach((p, c) => (out[c * maps.length + q] = p)));
+  return out;
+}
+
+/** The marks of one cell (row, col) on a 4x4 grid. */
+const at = (marks: Float32Array, row: number, col: number) => Array.from(marks.subarray((row * 4 + col) * TWIN_MARKS, (row * 4 + col + 1) * TWIN_MARKS));
+
+describe('twin marks', () => {
+  const twins = map('##..', '##..', '...#', '....'); // a 4-cell blob and a 1-cell blob
+  const single = map('....', '....', '#...', '....');
+  const triple = map('#.#.', '....', '#...', '....');
+
+  it('marks every cell of a marked phrase seen two or more times, with three-or-more and the log size ratio', () => {
+    const marks = twinMarkCells(cellsOf(twins, single, triple), 4, 3, [0, 1, 2]);
+    expect(at(marks, 0, 0)).toEqual([1, 1, Math.fround(Math.log(4))]); // in the twins' big blob and in a triple's blob
+    expect(at(marks, 1, 1)).toEqual([1, 0, Math.fround(Math.log(4))]);
+    expect(at(marks, 2, 3)).toEqual([1, 0, Math.fround(Math.log(4))]);
+    expect(at(marks, 0, 2)).toEqual([1, 1, 0]); // a triple of equal blobs
+    expect(at(marks, 2, 0)).toEqual([1, 1, 0]); // the single's cell is a triple's cell too
+    expect(at(marks, 3, 3)).toEqual([0, 0, 0]);
+  });
+
+  it('leaves phrases that are not marked, and phrases seen once, unmarked', () => {
+    expect(Array.from(twinMarkCells(cellsOf(twins, single), 4, 2, [1])).every((m) => m === 0)).toBe(true);
+    expect(Array.from(twinMarkCells(cellsOf(twins, single), 4, 2, [])).every((m) => m === 0)).toBe(true);
+    expect(() => twinMarkCells(new Float32Array(10), 4, 1, [0])).toThrow(/twinMarkCells: 10 cell probabilities/);
+  });
+
+  it('marks the phrases that name a kind of object: a colour, then a shape', () => {
+    const vocab = Vocabulary.build(Array.from({ length: 6 }, () => ['a', 'red', 'circle', 'and', 'blue', 'square']));
+    const id = (w: string) => vocab.idOf(w);
+    expect(objectPhrases([[id('a'), id('red')], [id('red'), id('circle')], [id('circle'), id('and')], [id('blue'), id('square')]], vocab)).toEqual([1, 3]);
+  });
+});
+
+describe('a model with twin marks', () => {
+  const config = () =>
+    defaultModelConfig({
+      vocabSize: 8, gridSize: 4, encoderDim: 18, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true,
+      encoder: { kind: 'compact-cnn', channels: [4, 16], coordChannels: true }, phrases: [[4, 5], [5, 6]], twinMarks: [0, 1],
+    });
+  const images = () => tf.tensor4d(Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.sin(i)), [2, 8, 8, 3]);
+
+  it('starts as the model without marks', () => {
+    const model = ShowAttendTell.create(config(), { seed: 5 });
+    const plain = ShowAttendTell.create({ ...config(), twinMarks: undefined }, { seed: 5 });
+    const x = images();
+    const before = tf.memory().numTensors;
+    const [marked, unmarked] = [model.encode(x), plain.encode(x)];
+    expect(Array.from(marked.dataSync())).toEqual(Array.from(unmarked.dataSync()));
+    tf.dispose([marked, unmarked]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x]);
+    model.dispose();
+    plain.dispose();
+  });
+
+  it('reads the marks from the phrase probabilities, moves only the marked cells, and learns the kernel', () => {
+    // Phrase 0 on in the top-left 2x2 cells and the bottom-right cell of image 0: twins of sizes 4 and 1.
+    const on = map('##..', '##..', '....', '...#');
+    const logits = (): tf.Tensor3D => tf.tensor3d([...on.map((p) => [p > 0.5 ? 5 : -5, -5]), ...on.map(() => [-5, -5])].flat(), [2, 16, 2]);
+    const features = tf.tensor3d(Array.from({ length: 2 * 16 * 3 }, (_, i) => Math.cos(i)), [2, 16, 3]);
+    const kernel = tf.variable(tf.tensor2d([[1, 2, 3], [0, 0, 0], [10, 10, 10]]));
+    const before = tf.memory().numTensors;
+    const out = addTwinMarks(features, logits(), [0], 4, kernel);
+    const shift = tf.tidy(() => tf.sub(out, features).arraySync()) as number[][][];
+    const ratio = Math.log(4);
+    shift[0]!.forEach((cell, c) => cell.forEach((d, k) => expect(d).toBeCloseTo(on[c]! > 0.5 ? k + 1 + 10 * ratio : 0, 4)));
+    shift[1]!.forEach((cell) => cell.forEach((d) => expect(d).toBe(0)));
+    out.dispose();
+    const { value, grads } = tf.variableGrads(() => tf.sum(addTwinMarks(features, logits(), [0], 4, kernel)) as tf.Scalar, [kernel]);
+    // d sum / d kernel[k][j] = the sum of mark k over the cells: 5 marked cells, none of them a triple.
+    expect(Array.from(grads[kernel.name]!.dataSync()).map((g) => +g.toFixed(4))).toEqual([5, 5, 5, 0, 0, 0, ...Array(3).fill(+(5 * ratio).toFixed(4))]);
+    tf.dispose([value, grads[kernel.name]!]);
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([features, kernel]);
+  });
+
+  it('trains end to end: the loss has a gradient for the mark kernel', () => {
+    const model = ShowAttendTell.create(config(), { seed: 7 });
+    const x = images();
+    const targets = prepareTargets({ batchSize: 2, captions: Int32Array.from([4, 5, 2, 5, 6, 2]), lengths: Int32Array.from([3, 3]) });
+    const kernel = model.decoder.twinMarkKernel!;
+    const before = tf.memory().numTensors;
+    const { value, grads } = tf.variableGrads(() => teacherForcedLoss(model, model.encode(x, true), targets, { alphaC: 1, training: true, seed: 1, oneHotEmbedding: true, phraseDetection: 1 }).loss, [kernel]);
+    expect(grads[kernel.name]!.shape).toEqual([TWIN_MARKS, 18]);
+    tf.dispose([value, grads[kernel.name]!]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+    model.dispose();
+  });
+
+  it('refuses marks that are not indices into the phrases', () => {
+    expect(() => validateModelConfig({ ...config(), twinMarks: [2] })).toThrow(/twinMarks must be increasing indices into phrases \(2 phrases\)/);
+  });
+});
