@@ -105,7 +105,9 @@ const data = { ...r.data, count: scenes };
 const annotatorStyles = Number(args['annotator-styles'] ?? 1);
 if (!(Number.isInteger(annotatorStyles) && annotatorStyles >= 1)) throw new RangeError(`--annotator-styles ${args['annotator-styles']}: expected an integer >= 1`);
 const annotatorWeights = args['annotator-weights']?.split(',').map(Number);
-if (annotatorWeights && !annotatorWeights.every((w) => w >= 0)) throw new RangeError(`--annotator-weights ${args['annotator-weights']}: expected comma-separated weights >= 0`);
+if (annotatorWeights && !(annotatorWeights.every((w) => w >= 0 && Number.isFinite(w)) && annotatorWeights.some((w) => w > 0) && args['annotator-weights']!.trim() !== '')) {
+  throw new RangeError(`--annotator-weights '${args['annotator-weights']}': expected comma-separated weights >= 0, not all 0`);
+}
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();

@@ -11,8 +11,13 @@ export interface CliResult {
 
 /** Runs the captioner CLI from source (node + tsx loader) in a child process. */
 export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runScript('src/cli/main.ts', args, env);
+}
+
+/** Runs a TypeScript entry point of the repository (path from its root) in a child process. */
+export function runScript(script: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: root,
       env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

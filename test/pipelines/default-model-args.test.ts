@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { runScript } from '../cli/run-cli.js';
+
+/**
+ * pipelines/default-model.ts replaces the shipped model after a long run, so a bad flag must stop it
+ * before anything starts: with a one-line message that names the flag, and nothing written to --work.
+ */
+describe('default-model.ts flags', () => {
+  const refused = async (args: string[], message: RegExp): Promise<void> => {
+    const r = await runScript('pipelines/default-model.ts', ['--work', '/nonexistent/captioner-default-model-args', '--install', '/nonexistent/install', ...args]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.stdout).not.toMatch(/synthesised/);
+  };
+
+  it('refuses empty, negative or all-zero --annotator-weights, naming the flag', async () => {
+    await refused(['--annotator-weights', ''], /--annotator-weights '': expected comma-separated weights >= 0, not all 0/);
+    await refused(['--annotator-weights', '0,0'], /--annotator-weights '0,0'/);
+    await refused(['--annotator-weights', '1,-1'], /--annotator-weights '1,-1'/);
+  }, 60_000);
+
+  it('refuses two budgets, and an unknown flag', async () => {
+    await refused(['--minutes', '3', '--steps', '10'], /--minutes and --steps are two budgets/);
+    await refused(['--twin-mark'], /Unknown option '--twin-mark'/);
+  }, 60_000);
+});
