@@ -92,8 +92,10 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const v = cfg.vocabSize;
   const rows = b * k;
   const w = model.decoder;
-  const { att1, featuresT, tensors: ctx } = keptContext(w, features);
-  let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
+  // The decoder reads the annotations with their twin marks, the detectors (below) without.
+  const annotations = model.decoderAnnotations(features);
+  const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
+  let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   // <pad> and the start tokens are never words of a caption: an undertrained model can still rank
   // them high, and emitting them would leave a hypothesis whose attention maps and words disagree.
@@ -113,7 +115,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const stepMemory = memory;
       const [values, indices, alpha, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
+        const out = decoderStep(w, { features: annotations, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
         const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
@@ -166,7 +168,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       memory = pg && cvg ? { previous: pg as tf.Tensor2D, coverage: cvg as tf.Tensor2D } : undefined;
     }
   } finally {
-    tf.dispose([...ctx, h, c, banMask, memory?.previous, memory?.coverage]);
+    tf.dispose([...ctx, ...(annotations === features ? [] : [annotations]), h, c, banMask, memory?.previous, memory?.coverage]);
   }
   const reranker = learnedRerank ? model.reranker : undefined;
   const views = detectorRerank > 0 || reranker ? detectorViews(model, features) : [];

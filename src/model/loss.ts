@@ -98,8 +98,9 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const { batchSize: b, steps } = p;
   const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
     o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
-  const ctx = { ...attendPrecompute(w, features), kernelsT: transposedKernels(w) };
-  let { h, c } = initialState(w, features, cfg.initState);
+  const annotations = model.decoderAnnotations(features);
+  const ctx = { ...attendPrecompute(w, annotations), kernelsT: transposedKernels(w) };
+  let { h, c } = initialState(w, annotations, cfg.initState);
   let memory = initialMemory(w, b, features.shape[1]);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;

@@ -53,8 +53,10 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
   const captions: SampledCaption[] = Array.from({ length: rows }, () => (o.attention ? { ids: [], logProb: 0, attention: [] } : { ids: [], logProb: 0 }));
   const done = new Array<boolean>(rows).fill(false);
   // As in beam search: large grids read the transposed annotations (attendPrecompute says when).
-  const { att1, featuresT, tensors: ctx } = keptContext(w, features);
-  let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
+  // The decoder reads the annotations with their twin marks (ShowAttendTell.decoderAnnotations).
+  const annotations = model.decoderAnnotations(features);
+  const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
+  let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   let words = new Int32Array(rows).fill(vocab.startId);
   try {
@@ -62,7 +64,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
       const m = memory;
       const [logits, hNew, cNew, previous, coverage, alpha] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, m);
+        const out = decoderStep(w, { features: annotations, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, m);
         // The memory's `previous` is alpha itself: a clone, so disposing the map leaves the memory whole.
         return [outputLogits(w, out.h, out.context, 0, false), out.h, out.c, out.memory?.previous, out.memory?.coverage, o.attention ? tf.clone(out.alpha) : undefined];
       });
@@ -87,7 +89,7 @@ export async function sampleCaptions(model: ShowAttendTell, features: tf.Tensor3
       }
     }
   } finally {
-    tf.dispose([...ctx, h, c, memory?.previous, memory?.coverage]);
+    tf.dispose([...ctx, ...(annotations === features ? [] : [annotations]), h, c, memory?.previous, memory?.coverage]);
   }
   return Array.from({ length: b }, (_, i) => captions.slice(i * k, i * k + k));
 }

@@ -89,7 +89,7 @@ export class ShowAttendTell {
       if (t.rank !== 3) throw new TypeError(`encoder kind 'precomputed' takes features [B, ${this.config.gridSize ** 2}, ${this.config.encoderDim}], got rank ${t.rank}`);
       return tf.clone(t) as tf.Tensor3D;
     }
-    const out = this.withTwinMarks(this.encoder.encode(images, training));
+    const out = this.encoder.encode(images, training);
     const want = [this.config.gridSize ** 2, this.config.encoderDim];
     if (out.shape[1] !== want[0] || out.shape[2] !== want[1]) {
       const shape = out.shape.join(', ');
@@ -99,16 +99,19 @@ export class ShowAttendTell {
     return out;
   }
 
-  /** The annotations with their twin marks (config.twinMarks; twin-marks.ts), or as they are. */
-  private withTwinMarks(features: tf.Tensor3D): tf.Tensor3D {
+  /**
+   * The annotations the decoder reads: `features` with their twin marks (config.twinMarks;
+   * twin-marks.ts) as a new tensor the caller owns, or `features` itself for a model without marks.
+   * The detectors read `features` unmarked: their maps are what the marks are counted from, and a
+   * detector that could see the marks could learn to erase the blobs that set them.
+   */
+  decoderAnnotations(features: tf.Tensor3D): tf.Tensor3D {
     const { phraseKernel, phraseBias, twinMarkKernel } = this.decoder;
     const marked = this.config.twinMarks;
     if (!marked || !phraseKernel || !phraseBias || !twinMarkKernel) return features;
     const [b, l, enc] = features.shape;
     const logits = tf.tidy(() => tf.reshape(tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), phraseKernel as tf.Tensor2D), phraseBias), [b, l, phraseBias.shape[0]!]));
-    const out = addTwinMarks(features, logits as tf.Tensor3D, marked, this.config.gridSize, twinMarkKernel);
-    features.dispose();
-    return out;
+    return addTwinMarks(features, logits as tf.Tensor3D, marked, this.config.gridSize, twinMarkKernel);
   }
 
   /** True when the encoder has weights that training updates (compact CNN, or external with fineTune). */

@@ -57,14 +57,18 @@ describe('a model with twin marks', () => {
     });
   const images = () => tf.tensor4d(Array.from({ length: 2 * 8 * 8 * 3 }, (_, i) => Math.sin(i)), [2, 8, 8, 3]);
 
-  it('starts as the model without marks', () => {
+  it('starts as the model without marks, and leaves the detectors the unmarked annotations', () => {
     const model = ShowAttendTell.create(config(), { seed: 5 });
     const plain = ShowAttendTell.create({ ...config(), twinMarks: undefined }, { seed: 5 });
     const x = images();
     const before = tf.memory().numTensors;
-    const [marked, unmarked] = [model.encode(x), plain.encode(x)];
-    expect(Array.from(marked.dataSync())).toEqual(Array.from(unmarked.dataSync()));
-    tf.dispose([marked, unmarked]);
+    const [features, unmarked] = [model.encode(x), plain.encode(x)];
+    expect(Array.from(features.dataSync())).toEqual(Array.from(unmarked.dataSync()));
+    expect(plain.decoderAnnotations(unmarked)).toBe(unmarked);
+    const annotations = model.decoderAnnotations(features);
+    expect(annotations).not.toBe(features);
+    expect(Array.from(annotations.dataSync())).toEqual(Array.from(features.dataSync()));
+    tf.dispose([features, unmarked, annotations]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([x]);
     model.dispose();
