@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { ShowAttendTell, defaultModelConfig, validateModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, beamSearch, defaultModelConfig, sampleCaptions, validateModelConfig } from '../../src/model/index.js';
+import { tinyVocab } from './helpers.js';
 import { prepareTargets, teacherForcedLoss } from '../../src/model/loss.js';
 import { addTwinMarks, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
 import { objectPhrases } from '../../pipelines/train.js';
@@ -107,6 +108,39 @@ describe('a model with twin marks', () => {
     tf.dispose([value, grads[kernel.name]!]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
+    model.dispose();
+  });
+
+  it('changes what beam search and sampling decode, and leaks no tensors there', async () => {
+    const vocab = tinyVocab();
+    const cfg = defaultModelConfig({
+      vocabSize: vocab.size, gridSize: 4, encoderDim: 3, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true,
+      encoder: { kind: 'precomputed' }, phrases: [[vocab.idOf('red'), vocab.idOf('circle')], [vocab.idOf('blue'), vocab.idOf('square')]], twinMarks: [0, 1],
+    });
+    const model = ShowAttendTell.create(cfg, { seed: 11 });
+    // Channel 0 on in two separate blobs of image 0 (twins) and one blob of image 1; phrase 0 reads it.
+    const on = [map('##..', '##..', '....', '...#'), map('##..', '##..', '....', '....')];
+    const feats = tf.tensor3d(on.flatMap((m) => m.flatMap((p, c) => [p > 0.5 ? 1 : 0, Math.sin(c), Math.cos(c)])), [2, 16, 3]);
+    tf.tidy(() => {
+      model.decoder.phraseKernel!.assign(tf.tensor2d([[20, 0], [0, 0], [0, 0]]));
+      model.decoder.phraseBias!.assign(tf.tensor1d([-10, -10]));
+    });
+    const decode = async () => {
+      const beams = await beamSearch(model, feats, vocab, { beamSize: 2, maxSteps: 6, detectorRerank: 0 });
+      const greedy = await sampleCaptions(model, feats, vocab, { samples: 1, temperature: 0, maxSteps: 6, rng: () => 0 });
+      return [...beams.map((r) => r.best.score), ...greedy.map((g) => g[0]!.logProb)];
+    };
+    const before = tf.memory().numTensors;
+    const unmarked = await decode();
+    tf.tidy(() => model.decoder.twinMarkKernel!.assign(tf.tensor2d([[0, 8, -8], [0, 0, 0], [0, 0, 0]])));
+    const marked = await decode();
+    // Only image 0 has twins: its scores move, image 1's do not.
+    expect(marked[0]).not.toBeCloseTo(unmarked[0]!, 3);
+    expect(marked[1]).toBeCloseTo(unmarked[1]!, 5);
+    expect(marked[2]).not.toBeCloseTo(unmarked[2]!, 3);
+    expect(marked[3]).toBeCloseTo(unmarked[3]!, 5);
+    expect(tf.memory().numTensors).toBe(before);
+    feats.dispose();
     model.dispose();
   });
 
