@@ -6,15 +6,15 @@
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
- *        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks]
+ *        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
  * candidates and fitting its networks, default one per core on a CPU backend, as `captioner train`;
  * --finetune-steps 0 skips fine-tuning; --finetune-only fine-tunes the model already in --install;
  * --scenes N synthesises N scenes instead of the recipe's 12,500, for a different --work;
  * --annotator-styles and --annotator-weights train with a start token per annotator, as `captioner
- * train` does: the sixteenth round of models/default/README.md, not the shipped recipe; --twin-marks,
- * as `captioner train --twin-marks`: the seventeenth round).
+ * train` does: the sixteenth round of models/default/README.md, not the shipped recipe; --twin-marks
+ * and --order-marks, as `captioner train`: the seventeenth round).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
@@ -40,7 +40,7 @@ import { RERANKER_FILE } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
-       [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks]
+       [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
 Trains the default model from scratch (--minutes of training, the shipped run 46; then counting
 calibration, fine-tuning and the learned re-ranker: about 85 minutes in all with --minutes 46 on
 2 cores), and installs it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
@@ -53,7 +53,7 @@ of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesis
 --annotator-styles K (default 1: off) gives each of the K annotators a start token and captions in annotator 0's
 wording; --annotator-weights W0,W1,... draws each image's caption by its annotator's weight (default uniform).
 --twin-marks marks in every annotation whether the phrase detector sees its kind of object twice
-(src/model/twin-marks.ts).`;
+(src/model/twin-marks.ts); --order-marks also marks where each object's centre is.`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -75,6 +75,7 @@ const { values: args } = parseArgs({
     'annotator-styles': { type: 'string' },
     'annotator-weights': { type: 'string' },
     'twin-marks': { type: 'boolean', default: false },
+    'order-marks': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -127,7 +128,7 @@ if (!finetuneOnly) {
   if (!resume) await rm(runDir, { recursive: true, force: true });
   const tTrain = performance.now();
   await new Promise<void>((done, fail) => {
-    trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers, annotatorStyles, annotatorWeights, twinMarks: args['twin-marks'] }).subscribe({
+    trainPipeline({ ...r.train, model: { ...r.train.model, encoder: { ...r.train.model.encoder, kernelSizes: [...r.train.model.encoder.kernelSizes], channels: [...r.train.model.encoder.channels] } }, dataset, outDir: runDir, resume, ...budget, workers, annotatorStyles, annotatorWeights, twinMarks: args['twin-marks'], orderMarks: args['order-marks'] }).subscribe({
       next: (e) => {
         const line = e.type === 'train.step' ? undefined : describeEvent(e);
         if (line) console.log(line);

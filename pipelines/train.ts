@@ -95,6 +95,8 @@ export interface TrainOptions {
    * Needs phrases > 0. Default false.
    */
   twinMarks?: boolean;
+  /** With twinMarks, the marked phrases' blobs also mark each object's centre x (config.orderMarks). */
+  orderMarks?: boolean;
   /** Longest caption trained on, in words (50). */
   maxLen?: number;
   captionSampling?: CaptionSampling; // 'one-random'
@@ -230,7 +232,8 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
         const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases) } : {};
         if (o.twinMarks && !phrases.phrases) throw new RangeError('twinMarks: the marks are read from the phrase detector; set phrases > 0');
-        if (o.twinMarks) Object.assign(phrases, { twinMarks: objectPhrases(phrases.phrases!, vocab) });
+        if (o.orderMarks && !o.twinMarks) throw new RangeError('orderMarks: the order marks come with the twin marks; set twinMarks');
+        if (o.twinMarks) Object.assign(phrases, { twinMarks: objectPhrases(phrases.phrases!, vocab), ...(o.orderMarks ? { orderMarks: true } : {}) });
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);

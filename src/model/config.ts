@@ -85,6 +85,9 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
     const ok = Array.isArray(c) && c.every((q, i) => Number.isInteger(q) && q >= 0 && q < n && (i === 0 || q > c[i - 1]!));
     if (!ok) throw new TypeError(`${source}: ${key} must be increasing indices into phrases (${n} phrases); got ${JSON.stringify(c)}`);
   }
+  if (config.orderMarks !== undefined && (typeof config.orderMarks !== 'boolean' || (config.orderMarks && !config.twinMarks))) {
+    throw new TypeError(`${source}: orderMarks must be true or false, and needs twinMarks (got ${String(config.orderMarks)})`);
+  }
   if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
     throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);
   }

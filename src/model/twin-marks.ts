@@ -18,22 +18,48 @@ import { blobCells, checkCells, COUNT_THRESHOLD } from './phrase-count.js';
 
 /** Marks per cell: [has a twin, has two twins, log(largest / smallest blob)]. */
 export const TWIN_MARKS = 3;
+/**
+ * With order marks (config.orderMarks) two more: [in an object's blob, that blob's centre x in
+ * [-1, 1]]. Annotators name objects by their centres' x; a cell is 8 pixels wide, and ~10% of
+ * captions named objects whose centres lie 1-5 pixels apart out of order (seventeenth round).
+ * The blob's probability-weighted centre places the object within its cell.
+ */
+export const ORDER_MARKS = 2;
+
+/** How many marks a model with these options reads. */
+export function markCount(orderMarks: boolean | undefined): number {
+  return TWIN_MARKS + (orderMarks ? ORDER_MARKS : 0);
+}
 
 /**
- * [L * TWIN_MARKS] for one image: `cells` is its [L, P] row-major phrase probabilities on a grid x
- * grid grid, `marked` the phrases whose blobs count objects. A cell in blobs of several marked
- * phrases takes the largest of each mark.
+ * [L * markCount(true)] for one image: `cells` is its [L, P] row-major phrase probabilities on a grid
+ * x grid grid, `marked` the phrases whose blobs count objects. A cell in blobs of several marked
+ * phrases takes the largest of each twin mark, and the order marks of the phrase most probable there.
  */
 export function twinMarkCells(cells: Float32Array, grid: number, numPhrases: number, marked: readonly number[], threshold = COUNT_THRESHOLD): Float32Array {
   checkCells(cells, grid, numPhrases, 'twinMarkCells');
-  const marks = new Float32Array(grid * grid * TWIN_MARKS);
+  const n = markCount(true);
+  const marks = new Float32Array(grid * grid * n);
+  const owner = new Float32Array(grid * grid);
   for (const q of marked) {
     const blobs = blobCells(cells, grid, numPhrases, q, threshold);
-    if (blobs.length < 2) continue;
     const sizes = blobs.map((b) => b.length);
-    const mark = [1, blobs.length >= 3 ? 1 : 0, Math.log(Math.max(...sizes) / Math.min(...sizes))];
-    for (const c of blobs.flat()) {
-      for (let k = 0; k < TWIN_MARKS; k++) marks[c * TWIN_MARKS + k] = Math.max(marks[c * TWIN_MARKS + k]!, mark[k]!);
+    const twin = blobs.length < 2 ? [0, 0, 0] : [1, blobs.length >= 3 ? 1 : 0, Math.log(Math.max(...sizes) / Math.min(...sizes))];
+    for (const blob of blobs) {
+      let [x, mass] = [0, 0];
+      for (const c of blob) {
+        const p = cells[c * numPhrases + q]!;
+        x += p * (((c % grid) + 0.5) / grid * 2 - 1);
+        mass += p;
+      }
+      for (const c of blob) {
+        for (let k = 0; k < TWIN_MARKS; k++) marks[c * n + k] = Math.max(marks[c * n + k]!, twin[k]!);
+        const p = cells[c * numPhrases + q]!;
+        if (p <= owner[c]!) continue;
+        owner[c] = p;
+        marks[c * n + TWIN_MARKS] = 1;
+        marks[c * n + TWIN_MARKS + 1] = x / mass;
+      }
     }
   }
   return marks;
@@ -41,18 +67,23 @@ export function twinMarkCells(cells: Float32Array, grid: number, numPhrases: num
 
 /**
  * features [B, L, enc] -> features + marks · kernel, the marks read from `phraseLogits` [B, L, P]
- * (which this disposes). kernel is [TWIN_MARKS, enc]. Caller owns the result. Inside the trainer's
+ * (which this disposes). kernel is [markCount(orderMarks), enc]: its rows say which marks are read. Caller owns the result. Inside the trainer's
  * variableGrads the marks are data: the gradient reaches the kernel and passes through to the
  * features unchanged.
  */
 export function addTwinMarks(features: tf.Tensor3D, phraseLogits: tf.Tensor3D, marked: readonly number[], grid: number, kernel: tf.Variable): tf.Tensor3D {
   const [b, l, enc] = features.shape;
   const p = phraseLogits.shape[2];
+  const used = kernel.shape[0]!;
+  const n = markCount(true);
   const probs = tf.sigmoid(phraseLogits);
   const cells = probs.dataSync() as Float32Array;
   probs.dispose();
   phraseLogits.dispose();
-  const marks = new Float32Array(b * l * TWIN_MARKS);
-  for (let i = 0; i < b; i++) marks.set(twinMarkCells(cells.subarray(i * l * p, (i + 1) * l * p), grid, p, marked), i * l * TWIN_MARKS);
-  return tf.tidy(() => tf.add(features, tf.reshape(tf.matMul(tf.tensor2d(marks, [b * l, TWIN_MARKS]), kernel as tf.Tensor2D), [b, l, enc])));
+  const marks = new Float32Array(b * l * used);
+  for (let i = 0; i < b; i++) {
+    const all = twinMarkCells(cells.subarray(i * l * p, (i + 1) * l * p), grid, p, marked);
+    for (let c = 0; c < l; c++) marks.set(all.subarray(c * n, c * n + used), (i * l + c) * used);
+  }
+  return tf.tidy(() => tf.add(features, tf.reshape(tf.matMul(tf.tensor2d(marks, [b * l, used]), kernel as tf.Tensor2D), [b, l, enc])));
 }

@@ -80,6 +80,8 @@ export interface ModelConfig {
    * Absent: no marks.
    */
   twinMarks?: number[];
+  /** The marked phrases' blobs also mark where each object's centre is (twin-marks.ts). Needs twinMarks. */
+  orderMarks?: boolean;
   /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the

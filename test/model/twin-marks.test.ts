@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ShowAttendTell, beamSearch, defaultModelConfig, sampleCaptions, validateModelConfig } from '../../src/model/index.js';
 import { tinyVocab } from './helpers.js';
 import { prepareTargets, teacherForcedLoss } from '../../src/model/loss.js';
-import { addTwinMarks, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
+import { addTwinMarks, markCount, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
 import { objectPhrases } from '../../pipelines/train.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
@@ -19,8 +19,11 @@ function cellsOf(...maps: number[][]): Float32Array {
   return out;
 }
 
-/** The marks of one cell (row, col) on a 4x4 grid. */
-const at = (marks: Float32Array, row: number, col: number) => Array.from(marks.subarray((row * 4 + col) * TWIN_MARKS, (row * 4 + col + 1) * TWIN_MARKS));
+const N = markCount(true);
+/** The twin marks of one cell (row, col) on a 4x4 grid. */
+const at = (marks: Float32Array, row: number, col: number) => Array.from(marks.subarray((row * 4 + col) * N, (row * 4 + col) * N + TWIN_MARKS));
+/** The order marks of one cell: [in a blob, its centre x]. */
+const order = (marks: Float32Array, row: number, col: number) => Array.from(marks.subarray((row * 4 + col) * N + TWIN_MARKS, (row * 4 + col + 1) * N));
 
 describe('twin marks', () => {
   const twins = map('##..', '##..', '...#', '....'); // a 4-cell blob and a 1-cell blob
@@ -37,10 +40,24 @@ describe('twin marks', () => {
     expect(at(marks, 3, 3)).toEqual([0, 0, 0]);
   });
 
-  it('leaves phrases that are not marked, and phrases seen once, unmarked', () => {
-    expect(Array.from(twinMarkCells(cellsOf(twins, single), 4, 2, [1])).every((m) => m === 0)).toBe(true);
+  it('leaves phrases that are not marked unmarked, and a phrase seen once without twin marks', () => {
+    const twinFree = (m: Float32Array) => Array.from({ length: 16 }, (_, c) => at(m, Math.floor(c / 4), c % 4)).flat().every((v) => v === 0);
     expect(Array.from(twinMarkCells(cellsOf(twins, single), 4, 2, [])).every((m) => m === 0)).toBe(true);
+    const singleOnly = twinMarkCells(cellsOf(twins, single), 4, 2, [1]);
+    expect(twinFree(singleOnly)).toBe(true);
+    expect(order(singleOnly, 2, 0)).toEqual([1, -0.75]);
+    expect(order(singleOnly, 0, 0)).toEqual([0, 0]);
     expect(() => twinMarkCells(new Float32Array(10), 4, 1, [0])).toThrow(/twinMarkCells: 10 cell probabilities/);
+  });
+
+  it('gives each blob cell its object centre x, from the phrase most probable there', () => {
+    const faint = map('....', '....', '....', '....').map((p, c) => (c === 0 ? 0.5 : p)); // cell (0, 0) at 0.5 only
+    const marks = twinMarkCells(cellsOf(twins, faint), 4, 2, [0, 1]);
+    // The twins' 2x2 blob is centred at x = 1 cell of 4: -0.5 in [-1, 1]; it owns (0, 0) at 0.9 over 0.5.
+    expect(order(marks, 0, 0)).toEqual([1, -0.5]);
+    expect(order(marks, 1, 1)).toEqual([1, -0.5]);
+    expect(order(marks, 2, 3)).toEqual([1, 0.75]);
+    expect(order(marks, 3, 0)).toEqual([0, 0]);
   });
 
   it('marks the phrases that name a kind of object: a colour, then a shape', () => {
@@ -93,6 +110,13 @@ describe('a model with twin marks', () => {
     // d sum / d kernel[k][j] = the sum of mark k over the cells: 5 marked cells, none of them a triple.
     expect(Array.from(grads[kernel.name]!.dataSync()).map((g) => +g.toFixed(4))).toEqual([5, 5, 5, 0, 0, 0, ...Array(3).fill(+(5 * ratio).toFixed(4))]);
     tf.dispose([value, grads[kernel.name]!]);
+    // A kernel of five rows also reads the order marks: in a blob (row 3) and the blob's centre x (row 4).
+    const withOrder = tf.tidy(() => tf.variable(tf.tensor2d([[0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 1, 1], [2, 2, 2]])));
+    const ordered = addTwinMarks(features, logits(), [0], 4, withOrder);
+    const orderShift = tf.tidy(() => tf.sub(ordered, features).arraySync()) as number[][][];
+    // The 2x2 blob is centred at x = -0.5, the single cell (3, 3) at 0.75.
+    [[0, -0.5], [5, -0.5], [15, 0.75], [2, undefined]].forEach(([c, x]) => orderShift[0]![c!]!.forEach((d) => expect(d).toBeCloseTo(x === undefined ? 0 : 1 + 2 * x, 5)));
+    tf.dispose([ordered, withOrder]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([features, kernel]);
   });

@@ -162,6 +162,23 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), dataset: unnamed, outDir: join(root, 'styles-unnamed'), annotatorStyles: 5 }))).rejects.toThrow(/annotatorStyles 5: .*does not name its captions' annotators/);
   });
 
+  it('with twinMarks, the model marks its colour-shape phrases (and order); without a phrase detector it is refused', async () => {
+    const out = join(root, 'twins');
+    const detectors = { ...base(), model: { ...base().model, wordDetector: true }, trainer: { wordDetection: 1, phraseDetection: 1 }, phrases: 12 };
+    await lastValueFrom(trainPipeline({ ...detectors, outDir: out, epochs: 1, twinMarks: true, orderMarks: true }));
+    const ck = await loadCheckpoint(join(out, 'last'));
+    const marked = ck.model.config.twinMarks!;
+    expect(marked.length).toBeGreaterThan(0);
+    const named = (q: number) => ck.model.config.phrases![q]!.map((id) => ck.vocab.wordOf(id));
+    for (const q of marked) expect(named(q)).toEqual([expect.stringMatching(/^(red|green|blue|yellow|purple|orange|pink)$/), expect.stringMatching(/^(circle|square|triangle|diamond|star|cross)$/)]);
+    expect(ck.model.config.phrases!.length).toBeGreaterThan(marked.length);
+    expect(ck.model.config.orderMarks).toBe(true);
+    expect(ck.model.decoder.twinMarkKernel!.shape).toEqual([5, ck.model.config.encoderDim]);
+    ck.model.dispose();
+    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'twins-no-phrases'), twinMarks: true }))).rejects.toThrow(/twinMarks: the marks are read from the phrase detector; set phrases > 0/);
+    await expect(lastValueFrom(trainPipeline({ ...detectors, outDir: join(root, 'order-alone'), orderMarks: true }))).rejects.toThrow(/orderMarks: the order marks come with the twin marks/);
+  });
+
   it('with annealMinutes, the learning rates follow the anneal and its clock is saved for resume', async () => {
     const outDir = join(root, 'anneal');
     // A budget far shorter than one step: every step after the first trains at the floor.
