@@ -5,7 +5,7 @@
  * fine-tunes it self-critically (pipelines/self-critical.ts), installing the best fine-tuned model.
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
- *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
+ *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--rerank-networks N] [--scenes N]
  *        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
@@ -39,7 +39,7 @@ import { describeRerankerEvent } from '../src/cli/commands/rerank-train.js';
 import { RERANKER_FILE } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
-       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--scenes N]
+       [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--rerank-networks N] [--scenes N]
        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
 Trains the default model from scratch (--minutes of training, the shipped run 46; then counting
 calibration, fine-tuning and the learned re-ranker: about 85 minutes in all with --minutes 46 on
@@ -48,7 +48,8 @@ steps, with the anneal over them, instead of M minutes: the same run on a fast m
 --finetune-steps N (default ${DEFAULT_MODEL_RECIPE.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
 --finetune-only skips training and fine-tunes the model already in --install.
 --rerank-images N (default ${DEFAULT_MODEL_RECIPE.rerank.trainImages}; 0: none) trains the learned re-ranker last, on the candidates
-of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work).
+of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesised once into --work); --rerank-networks N
+(default ${DEFAULT_MODEL_RECIPE.rerank.ensemble}) is how many networks it averages.
 --scenes N (default ${DEFAULT_MODEL_RECIPE.data.count}) synthesises N scenes of seed ${DEFAULT_MODEL_RECIPE.data.seed} to train on (80% train, 10% val).
 --annotator-styles K (default 1: off) gives each of the K annotators a start token and captions in annotator 0's
 wording; --annotator-weights W0,W1,... draws each image's caption by its annotator's weight (default uniform).
@@ -71,6 +72,7 @@ const { values: args } = parseArgs({
     'finetune-steps': { type: 'string' },
     'finetune-only': { type: 'boolean', default: false },
     'rerank-images': { type: 'string' },
+    'rerank-networks': { type: 'string' },
     scenes: { type: 'string' },
     'annotator-styles': { type: 'string' },
     'annotator-weights': { type: 'string' },
@@ -100,6 +102,8 @@ if (!(Number.isInteger(finetuneSteps) && finetuneSteps >= 0)) throw new RangeErr
 const finetuneOnly = args['finetune-only'];
 const rerankImages = Number(args['rerank-images'] ?? r.rerank.trainImages);
 if (!(Number.isInteger(rerankImages) && rerankImages >= 0)) throw new RangeError(`--rerank-images ${args['rerank-images']}: expected an integer >= 0`);
+const rerankNetworks = Number(args['rerank-networks'] ?? r.rerank.ensemble);
+if (!(Number.isInteger(rerankNetworks) && rerankNetworks >= 1)) throw new RangeError(`--rerank-networks ${args['rerank-networks']}: expected an integer >= 1`);
 const scenes = Number(args.scenes ?? r.data.count);
 if (!(Number.isInteger(scenes) && scenes >= 100)) throw new RangeError(`--scenes ${args.scenes}: expected an integer >= 100`);
 const data = { ...r.data, count: scenes };
@@ -155,12 +159,15 @@ let rerankMinutes = 0;
 if (rerankImages > 0) {
   const tRerank = performance.now();
   // Named by seed and count, so a --work left by a recipe with other re-ranker data is not reused.
-  const rerankDir = join(work, `rerank-data-seed${r.rerank.data.seed}-${r.rerank.data.count}`);
+  // Enough scenes for --rerank-images in the train split (80%) and the validation images in val (10%):
+  // the recipe's 50,000 for its 40,000, fewer (and less synthesis) for a smaller re-ranker.
+  const rerankScenes = Math.min(r.rerank.data.count, Math.ceil(Math.max(rerankImages / 0.8, r.rerank.valImages / 0.1)));
+  const rerankDir = join(work, `rerank-data-seed${r.rerank.data.seed}-${rerankScenes}`);
   const haveRerankData = await stat(join(rerankDir, 'dataset.json')).then(() => true, () => false);
-  if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data });
+  if (!haveRerankData) await generateSynthetic({ outDir: rerankDir, ...r.rerank.data, count: rerankScenes });
   const rerankData = await loadKarpathy(join(rerankDir, 'dataset.json'), join(rerankDir, 'images'));
   const { data: _seed, ...rerankOptions } = r.rerank;
-  await logEvents(trainReranker({ ...rerankOptions, trainImages: rerankImages, threads: workers, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }), describeRerankerEvent);
+  await logEvents(trainReranker({ ...rerankOptions, ensemble: rerankNetworks, trainImages: rerankImages, threads: workers, modelDir: install, dataset: { ...rerankData, name: `synthetic seed ${r.rerank.data.seed}` } }), describeRerankerEvent);
   rerankMinutes = (performance.now() - tRerank) / 60_000;
 }
 console.log(

@@ -19,8 +19,9 @@ describe('default-model.ts flags', () => {
     await refused(['--annotator-weights', '1,-1'], /--annotator-weights '1,-1'/);
   }, 60_000);
 
-  it('refuses two budgets, and an unknown flag', async () => {
+  it('refuses two budgets, an unknown flag, and a re-ranker of no networks', async () => {
     await refused(['--minutes', '3', '--steps', '10'], /--minutes and --steps are two budgets/);
     await refused(['--twin-mark'], /Unknown option '--twin-mark'/);
+    await refused(['--rerank-networks', '0'], /--rerank-networks 0: expected an integer >= 1/);
   }, 60_000);
 });
