@@ -78,7 +78,8 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
   const noisyOr = (z: tf.Tensor3D) => tf.sub(1, tf.exp(tf.neg(tf.sum(tf.softplus(z), 1))));
   const countable = new Set(model.config.countablePhrases ?? []);
   const [presence, cells, phrasePresence, phraseCells] = tf.tidy(() => {
-    const z = detectorLogits(model, features);
+    // As in training: the word detector reads the annotations with their twin marks, the phrase detector without.
+    const z = detectorLogits(model, model.decoderAnnotations(features));
     const zp = phrases.length > 0 ? phraseLogits(model, features) : undefined;
     return [
       noisyOr(z).dataSync() as Float32Array,

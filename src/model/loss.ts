@@ -174,7 +174,9 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   }
   const guided = o.attentionGuidance !== undefined && o.attentionGuidance > 0;
   if ((o.wordDetection !== undefined && o.wordDetection > 0) || guided) {
-    const z = detectorLogits(model, features);
+    // The word detector reads the marked annotations: its maps of "two" and "are" teach the attention
+    // that says them (ShowAttendTell.decoderAnnotations).
+    const z = detectorLogits(model, annotations);
     if (o.wordDetection !== undefined && o.wordDetection > 0) {
       loss = tf.add(loss, tf.mul(wordDetectionLossFromLogits(z, p), o.wordDetection)) as tf.Scalar;
     }

@@ -102,8 +102,10 @@ export class ShowAttendTell {
   /**
    * The annotations the decoder reads: `features` with their twin marks (config.twinMarks;
    * twin-marks.ts) as a new tensor the caller owns, or `features` itself for a model without marks.
-   * The detectors read `features` unmarked: their maps are what the marks are counted from, and a
-   * detector that could see the marks could learn to erase the blobs that set them.
+   * The word detector reads these too: its maps of "two" and "are" are the attention's teacher when
+   * the decoder says them (attentionGuidance), and without the marks they could not find the twins.
+   * The phrase detector reads `features` unmarked: its blobs are what the marks are counted from,
+   * and seeing the marks it learned to lose them (seventeenth round).
    */
   decoderAnnotations(features: tf.Tensor3D): tf.Tensor3D {
     const { phraseKernel, phraseBias, twinMarkKernel } = this.decoder;
