@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { ShowAttendTell, beamSearch, defaultModelConfig, sampleCaptions, validateModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, beamSearch, defaultModelConfig, detectorViews, sampleCaptions, validateModelConfig } from '../../src/model/index.js';
 import { tinyVocab } from './helpers.js';
 import { prepareTargets, teacherForcedLoss } from '../../src/model/loss.js';
 import { addTwinMarks, markCount, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
@@ -135,7 +135,7 @@ describe('a model with twin marks', () => {
     model.dispose();
   });
 
-  it('changes what beam search and sampling decode, and leaks no tensors there', async () => {
+  it('changes what beam search, sampling and the word detector read, and leaks no tensors there', async () => {
     const vocab = tinyVocab();
     const cfg = defaultModelConfig({
       vocabSize: vocab.size, gridSize: 4, encoderDim: 3, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true,
@@ -156,8 +156,14 @@ describe('a model with twin marks', () => {
     };
     const before = tf.memory().numTensors;
     const unmarked = await decode();
+    const plainViews = detectorViews(model, feats);
     tf.tidy(() => model.decoder.twinMarkKernel!.assign(tf.tensor2d([[0, 8, -8], [0, 0, 0], [0, 0, 0]])));
     const marked = await decode();
+    // The word detector reads the marks, the phrase detector (what the marks are read from) does not.
+    const views = detectorViews(model, feats);
+    expect(Array.from(views[0]!.presence)).not.toEqual(Array.from(plainViews[0]!.presence));
+    expect(Array.from(views[1]!.presence)).toEqual(Array.from(plainViews[1]!.presence));
+    expect(Array.from(views[0]!.phrases!.presence)).toEqual(Array.from(plainViews[0]!.phrases!.presence));
     // Only image 0 has twins: its scores move, image 1's do not.
     expect(marked[0]).not.toBeCloseTo(unmarked[0]!, 3);
     expect(marked[1]).toBeCloseTo(unmarked[1]!, 5);
