@@ -35,6 +35,8 @@ export interface EvaluateOptions {
   learnedRerank?: boolean;
   /** Annotator style to caption in (BeamOptions.style; default 0). */
   style?: number;
+  /** Nats for the grouping words where the twin marks see twins (BeamOptions.groupBonus; default 0). */
+  groupBonus?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -70,6 +72,8 @@ export interface EvaluationReport {
   learnedRerank: boolean;
   /** The annotator style captions started from (0: <start>; see Vocabulary.startIds). */
   style: number;
+  /** Nats added to the grouping words where the twin marks see twins (BeamOptions.groupBonus; 0: none). */
+  groupBonus: number;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -94,7 +98,7 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, groupBonus = 0, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
@@ -105,7 +109,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, ...(groupBonus > 0 ? { groupBonus } : {}) },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -129,6 +133,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     detectorRerank,
     learnedRerank,
     style,
+    groupBonus,
     backend: opts.backend,
     images: done.length,
     skipped,

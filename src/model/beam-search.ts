@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
+import { twinFlags } from './twin-marks.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -48,7 +49,10 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabular
     throw new RangeError(`style (--style) must be ${styles} (got ${style})`);
   }
   if (style !== 0 && learnedRerank) throw new RangeError(`style ${style}: the learned re-ranker completes openings in style 0 only; pass learnedRerank: false (--no-learned-rerank) with another style`);
-  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style };
+  const groupBonus = opts.groupBonus ?? 0;
+  if (!(groupBonus >= 0)) throw new RangeError(`groupBonus (--group-bonus) must be >= 0 (got ${groupBonus})`);
+  if (groupBonus > 0 && !model.config.twinMarks) throw new RangeError('groupBonus (--group-bonus) reads the twin marks: the model was trained without them (captioner train --twin-marks)');
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus };
 }
 
 /** `view` (what the detector says of the image) and `rerank` > 0 add rerank x detectorAgreement to the score. */
@@ -81,7 +85,7 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
  * Does not dispose `features`.
  */
 export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
-  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style } = checkOptions(opts, model, vocab);
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus } = checkOptions(opts, model, vocab);
   const cfg = model.config;
   const [b, l, enc] = features.shape;
   if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
@@ -102,7 +106,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const banned = new Float32Array(v);
   banned[vocab.padId] = -Infinity;
   for (const id of vocab.startIds) banned[id] = -Infinity;
-  const banMask = tf.tensor2d(banned, [1, v]);
+  const banMask = groupBonus > 0 ? groupingBias(model, features, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);
@@ -191,4 +195,22 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
     results.push({ caption: best.words.join(' '), best, alternatives, gridSize: cfg.gridSize });
   }
   return results;
+}
+
+/**
+ * [B * k, V]: `banned` on every row, plus `bonus` on the words that group objects ("two", "three",
+ * "are") on the rows of images whose twin marks see a repeated object.
+ */
+function groupingBias(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, banned: Float32Array, k: number, bonus: number): tf.Tensor2D {
+  const v = banned.length;
+  const flags = twinFlags(model, features);
+  const words = ['two', 'three', 'are'].map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId);
+  const bias = new Float32Array(flags.length * k * v);
+  flags.forEach((twins, i) => {
+    for (let r = i * k; r < (i + 1) * k; r++) {
+      bias.set(banned, r * v);
+      if (twins) for (const id of words) bias[r * v + id] = bonus;
+    }
+  });
+  return tf.tensor2d(bias, [flags.length * k, v]);
 }

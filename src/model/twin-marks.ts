@@ -15,6 +15,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { blobCells, checkCells, COUNT_THRESHOLD } from './phrase-count.js';
+import { phraseLogits } from './loss.js';
+import type { ShowAttendTell } from './show-attend-tell.js';
 
 /** Marks per cell: [has a twin, has two twins, log(largest / smallest blob)]. */
 export const TWIN_MARKS = 3;
@@ -86,4 +88,19 @@ export function addTwinMarks(features: tf.Tensor3D, phraseLogits: tf.Tensor3D, m
     for (let c = 0; c < l; c++) marks.set(all.subarray(c * n, c * n + used), (i * l + c) * used);
   }
   return tf.tidy(() => tf.add(features, tf.reshape(tf.matMul(tf.tensor2d(marks, [b * l, used]), kernel as tf.Tensor2D), [b, l, enc])));
+}
+
+/** Per image of `features` [B, L, enc]: whether the model's twin marks see a repeated object. */
+export function twinFlags(model: ShowAttendTell, features: tf.Tensor3D): boolean[] {
+  const marked = model.config.twinMarks ?? [];
+  const [b, l] = features.shape;
+  const p = model.config.phrases?.length ?? 0;
+  if (marked.length === 0 || p === 0) return new Array<boolean>(b).fill(false);
+  const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, features)).dataSync() as Float32Array);
+  const n = markCount(true);
+  return Array.from({ length: b }, (_, i) => {
+    const marks = twinMarkCells(cells.subarray(i * l * p, (i + 1) * l * p), model.config.gridSize, p, marked);
+    for (let c = 0; c < l; c++) if (marks[c * n]! > 0) return true;
+    return false;
+  });
 }

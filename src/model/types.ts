@@ -123,6 +123,12 @@ export interface BeamOptions {
    * openings start from <start>, so a style other than 0 needs learnedRerank false.
    */
   style?: number;
+  /**
+   * Nats added to the log-probability of "two", "three" and "are" on images whose twin marks
+   * (config.twinMarks) see a repeated object: a search that tries the grouped caption where the
+   * decoder alone gives its one deciding word too little (seventeenth round). Default 0.
+   */
+  groupBonus?: number;
 }
 
 export interface Hypothesis {

@@ -174,6 +174,37 @@ describe('a model with twin marks', () => {
     model.dispose();
   });
 
+  it('with a group bonus, tries "two", "three" and "are" only on images whose marks see twins', async () => {
+    const vocab = Vocabulary.build(Array.from({ length: 6 }, () => ['there', 'is', 'are', 'a', 'two', 'three', 'red', 'circle', 'circles', 'and']));
+    const cfg = defaultModelConfig({
+      vocabSize: vocab.size, gridSize: 4, encoderDim: 3, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true,
+      encoder: { kind: 'precomputed' }, phrases: [[vocab.idOf('red'), vocab.idOf('circle')]], twinMarks: [0],
+    });
+    const model = ShowAttendTell.create(cfg, { seed: 3 });
+    const on = [map('##..', '##..', '....', '...#'), map('##..', '##..', '....', '....')]; // twins; one object
+    const feats = tf.tensor3d(on.flatMap((m) => m.flatMap((p, c) => [p > 0.5 ? 1 : 0, Math.sin(c), Math.cos(c)])), [2, 16, 3]);
+    tf.tidy(() => {
+      model.decoder.phraseKernel!.assign(tf.tensor2d([[20], [0], [0]]));
+      model.decoder.phraseBias!.assign(tf.tensor1d([-10]));
+      // The decoder alone says "there" first, by 20 nats.
+      model.decoder.fcBias!.assign(tf.oneHot(vocab.idOf('there'), vocab.size).mul(20).toFloat() as tf.Tensor1D);
+    });
+    const grouping = new Set(['two', 'three', 'are'].map((w) => vocab.idOf(w)));
+    const first = async (groupBonus: number) => (await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 1, detectorRerank: 0, groupBonus })).map((r) => r.best.ids[0]!);
+    const before = tf.memory().numTensors;
+    const [plain, bonus] = [await first(0), await first(100)];
+    expect(plain).toEqual([vocab.idOf('there'), vocab.idOf('there')]);
+    expect(grouping.has(bonus[0]!)).toBe(true);
+    expect(bonus[1]).toBe(vocab.idOf('there'));
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 1, groupBonus: -1 })).rejects.toThrow(/groupBonus \(--group-bonus\) must be >= 0/);
+    const unmarked = ShowAttendTell.create({ ...cfg, twinMarks: undefined }, { seed: 3 });
+    await expect(beamSearch(unmarked, feats, vocab, { beamSize: 1, maxSteps: 1, groupBonus: 2 })).rejects.toThrow(/reads the twin marks: the model was trained without them/);
+    unmarked.dispose();
+    feats.dispose();
+    model.dispose();
+  });
+
   it('refuses marks that are not indices into the phrases', () => {
     expect(() => validateModelConfig({ ...config(), twinMarks: [2] })).toThrow(/twinMarks must be increasing indices into phrases \(2 phrases\)/);
   });
