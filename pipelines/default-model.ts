@@ -109,8 +109,10 @@ if (!(Number.isInteger(scenes) && scenes >= 100)) throw new RangeError(`--scenes
 const data = { ...r.data, count: scenes };
 const annotatorStyles = Number(args['annotator-styles'] ?? 1);
 if (!(Number.isInteger(annotatorStyles) && annotatorStyles >= 1)) throw new RangeError(`--annotator-styles ${args['annotator-styles']}: expected an integer >= 1`);
-const annotatorWeights = args['annotator-weights']?.split(',').map(Number);
-if (annotatorWeights && !(annotatorWeights.every((w) => w >= 0 && Number.isFinite(w)) && annotatorWeights.some((w) => w > 0) && args['annotator-weights']!.trim() !== '')) {
+// Number('') is 0: an empty item ('', '1,,2') is refused, not read as a weight of 0.
+const weightItems = args['annotator-weights']?.split(',');
+const annotatorWeights = weightItems?.map((w) => (w.trim() === '' ? NaN : Number(w)));
+if (annotatorWeights && !(annotatorWeights.every((w) => w >= 0 && Number.isFinite(w)) && annotatorWeights.some((w) => w > 0))) {
   throw new RangeError(`--annotator-weights '${args['annotator-weights']}': expected comma-separated weights >= 0, not all 0`);
 }
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');

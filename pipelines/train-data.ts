@@ -57,7 +57,6 @@ export function epochExamples(
   return shuffle(out, rng);
 }
 
-
 /** Bytes of decoded float32 pixels for n images of the given side. */
 export const decodedBytes = (n: number, imageSize: number): number => n * imageSize * imageSize * 3 * 4;
 

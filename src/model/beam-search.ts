@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
-import { twinFlags } from './twin-marks.js';
+import { readTwinMarks, seesTwins } from './twin-marks.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -97,7 +97,8 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const rows = b * k;
   const w = model.decoder;
   // The decoder reads the annotations with their twin marks, the detectors (below) without.
-  const annotations = model.decoderAnnotations(features);
+  const marks = groupBonus > 0 ? readTwinMarks(model, features) : undefined;
+  const annotations = model.decoderAnnotations(features, marks);
   const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
@@ -106,7 +107,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const banned = new Float32Array(v);
   banned[vocab.padId] = -Infinity;
   for (const id of vocab.startIds) banned[id] = -Infinity;
-  const banMask = groupBonus > 0 ? groupingBias(model, features, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
+  const banMask = marks ? groupingBias(marks.map(seesTwins), vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);
@@ -199,18 +200,17 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
 
 /**
  * [B * k, V]: `banned` on every row, plus `bonus` on the words that group objects ("two", "three",
- * "are") on the rows of images whose twin marks see a repeated object.
+ * "are") on the rows of the images that have `twins`.
  */
-function groupingBias(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, banned: Float32Array, k: number, bonus: number): tf.Tensor2D {
+function groupingBias(twins: readonly boolean[], vocab: Vocabulary, banned: Float32Array, k: number, bonus: number): tf.Tensor2D {
   const v = banned.length;
-  const flags = twinFlags(model, features);
   const words = ['two', 'three', 'are'].map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId);
-  const bias = new Float32Array(flags.length * k * v);
-  flags.forEach((twins, i) => {
+  const bias = new Float32Array(twins.length * k * v);
+  twins.forEach((seen, i) => {
     for (let r = i * k; r < (i + 1) * k; r++) {
       bias.set(banned, r * v);
-      if (twins) for (const id of words) bias[r * v + id] = bonus;
+      if (seen) for (const id of words) bias[r * v + id] = bonus;
     }
   });
-  return tf.tensor2d(bias, [flags.length * k, v]);
+  return tf.tensor2d(bias, [twins.length * k, v]);
 }

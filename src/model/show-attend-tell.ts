@@ -6,7 +6,7 @@ import { ExternalEncoder } from './external-encoder.js';
 import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
-import { addTwinMarks } from './twin-marks.js';
+import { addTwinMarks, readTwinMarks } from './twin-marks.js';
 import type { ModelConfig } from './types.js';
 
 /** How the decoder embeds word ids when gradients are needed. */
@@ -102,18 +102,16 @@ export class ShowAttendTell {
   /**
    * The annotations the decoder reads: `features` with their twin marks (config.twinMarks;
    * twin-marks.ts) as a new tensor the caller owns, or `features` itself for a model without marks.
+   * `marks`: the images' marks when the caller has read them already (readTwinMarks).
    * The word detector reads these too: its maps of "two" and "are" are the attention's teacher when
    * the decoder says them (attentionGuidance), and without the marks they could not find the twins.
    * The phrase detector reads `features` unmarked: its blobs are what the marks are counted from,
    * and seeing the marks it learned to lose them (seventeenth round).
    */
-  decoderAnnotations(features: tf.Tensor3D): tf.Tensor3D {
-    const { phraseKernel, phraseBias, twinMarkKernel } = this.decoder;
-    const marked = this.config.twinMarks;
-    if (!marked || !phraseKernel || !phraseBias || !twinMarkKernel) return features;
-    const [b, l, enc] = features.shape;
-    const logits = tf.tidy(() => tf.reshape(tf.add(tf.matMul(tf.reshape(features, [b * l, enc]), phraseKernel as tf.Tensor2D), phraseBias), [b, l, phraseBias.shape[0]!]));
-    return addTwinMarks(features, logits as tf.Tensor3D, marked, this.config.gridSize, twinMarkKernel);
+  decoderAnnotations(features: tf.Tensor3D, marks?: readonly Float32Array[]): tf.Tensor3D {
+    const kernel = this.decoder.twinMarkKernel;
+    if (!this.config.twinMarks || !kernel) return features;
+    return addTwinMarks(features, marks ?? readTwinMarks(this, features), kernel);
   }
 
   /** True when the encoder has weights that training updates (compact CNN, or external with fineTune). */

@@ -68,39 +68,40 @@ export function twinMarkCells(cells: Float32Array, grid: number, numPhrases: num
 }
 
 /**
- * features [B, L, enc] -> features + marks · kernel, the marks read from `phraseLogits` [B, L, P]
- * (which this disposes). kernel is [markCount(orderMarks), enc]: its rows say which marks are read. Caller owns the result. Inside the trainer's
- * variableGrads the marks are data: the gradient reaches the kernel and passes through to the
- * features unchanged.
+ * Per image of a batch: its marks [L * markCount(true)] from `cells`, the batch's [B, L, P] row-major
+ * phrase probabilities on a grid x grid grid.
  */
-export function addTwinMarks(features: tf.Tensor3D, phraseLogits: tf.Tensor3D, marked: readonly number[], grid: number, kernel: tf.Variable): tf.Tensor3D {
-  const [b, l, enc] = features.shape;
-  const p = phraseLogits.shape[2];
-  const used = kernel.shape[0]!;
-  const n = markCount(true);
-  const probs = tf.sigmoid(phraseLogits);
-  const cells = probs.dataSync() as Float32Array;
-  probs.dispose();
-  phraseLogits.dispose();
-  const marks = new Float32Array(b * l * used);
-  for (let i = 0; i < b; i++) {
-    const all = twinMarkCells(cells.subarray(i * l * p, (i + 1) * l * p), grid, p, marked);
-    for (let c = 0; c < l; c++) marks.set(all.subarray(c * n, c * n + used), (i * l + c) * used);
-  }
-  return tf.tidy(() => tf.add(features, tf.reshape(tf.matMul(tf.tensor2d(marks, [b * l, used]), kernel as tf.Tensor2D), [b, l, enc])));
+export function batchTwinMarks(cells: Float32Array, b: number, grid: number, numPhrases: number, marked: readonly number[]): Float32Array[] {
+  const per = grid * grid * numPhrases;
+  return Array.from({ length: b }, (_, i) => twinMarkCells(cells.subarray(i * per, (i + 1) * per), grid, numPhrases, marked));
 }
 
-/** Per image of `features` [B, L, enc]: whether the model's twin marks see a repeated object. */
-export function twinFlags(model: ShowAttendTell, features: tf.Tensor3D): boolean[] {
-  const marked = model.config.twinMarks ?? [];
-  const [b, l] = features.shape;
-  const p = model.config.phrases?.length ?? 0;
-  if (marked.length === 0 || p === 0) return new Array<boolean>(b).fill(false);
+/** Per image of `features` [B, L, enc]: its marks, read from the model's phrase detector (unmarked annotations). */
+export function readTwinMarks(model: ShowAttendTell, features: tf.Tensor3D): Float32Array[] {
   const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, features)).dataSync() as Float32Array);
+  return batchTwinMarks(cells, features.shape[0], model.config.gridSize, model.config.phrases?.length ?? 0, model.config.twinMarks ?? []);
+}
+
+/** Whether an image's marks (one of readTwinMarks) see a repeated object. */
+export function seesTwins(marks: Float32Array): boolean {
   const n = markCount(true);
-  return Array.from({ length: b }, (_, i) => {
-    const marks = twinMarkCells(cells.subarray(i * l * p, (i + 1) * l * p), model.config.gridSize, p, marked);
-    for (let c = 0; c < l; c++) if (marks[c * n]! > 0) return true;
-    return false;
+  for (let c = 0; c < marks.length; c += n) if (marks[c]! > 0) return true;
+  return false;
+}
+
+/**
+ * features [B, L, enc] -> features + marks · kernel, with `marks` one per image (readTwinMarks).
+ * kernel is [markCount(orderMarks), enc]: its rows say which marks are read. Caller owns the result.
+ * Inside the trainer's variableGrads the marks are data: the gradient reaches the kernel and passes
+ * through to the features unchanged.
+ */
+export function addTwinMarks(features: tf.Tensor3D, marks: readonly Float32Array[], kernel: tf.Variable): tf.Tensor3D {
+  const [b, l, enc] = features.shape;
+  const used = kernel.shape[0]!;
+  const n = markCount(true);
+  const rows = new Float32Array(b * l * used);
+  marks.forEach((all, i) => {
+    for (let c = 0; c < l; c++) rows.set(all.subarray(c * n, c * n + used), (i * l + c) * used);
   });
+  return tf.tidy(() => tf.add(features, tf.reshape(tf.matMul(tf.tensor2d(rows, [b * l, used]), kernel as tf.Tensor2D), [b, l, enc])));
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ShowAttendTell, beamSearch, defaultModelConfig, detectorViews, sampleCaptions, validateModelConfig } from '../../src/model/index.js';
 import { tinyVocab } from './helpers.js';
 import { prepareTargets, teacherForcedLoss } from '../../src/model/loss.js';
-import { addTwinMarks, markCount, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
+import { addTwinMarks, batchTwinMarks, markCount, seesTwins, TWIN_MARKS, twinMarkCells } from '../../src/model/twin-marks.js';
 import { objectPhrases } from '../../pipelines/train.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
@@ -96,23 +96,24 @@ describe('a model with twin marks', () => {
   it('reads the marks from the phrase probabilities, moves only the marked cells, and learns the kernel', () => {
     // Phrase 0 on in the top-left 2x2 cells and the bottom-right cell of image 0: twins of sizes 4 and 1.
     const on = map('##..', '##..', '....', '...#');
-    const logits = (): tf.Tensor3D => tf.tensor3d([...on.map((p) => [p > 0.5 ? 5 : -5, -5]), ...on.map(() => [-5, -5])].flat(), [2, 16, 2]);
+    const marks = batchTwinMarks(Float32Array.from([...on.map((p) => [p, 0.05]), ...on.map(() => [0.05, 0.05])].flat()), 2, 4, 2, [0]);
+    expect(marks.map(seesTwins)).toEqual([true, false]);
     const features = tf.tensor3d(Array.from({ length: 2 * 16 * 3 }, (_, i) => Math.cos(i)), [2, 16, 3]);
     const kernel = tf.variable(tf.tensor2d([[1, 2, 3], [0, 0, 0], [10, 10, 10]]));
     const before = tf.memory().numTensors;
-    const out = addTwinMarks(features, logits(), [0], 4, kernel);
+    const out = addTwinMarks(features, marks, kernel);
     const shift = tf.tidy(() => tf.sub(out, features).arraySync()) as number[][][];
     const ratio = Math.log(4);
     shift[0]!.forEach((cell, c) => cell.forEach((d, k) => expect(d).toBeCloseTo(on[c]! > 0.5 ? k + 1 + 10 * ratio : 0, 4)));
     shift[1]!.forEach((cell) => cell.forEach((d) => expect(d).toBe(0)));
     out.dispose();
-    const { value, grads } = tf.variableGrads(() => tf.sum(addTwinMarks(features, logits(), [0], 4, kernel)) as tf.Scalar, [kernel]);
+    const { value, grads } = tf.variableGrads(() => tf.sum(addTwinMarks(features, marks, kernel)) as tf.Scalar, [kernel]);
     // d sum / d kernel[k][j] = the sum of mark k over the cells: 5 marked cells, none of them a triple.
     expect(Array.from(grads[kernel.name]!.dataSync()).map((g) => +g.toFixed(4))).toEqual([5, 5, 5, 0, 0, 0, ...Array(3).fill(+(5 * ratio).toFixed(4))]);
     tf.dispose([value, grads[kernel.name]!]);
     // A kernel of five rows also reads the order marks: in a blob (row 3) and the blob's centre x (row 4).
     const withOrder = tf.tidy(() => tf.variable(tf.tensor2d([[0, 0, 0], [0, 0, 0], [0, 0, 0], [1, 1, 1], [2, 2, 2]])));
-    const ordered = addTwinMarks(features, logits(), [0], 4, withOrder);
+    const ordered = addTwinMarks(features, marks, withOrder);
     const orderShift = tf.tidy(() => tf.sub(ordered, features).arraySync()) as number[][][];
     // The 2x2 blob is centred at x = -0.5, the single cell (3, 3) at 0.75.
     [[0, -0.5], [5, -0.5], [15, 0.75], [2, undefined]].forEach(([c, x]) => orderShift[0]![c!]!.forEach((d) => expect(d).toBeCloseTo(x === undefined ? 0 : 1 + 2 * x, 5)));

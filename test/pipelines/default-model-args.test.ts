@@ -13,10 +13,11 @@ describe('default-model.ts flags', () => {
     expect(r.stdout).not.toMatch(/synthesised/);
   };
 
-  it('refuses empty, negative or all-zero --annotator-weights, naming the flag', async () => {
+  it('refuses empty, negative or all-zero --annotator-weights (or an empty item), naming the flag', async () => {
     await refused(['--annotator-weights', ''], /--annotator-weights '': expected comma-separated weights >= 0, not all 0/);
     await refused(['--annotator-weights', '0,0'], /--annotator-weights '0,0'/);
     await refused(['--annotator-weights', '1,-1'], /--annotator-weights '1,-1'/);
+    await refused(['--annotator-weights', '4,,1'], /--annotator-weights '4,,1'/);
   }, 60_000);
 
   it('refuses two budgets, an unknown flag, and a re-ranker of no networks', async () => {
