@@ -1,6 +1,6 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
-import { defaultDetectorRerank, type ModelConfig } from '../src/model/index.js';
+import { DEFAULT_ORDER_MARGIN, defaultDetectorRerank, type ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
@@ -37,6 +37,9 @@ export interface EvaluateOptions {
   style?: number;
   /** Nats for the grouping words where the twin marks see twins (BeamOptions.groupBonus; default 0). */
   groupBonus?: number;
+  /** Nats for the word that names the leftmost object not yet named (BeamOptions.orderBonus; default 0), and its margin. */
+  orderBonus?: number;
+  orderMargin?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -74,6 +77,9 @@ export interface EvaluationReport {
   style: number;
   /** Nats added to the grouping words where the twin marks see twins (BeamOptions.groupBonus; 0: none). */
   groupBonus: number;
+  /** Nats added to the word naming the leftmost object not yet named (BeamOptions.orderBonus; 0: none), and the margin used. */
+  orderBonus: number;
+  orderMargin?: number;
   backend: string;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
@@ -98,7 +104,7 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, groupBonus = 0, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, groupBonus = 0, orderBonus = 0, orderMargin, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
@@ -109,7 +115,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, ...(groupBonus > 0 ? { groupBonus } : {}) },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, ...(groupBonus > 0 ? { groupBonus } : {}), ...(orderBonus > 0 ? { orderBonus, ...(orderMargin !== undefined ? { orderMargin } : {}) } : {}) },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -134,6 +140,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     learnedRerank,
     style,
     groupBonus,
+    orderBonus,
+    ...(orderBonus > 0 ? { orderMargin: orderMargin ?? DEFAULT_ORDER_MARGIN } : {}),
     backend: opts.backend,
     images: done.length,
     skipped,

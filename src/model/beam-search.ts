@@ -3,6 +3,7 @@ import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
 import { readTwinMarks, seesTwins } from './twin-marks.js';
+import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, type ObjectKind } from './object-order.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -52,7 +53,12 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabular
   const groupBonus = opts.groupBonus ?? 0;
   if (!(groupBonus >= 0)) throw new RangeError(`groupBonus (--group-bonus) must be >= 0 (got ${groupBonus})`);
   if (groupBonus > 0 && !model.config.twinMarks) throw new RangeError('groupBonus (--group-bonus) reads the twin marks: the model was trained without them (captioner train --twin-marks)');
-  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus };
+  const orderBonus = opts.orderBonus ?? 0;
+  if (!(orderBonus >= 0)) throw new RangeError(`orderBonus (--order-bonus) must be >= 0 (got ${orderBonus})`);
+  if (orderBonus > 0 && !model.config.twinMarks) throw new RangeError('orderBonus (--order-bonus) reads the object phrases of the twin marks: the model was trained without them (captioner train --twin-marks)');
+  const orderMargin = opts.orderMargin ?? DEFAULT_ORDER_MARGIN;
+  if (!(orderMargin >= 0 && orderMargin < 1)) throw new RangeError(`orderMargin (--order-margin) must be in [0, 1) (got ${orderMargin})`);
+  return { beamSize, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus, orderBonus, orderMargin };
 }
 
 /** `view` (what the detector says of the image) and `rerank` > 0 add rerank x detectorAgreement to the score. */
@@ -85,7 +91,7 @@ function toHypothesis(node: Node, finished: boolean, vocab: Vocabulary, lengthPe
  * Does not dispose `features`.
  */
 export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: BeamOptions): Promise<CaptionResult[]> {
-  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus } = checkOptions(opts, model, vocab);
+  const { beamSize: k, maxSteps, lengthPenalty, returnAlternatives, detectorRerank, learnedRerank, style, groupBonus, orderBonus, orderMargin } = checkOptions(opts, model, vocab);
   const cfg = model.config;
   const [b, l, enc] = features.shape;
   if (enc !== cfg.encoderDim || l !== cfg.gridSize ** 2) {
@@ -98,6 +104,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const w = model.decoder;
   // The decoder reads the annotations with their twin marks, the detectors (below) without.
   const marks = groupBonus > 0 ? readTwinMarks(model, features) : undefined;
+  const kinds = orderBonus > 0 ? readObjectKinds(model, features) : undefined;
   const annotations = model.decoderAnnotations(features, marks);
   const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
@@ -107,7 +114,10 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const banned = new Float32Array(v);
   banned[vocab.padId] = -Infinity;
   for (const id of vocab.startIds) banned[id] = -Infinity;
-  const banMask = marks ? groupingBias(marks.map(seesTwins), vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
+  // With the kinds of object known, "there are" is tried only where a caption naming objects left to right opens with twins.
+  const grouping = marks?.map((m, i) => (!seesTwins(m) ? [] : kinds && (kinds[i]![0]?.objects ?? 0) < 2 ? COUNT_WORDS : [...COUNT_WORDS, 'are']));
+  const banMask = grouping ? groupingBias(grouping, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
+  const countIds = new Set(COUNT_WORDS.map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId));
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);
@@ -121,7 +131,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const [values, indices, alpha, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
         const out = decoderStep(w, { features: annotations, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
-        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), banMask);
+        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), kinds ? tf.add(banMask, orderBias(kinds, rowNode, k, v, orderBonus, orderMargin, countIds)) : banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
         // The memory's `previous` is alpha itself: a clone, because alpha is disposed below.
@@ -199,18 +209,37 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
 }
 
 /**
- * [B * k, V]: `banned` on every row, plus `bonus` on the words that group objects ("two", "three",
- * "are") on the rows of the images that have `twins`.
+ * [B * k, V]: `bonus` on the word each row's hypothesis should say next to name the objects left to
+ * right (object-order.ts), from the kinds of object its image shows.
  */
-function groupingBias(twins: readonly boolean[], vocab: Vocabulary, banned: Float32Array, k: number, bonus: number): tf.Tensor2D {
+function orderBias(kinds: readonly ObjectKind[][], rowNode: readonly (Node | null)[], k: number, v: number, bonus: number, margin: number, countIds: ReadonlySet<number>): tf.Tensor2D {
+  const bias = new Float32Array(rowNode.length * v);
+  rowNode.forEach((node, r) => {
+    const ids: number[] = [];
+    for (let n = node; n; n = n.parent) ids.push(n.word);
+    const word = nextObjectWord(kinds[Math.floor(r / k)]!, ids.reverse(), margin, countIds);
+    if (word !== undefined) bias[r * v + word] = bonus;
+  });
+  return tf.tensor2d(bias, [rowNode.length, v]);
+}
+
+/** The words that group objects of one kind. */
+const COUNT_WORDS = ['two', 'three'];
+
+/**
+ * [B * k, V]: `banned` on every row, plus `bonus` on each image's `words` (those of them in the
+ * vocabulary) on its rows: the words that group objects ("two", "three", "are") where its twin
+ * marks see twins.
+ */
+function groupingBias(words: readonly (readonly string[])[], vocab: Vocabulary, banned: Float32Array, k: number, bonus: number): tf.Tensor2D {
   const v = banned.length;
-  const words = ['two', 'three', 'are'].map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId);
-  const bias = new Float32Array(twins.length * k * v);
-  twins.forEach((seen, i) => {
+  const bias = new Float32Array(words.length * k * v);
+  words.forEach((list, i) => {
+    const ids = list.map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId);
     for (let r = i * k; r < (i + 1) * k; r++) {
       bias.set(banned, r * v);
-      if (seen) for (const id of words) bias[r * v + id] = bonus;
+      for (const id of ids) bias[r * v + id] = bonus;
     }
   });
-  return tf.tensor2d(bias, [twins.length * k, v]);
+  return tf.tensor2d(bias, [words.length * k, v]);
 }

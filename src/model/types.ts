@@ -129,6 +129,14 @@ export interface BeamOptions {
    * decoder alone gives its one deciding word too little (seventeenth round). Default 0.
    */
   groupBonus?: number;
+  /**
+   * Nats added, at each step, to the word that names next the leftmost kind of object the
+   * hypothesis has not named, as the phrase detector places them (object-order.ts; needs
+   * config.twinMarks): annotators name objects left to right. Default 0.
+   */
+  orderBonus?: number;
+  /** Kinds of object closer than this (fraction of the image's width) are not ordered by orderBonus. Default DEFAULT_ORDER_MARGIN. */
+  orderMargin?: number;
 }
 
 export interface Hypothesis {
