@@ -6,7 +6,7 @@
  *
  * Run: npx tsx pipelines/default-model.ts [--install models/default] [--work DIR] [--minutes 30] [--resume]
  *        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--rerank-networks N] [--scenes N]
- *        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
+ *        [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks] [--group-bonus B] [--order-bonus B]]
  * (--resume continues the run in --work for another --minutes, as `captioner train --resume`;
  * --workers: threads per training and fine-tuning step and threads building the re-ranker's
  * candidates and fitting its networks, default one per core on a CPU backend, as `captioner train`;
@@ -14,7 +14,9 @@
  * --scenes N synthesises N scenes instead of the recipe's 12,500, for a different --work;
  * --annotator-styles and --annotator-weights train with a start token per annotator, as `captioner
  * train` does: the sixteenth round of models/default/README.md, not the shipped recipe; --twin-marks
- * and --order-marks, as `captioner train`: the seventeenth round).
+ * and --order-marks, as `captioner train`: the seventeenth round; --group-bonus and --order-bonus
+ * record the search bonuses the model is captioned with by default, config.searchDefaults: the
+ * eighteenth round).
  * Everything that defines the model is in DEFAULT_MODEL_RECIPE (default-model-recipe.ts); models/default/README.md says
  * why each choice was made and what it measured.
  */
@@ -36,11 +38,11 @@ import { logEvents } from '../src/cli/log-events.js';
 import { selfCriticalTrain } from './self-critical.js';
 import { trainReranker } from './train-reranker.js';
 import { describeRerankerEvent } from '../src/cli/commands/rerank-train.js';
-import { RERANKER_FILE } from '../src/model/index.js';
+import { RERANKER_FILE, updateCheckpointConfig } from '../src/model/index.js';
 
 const USAGE = `usage: npx tsx pipelines/default-model.ts [--install DIR] [--work DIR] [--minutes M | --steps N] [--resume]
        [--checkpoint best|last] [--workers N] [--finetune-steps N] [--finetune-only] [--rerank-images N] [--rerank-networks N] [--scenes N]
-       [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks]]
+       [--annotator-styles K] [--annotator-weights W0,W1,...] [--twin-marks [--order-marks] [--group-bonus B] [--order-bonus B]]
 Trains the default model from scratch (--minutes of training, the shipped run 46; then counting
 calibration, fine-tuning and the learned re-ranker: about 85 minutes in all with --minutes 46 on
 2 cores), and installs it into --install (default models/default, replacing the shipped model). --steps trains for N optimizer
@@ -54,7 +56,9 @@ of N scenes of a fresh seed (${DEFAULT_MODEL_RECIPE.rerank.data.seed}, synthesis
 --annotator-styles K (default 1: off) gives each of the K annotators a start token and captions in annotator 0's
 wording; --annotator-weights W0,W1,... draws each image's caption by its annotator's weight (default uniform).
 --twin-marks marks in every annotation whether the phrase detector sees its kind of object twice
-(src/model/twin-marks.ts); --order-marks also marks where each object's centre is.`;
+(src/model/twin-marks.ts); --order-marks also marks where each object's centre is; --group-bonus B and
+--order-bonus B record in the installed model the search bonuses it is captioned with by default
+(config.searchDefaults; captioner eval --group-bonus, --order-bonus).`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a 30-minute run that
 // replaces the shipped model.
@@ -78,6 +82,8 @@ const { values: args } = parseArgs({
     'annotator-weights': { type: 'string' },
     'twin-marks': { type: 'boolean', default: false },
     'order-marks': { type: 'boolean', default: false },
+    'group-bonus': { type: 'string' },
+    'order-bonus': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -115,6 +121,16 @@ const annotatorWeights = weightItems?.map((w) => (w.trim() === '' ? NaN : Number
 if (annotatorWeights && !(annotatorWeights.every((w) => w >= 0 && Number.isFinite(w)) && annotatorWeights.some((w) => w > 0))) {
   throw new RangeError(`--annotator-weights '${args['annotator-weights']}': expected comma-separated weights >= 0, not all 0`);
 }
+const searchDefaults: { groupBonus?: number; orderBonus?: number } = {};
+for (const [flag, key] of [['group-bonus', 'groupBonus'], ['order-bonus', 'orderBonus']] as const) {
+  const raw = args[flag];
+  if (raw === undefined) continue;
+  const nats = raw.trim() === '' ? NaN : Number(raw);
+  if (!(nats >= 0 && Number.isFinite(nats))) throw new RangeError(`--${flag} '${raw}': expected a number of nats >= 0`);
+  searchDefaults[key] = nats;
+}
+// The bonuses read the twin marks' phrases: refused now, not after half an hour of training.
+if (Object.keys(searchDefaults).length > 0 && !args['twin-marks'] && !finetuneOnly) throw new RangeError('--group-bonus and --order-bonus read the twin marks: pass --twin-marks too');
 if (finetuneOnly && (resume || finetuneSteps === 0)) throw new RangeError('--finetune-only fine-tunes the installed model: it takes neither --resume nor --finetune-steps 0');
 
 const backend = await initBackend();
@@ -156,6 +172,12 @@ if (finetuneSteps > 0) {
   await logEvents(selfCriticalTrain({ ...r.finetune, maxSteps: finetuneSteps, threads: workers, modelDir: install, outDir: tuned, dataset }), describeSelfCritical);
   finetuneMinutes = (performance.now() - tTune) / 60_000;
   await installCheckpoint(tuned);
+}
+// After fine-tuning, which chose its checkpoint without them; before the re-ranker, which learns from
+// the candidates of the search the model will caption with.
+if (Object.keys(searchDefaults).length > 0) {
+  await updateCheckpointConfig(install, (c) => ({ ...c, searchDefaults }));
+  console.log(`search defaults of ${install}: ${JSON.stringify(searchDefaults)}`);
 }
 let rerankMinutes = 0;
 if (rerankImages > 0) {

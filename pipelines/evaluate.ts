@@ -14,7 +14,7 @@ import { imageLoader } from './train-data.js';
 export interface EvaluableCaptioner extends ImageCaptioner {
   readonly modelId: string;
   /** For the report: which decoding defaults applied (detector re-ranking needs a word detector). */
-  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector'>; readonly reranker?: unknown };
+  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector' | 'searchDefaults'>; readonly reranker?: unknown };
   readonly vocab: Vocabulary;
   readonly preprocess: PreprocessConfig;
 }
@@ -35,9 +35,9 @@ export interface EvaluateOptions {
   learnedRerank?: boolean;
   /** Annotator style to caption in (BeamOptions.style; default 0). */
   style?: number;
-  /** Nats for the grouping words where the twin marks see twins (BeamOptions.groupBonus; default 0). */
+  /** Nats for the grouping words where the twin marks see twins (BeamOptions.groupBonus; default: the model's searchDefaults, else 0). */
   groupBonus?: number;
-  /** Nats for the word that names the leftmost object not yet named (BeamOptions.orderBonus; default 0), and its margin. */
+  /** Nats for the word that names the leftmost object not yet named (BeamOptions.orderBonus; default as groupBonus), and its margin. */
   orderBonus?: number;
   orderMargin?: number;
   /** Images per beam-search call (default 16). */
@@ -104,9 +104,12 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, groupBonus = 0, orderBonus = 0, orderMargin, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, orderMargin, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
+  const defaults = captioner.model.config.searchDefaults;
+  const groupBonus = opts.groupBonus ?? defaults?.groupBonus ?? 0;
+  const orderBonus = opts.orderBonus ?? defaults?.orderBonus ?? 0;
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
@@ -115,7 +118,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, ...(groupBonus > 0 ? { groupBonus } : {}), ...(orderBonus > 0 ? { orderBonus, ...(orderMargin !== undefined ? { orderMargin } : {}) } : {}) },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, groupBonus, orderBonus, ...(orderMargin !== undefined ? { orderMargin } : {}) },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),

@@ -50,10 +50,10 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabular
     throw new RangeError(`style (--style) must be ${styles} (got ${style})`);
   }
   if (style !== 0 && learnedRerank) throw new RangeError(`style ${style}: the learned re-ranker completes openings in style 0 only; pass learnedRerank: false (--no-learned-rerank) with another style`);
-  const groupBonus = opts.groupBonus ?? 0;
+  const groupBonus = opts.groupBonus ?? model.config.searchDefaults?.groupBonus ?? 0;
   if (!(groupBonus >= 0)) throw new RangeError(`groupBonus (--group-bonus) must be >= 0 (got ${groupBonus})`);
   if (groupBonus > 0 && !model.config.twinMarks) throw new RangeError('groupBonus (--group-bonus) reads the twin marks: the model was trained without them (captioner train --twin-marks)');
-  const orderBonus = opts.orderBonus ?? 0;
+  const orderBonus = opts.orderBonus ?? model.config.searchDefaults?.orderBonus ?? 0;
   if (!(orderBonus >= 0)) throw new RangeError(`orderBonus (--order-bonus) must be >= 0 (got ${orderBonus})`);
   if (orderBonus > 0 && !model.config.twinMarks) throw new RangeError('orderBonus (--order-bonus) reads the object phrases of the twin marks: the model was trained without them (captioner train --twin-marks)');
   const orderMargin = opts.orderMargin ?? DEFAULT_ORDER_MARGIN;

@@ -88,6 +88,13 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
   if (config.orderMarks !== undefined && (typeof config.orderMarks !== 'boolean' || (config.orderMarks && !config.twinMarks))) {
     throw new TypeError(`${source}: orderMarks must be true or false, and needs twinMarks (got ${String(config.orderMarks)})`);
   }
+  const defaults = config.searchDefaults;
+  if (defaults !== undefined) {
+    const bonuses = Object.entries(defaults);
+    if (typeof defaults !== 'object' || defaults === null || !config.twinMarks || !bonuses.every(([k, b]) => (k === 'groupBonus' || k === 'orderBonus') && typeof b === 'number' && b >= 0 && Number.isFinite(b))) {
+      throw new TypeError(`${source}: searchDefaults must be { groupBonus?, orderBonus? } of numbers >= 0, and needs twinMarks (got ${JSON.stringify(defaults)})`);
+    }
+  }
   if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
     throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);
   }

@@ -83,6 +83,12 @@ export interface ModelConfig {
   /** The marked phrases' blobs also mark where each object's centre is (twin-marks.ts). Needs twinMarks. */
   orderMarks?: boolean;
   /**
+   * The search bonuses this model is captioned with when a caller gives none (BeamOptions.groupBonus,
+   * orderBonus): a recipe that was measured with them records them here, so `caption`, `watch`,
+   * `kafka` and `eval` use them too. Needs twinMarks. Absent: 0.
+   */
+  searchDefaults?: { groupBonus?: number; orderBonus?: number };
+  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.
@@ -126,13 +132,15 @@ export interface BeamOptions {
   /**
    * Nats added to the log-probability of "two", "three" and "are" on images whose twin marks
    * (config.twinMarks) see a repeated object: a search that tries the grouped caption where the
-   * decoder alone gives its one deciding word too little (seventeenth round). Default 0.
+   * decoder alone gives its one deciding word too little (seventeenth round). Default: the model's
+   * config.searchDefaults, else 0.
    */
   groupBonus?: number;
   /**
    * Nats added, at each step, to the word that names next the leftmost kind of object the
    * hypothesis has not named, as the phrase detector places them (object-order.ts; needs
-   * config.twinMarks): annotators name objects left to right. Default 0.
+   * config.twinMarks): annotators name objects left to right. Default: the model's
+   * config.searchDefaults, else 0.
    */
   orderBonus?: number;
   /** Kinds of object closer than this (fraction of the image's width) are not ordered by orderBonus. Default DEFAULT_ORDER_MARGIN. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
+import { ShowAttendTell, beamSearch, defaultModelConfig, validateModelConfig } from '../../src/model/index.js';
 import { namedObjects, nextObjectWord, objectCentreX, objectKinds, readObjectKinds, type ObjectKind } from '../../src/model/object-order.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
@@ -108,8 +108,9 @@ describe('the next object to name', () => {
 describe('beam search with an order bonus', () => {
   const vocab = Vocabulary.build(Array.from({ length: 6 }, () => ['a', 'red', 'circle', 'and', 'blue', 'square']));
   const id = (w: string) => vocab.idOf(w);
-  const config = (twinMarks: number[] | undefined) =>
+  const config = (twinMarks: number[] | undefined, searchDefaults?: { orderBonus: number }) =>
     defaultModelConfig({
+      searchDefaults,
       vocabSize: vocab.size, gridSize: 4, encoderDim: 3, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true,
       encoder: { kind: 'precomputed' }, phrases: [[id('red'), id('circle')], [id('blue'), id('square')]], twinMarks,
     });
@@ -118,8 +119,8 @@ describe('beam search with an order bonus', () => {
   const scene = (red: number, blue: number) => Array.from({ length: 16 }, (_, c) => [c === red ? 1 : 0, c === blue ? 1 : 0, 0]);
   const feats = () => tf.tensor3d([scene(cell(1, 3), cell(2, 0)), scene(cell(1, 0), cell(2, 3))], [2, 16, 3]);
 
-  function model(twinMarks: number[] | undefined): ShowAttendTell {
-    const m = ShowAttendTell.create(config(twinMarks), { seed: 9 });
+  function model(twinMarks: number[] | undefined, searchDefaults?: { orderBonus: number }): ShowAttendTell {
+    const m = ShowAttendTell.create(config(twinMarks, searchDefaults), { seed: 9 });
     tf.tidy(() => {
       m.decoder.phraseKernel!.assign(tf.tensor2d([[20, 0], [0, 20], [0, 0]]));
       m.decoder.phraseBias!.assign(tf.tensor1d([-10, -10]));
@@ -147,6 +148,21 @@ describe('beam search with an order bonus', () => {
     unmarked.dispose();
     x.dispose();
     m.dispose();
+  });
+
+  it('takes the bonus the model records in config.searchDefaults unless the caller gives one', async () => {
+    const m = model([0, 1]);
+    const withDefaults = model([0, 1], { orderBonus: 5 });
+    const x = feats();
+    const first = async (opts: { orderBonus?: number }) => (await beamSearch(withDefaults, x, vocab, { beamSize: 1, maxSteps: 1, detectorRerank: 0, ...opts })).map((r) => r.best.words[0]);
+    expect(await first({})).toEqual(['blue', 'red']);
+    expect(await first({ orderBonus: 0 })).toEqual(['red', 'red']);
+    expect(() => validateModelConfig({ ...m.config, searchDefaults: { orderBonus: -1 } })).toThrow(/searchDefaults must be \{ groupBonus\?, orderBonus\? \} of numbers >= 0, and needs twinMarks/);
+    expect(() => validateModelConfig({ ...m.config, twinMarks: undefined, searchDefaults: { groupBonus: 4 } })).toThrow(/searchDefaults/);
+    expect(() => validateModelConfig({ ...m.config, searchDefaults: { beamBonus: 4 } as never })).toThrow(/searchDefaults/);
+    x.dispose();
+    m.dispose();
+    withDefaults.dispose();
   });
 });
 

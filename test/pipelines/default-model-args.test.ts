@@ -25,4 +25,10 @@ describe('default-model.ts flags', () => {
     await refused(['--twin-mark'], /Unknown option '--twin-mark'/);
     await refused(['--rerank-networks', '0'], /--rerank-networks 0: expected an integer >= 1/);
   }, 60_000);
+
+  it('refuses search bonuses that are not nats >= 0, or without the twin marks they read', async () => {
+    await refused(['--twin-marks', '--group-bonus=-1'], /--group-bonus '-1': expected a number of nats >= 0/);
+    await refused(['--twin-marks', '--order-bonus', ''], /--order-bonus '': expected a number of nats >= 0/);
+    await refused(['--order-bonus', '5'], /--group-bonus and --order-bonus read the twin marks: pass --twin-marks too/);
+  }, 60_000);
 });

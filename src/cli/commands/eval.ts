@@ -44,14 +44,14 @@ export function evalCommand(): Command {
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--style <n>', STYLE_HELP, int(0), 0)
-    .option('--group-bonus <nats>', 'for a model trained with --twin-marks: add this to the log-probability of "two", "three" and "are" where its marks see twins (0: off)', positive(true), 0)
-    .option('--order-bonus <nats>', 'for a model trained with --twin-marks: add this to the word that names next the leftmost object not yet named, as its phrase detector places them (0: off)', positive(true), 0)
+    .option('--group-bonus <nats>', 'for a model trained with --twin-marks: add this to the log-probability of "two", "three" and "are" where its marks see twins (default: the model\'s own, else 0)', positive(true))
+    .option('--order-bonus <nats>', 'for a model trained with --twin-marks: add this to the word that names next the leftmost object not yet named, as its phrase detector places them (default: the model\'s own, else 0)', positive(true))
     .option('--order-margin <fraction>', 'objects closer than this fraction of the image width are not ordered by --order-bonus', probability(false))
     .option('--limit <n>', 'evaluate only the first n images of the split', int(1))
     .option('--json', 'print the report as JSON')
     .option('--predictions <file>', 'also write every caption to FILE (JSON, readable by `captioner score --hyps`)')
     .action(
-      action('eval', async (o: DataOptions & { model?: string; split: Split; beamSize: number; maxSteps: number; lengthPenalty: number; detectorRerank?: number; learnedRerank: boolean; style: number; groupBonus: number; orderBonus: number; orderMargin?: number; limit?: number; json?: boolean; predictions?: string; backend?: string }) => {
+      action('eval', async (o: DataOptions & { model?: string; split: Split; beamSize: number; maxSteps: number; lengthPenalty: number; detectorRerank?: number; learnedRerank: boolean; style: number; groupBonus?: number; orderBonus?: number; orderMargin?: number; limit?: number; json?: boolean; predictions?: string; backend?: string }) => {
         const info = await setupBackend(o.backend, { stderr: o.json });
         const dir = await modelDirOrDefault(o.model);
         const dataset = await loadData(o);
