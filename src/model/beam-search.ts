@@ -3,7 +3,7 @@ import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
 import { readTwinMarks, seesTwins } from './twin-marks.js';
-import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, type ObjectKind } from './object-order.js';
+import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, type ObjectKind, type SizeWords } from './object-order.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -104,7 +104,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const w = model.decoder;
   // The decoder reads the annotations with their twin marks, the detectors (below) without.
   const marks = groupBonus > 0 ? readTwinMarks(model, features) : undefined;
-  const kinds = orderBonus > 0 ? readObjectKinds(model, features) : undefined;
+  const kinds = groupBonus > 0 || orderBonus > 0 ? readObjectKinds(model, features, vocab) : undefined;
   const annotations = model.decoderAnnotations(features, marks);
   const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
@@ -114,10 +114,17 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const banned = new Float32Array(v);
   banned[vocab.padId] = -Infinity;
   for (const id of vocab.startIds) banned[id] = -Infinity;
-  // With the kinds of object known, "there are" is tried only where a caption naming objects left to right opens with twins.
-  const grouping = marks?.map((m, i) => (!seesTwins(m) ? [] : kinds && (kinds[i]![0]?.objects ?? 0) < 2 ? COUNT_WORDS : [...COUNT_WORDS, 'are']));
+  // Grouping words only where a kind can be grouped (twins of one size), and "there are" only where
+  // a caption naming objects left to right opens with such a kind.
+  const grouping = marks?.map((m, i) => {
+    const seen = kinds![i]!;
+    if (!seesTwins(m) || !seen.some((kind) => kind.groupable)) return [];
+    return seen[0]?.groupable ? [...COUNT_WORDS, 'are'] : COUNT_WORDS;
+  });
   const banMask = grouping ? groupingBias(grouping, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
-  const countIds = new Set(COUNT_WORDS.map((w) => vocab.idOf(w)).filter((id) => id !== vocab.unkId));
+  const countIds = COUNT_WORDS.map((w) => vocab.idOf(w)).map((id) => (id === vocab.unkId ? undefined : id));
+  const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];
+  const sizeIds = large !== vocab.unkId && small !== vocab.unkId ? { large, small } : undefined;
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);
@@ -131,7 +138,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const [values, indices, alpha, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
         const out = decoderStep(w, { features: annotations, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
-        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), kinds ? tf.add(banMask, orderBias(kinds, rowNode, k, v, orderBonus, orderMargin, countIds)) : banMask);
+        const logp = tf.add(tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)), kinds && orderBonus > 0 ? tf.add(banMask, orderBias(kinds, rowNode, k, v, orderBonus, orderMargin, countIds, sizeIds)) : banMask);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
         const top = tf.topk(scores, k);
         // The memory's `previous` is alpha itself: a clone, because alpha is disposed below.
@@ -212,12 +219,12 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
  * [B * k, V]: `bonus` on the word each row's hypothesis should say next to name the objects left to
  * right (object-order.ts), from the kinds of object its image shows.
  */
-function orderBias(kinds: readonly ObjectKind[][], rowNode: readonly (Node | null)[], k: number, v: number, bonus: number, margin: number, countIds: ReadonlySet<number>): tf.Tensor2D {
+function orderBias(kinds: readonly ObjectKind[][], rowNode: readonly (Node | null)[], k: number, v: number, bonus: number, margin: number, countIds: readonly (number | undefined)[], sizeIds?: SizeWords): tf.Tensor2D {
   const bias = new Float32Array(rowNode.length * v);
   rowNode.forEach((node, r) => {
     const ids: number[] = [];
     for (let n = node; n; n = n.parent) ids.push(n.word);
-    const word = nextObjectWord(kinds[Math.floor(r / k)]!, ids.reverse(), margin, countIds);
+    const word = nextObjectWord(kinds[Math.floor(r / k)]!, ids.reverse(), margin, countIds, sizeIds);
     if (word !== undefined) bias[r * v + word] = bonus;
   });
   return tf.tensor2d(bias, [rowNode.length, v]);

@@ -3,7 +3,7 @@ export { defaultModelConfig, referenceModelConfig, validateModelConfig } from '.
 export { ShowAttendTell, type EmbeddingMode } from './show-attend-tell.js';
 export type { NamedVariable } from './named-variable.js';
 export { beamSearch, defaultDetectorRerank, DEFAULT_DETECTOR_RERANK } from './beam-search.js';
-export { DEFAULT_ORDER_MARGIN, namedObjects, nextObjectWord, objectCentreX, objectKinds, readObjectKinds, type ObjectKind } from './object-order.js';
+export { DEFAULT_ORDER_MARGIN, namedObjects, nextObjectWord, objectCentreX, objectKinds, objectSize, readObjectKinds, SIZE_MARGIN, type ObjectKind, type SizeWords } from './object-order.js';
 export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RERANK_WEIGHT, PHRASE_ABSENT, type DetectorView } from './detector-rerank.js';
 export { selectPhrases, captionPhraseLabels, phraseIndex, type Phrase } from './phrases.js';
 export { phraseBlobs, phraseInstanceCounts, phraseOccurrences, type PhraseBlob, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { ShowAttendTell, beamSearch, defaultModelConfig, validateModelConfig } from '../../src/model/index.js';
-import { namedObjects, nextObjectWord, objectCentreX, objectKinds, readObjectKinds, type ObjectKind } from '../../src/model/object-order.js';
+import { namedObjects, nextObjectWord, objectCentreX, objectKinds, objectSize, readObjectKinds, type ObjectKind } from '../../src/model/object-order.js';
 import { Vocabulary } from '../../src/data/vocabulary.js';
 
 /** [L, P] row-major cells of several phrase maps on a grid (each map: L probabilities). */
@@ -47,11 +47,30 @@ describe('object centres and kinds', () => {
     expect(kinds[1]!.x).toBeCloseTo(objectCentreX(cellsOf(red), 4, 1, 0, [13]), 6);
     expect(() => objectKinds(new Float32Array(5), 4, [[1, 2]], [0])).toThrow(/objectKinds: 5 cell probabilities/);
   });
+
+  it('tells twins of one size, which a caption may group, from twins of two sizes by the "large <colour>" and "small <colour>" maps', () => {
+    // Phrases: 0 "red circle", 1 "large red", 2 "small red"; word ids 1 red, 2 circle, 7 large, 8 small.
+    const phrases: Array<[number, number]> = [[1, 2], [7, 1], [8, 1]];
+    const twins = map({ '0,0': 0.9, '3,3': 0.9 });
+    const largeAt = (...at: string[]) => map(Object.fromEntries(at.map((a) => [a, 0.6])));
+    const sizes = { large: 7, small: 8 };
+    const mixed = cellsOf(twins, largeAt('0,1'), largeAt('3,2'));
+    expect(objectSize(mixed, 4, 3, 0, [0], 1, 2)).toBeCloseTo(0.59, 6);
+    expect(objectSize(mixed, 4, 3, 0, [15], 1, 2)).toBeCloseTo(-0.59, 6);
+    expect(objectKinds(mixed, 4, phrases, [0], sizes)[0]).toMatchObject({ groupable: false, sizes: [1, -1] });
+    expect(objectKinds(cellsOf(twins, largeAt('0,1', '3,2'), largeAt()), 4, phrases, [0], sizes)[0]!.groupable).toBe(true);
+    // Without size words, or without their phrases, any twins may be grouped; a single object never.
+    expect(objectKinds(mixed, 4, phrases, [0])[0]!.groupable).toBe(true);
+    expect(objectKinds(mixed, 4, phrases, [0], { large: 9, small: 8 })[0]!.groupable).toBe(true);
+    expect(objectKinds(cellsOf(map({ '0,0': 0.9 }), largeAt(), largeAt()), 4, phrases, [0], sizes)[0]!.groupable).toBe(false);
+  });
 });
 
 describe('the next object to name', () => {
   // Word ids: 1 red, 2 circle, 3 blue, 4 square, 5 a, 6 and, 7 two, 8 circles.
-  const kind = (phrase: number, first: number, second: number, x: number, objects = 1): ObjectKind => ({ phrase, first, second, x, objects });
+  const kind = (phrase: number, first: number, second: number, x: number, objects = 1, groupable = objects >= 2, sizes: number[] = Array(objects).fill(0)): ObjectKind => ({
+    phrase, first, second, x, objects, groupable, sizes,
+  });
   const blueSquare = kind(1, 3, 4, 0.2);
   const redCircle = kind(0, 1, 2, 0.6);
   const redSquare = kind(2, 1, 4, 0.8);
@@ -80,6 +99,9 @@ describe('the next object to name', () => {
   it('keeps a kind of several objects open until each is named, and stays out of its plural', () => {
     const twins = kind(0, 1, 2, 0.1, 2);
     const kinds = [twins, kind(1, 3, 4, 0.5)];
+    // Twins of one size are not pushed to a group here (the group bonus does that): their first word.
+    expect(nextObjectWord(kinds, [5], 0, [7, 11])).toBe(1);
+    expect(nextObjectWord(kinds, [7], 0, [7, 11])).toBe(1);
     expect(nextObjectWord(kinds, [5, 1, 2, 6, 5], 0)).toBe(1);
     expect(nextObjectWord(kinds, [5, 1, 2, 6, 5, 1, 2, 6, 5], 0)).toBe(3);
     expect(nextObjectWord(kinds, [7, 1, 8, 6, 5], 0)).toBe(3);
@@ -89,11 +111,29 @@ describe('the next object to name', () => {
 
   it('after a count word favours the leftmost kind that has several objects', () => {
     const kinds = [kind(1, 3, 4, 0.1), kind(0, 1, 2, 0.5, 2)];
-    const count = new Set([7]);
+    const count = [7];
     expect(nextObjectWord(kinds, [5], 0, count)).toBe(3);
     expect(nextObjectWord(kinds, [7], 0, count)).toBe(1);
     expect(nextObjectWord(kinds, [7], 0)).toBe(3);
     expect(nextObjectWord([kind(1, 3, 4, 0.1)], [7], 0, count)).toBeUndefined();
+    // Twins of two sizes are named one by one: no kind to favour after "two".
+    expect(nextObjectWord([kind(1, 3, 4, 0.1), kind(0, 1, 2, 0.5, 2, false)], [7], 0, count)).toBeUndefined();
+  });
+
+  it('names twins of two sizes one by one, each with its size word before its colour', () => {
+    // Word ids 9 large, 10 small. Red circles: a small one on the left, a large one on the right.
+    const sizeWords = { large: 9, small: 10 };
+    const kinds = [kind(0, 1, 2, 0.1, 2, false, [-1, 1]), kind(1, 3, 4, 0.5)];
+    expect(nextObjectWord(kinds, [5], 0, [], sizeWords)).toBe(10);
+    expect(nextObjectWord(kinds, [5, 10], 0, [], sizeWords)).toBe(1);
+    expect(nextObjectWord(kinds, [5, 10, 1, 2, 6, 5], 0, [], sizeWords)).toBe(9);
+    expect(nextObjectWord(kinds, [5, 10, 1, 2, 6, 5, 9, 1, 2, 6, 5], 0, [], sizeWords)).toBe(3);
+    // Without size words, or with a size not told, the colour as before; twins of one size never get one.
+    expect(nextObjectWord(kinds, [5], 0)).toBe(1);
+    expect(nextObjectWord([kind(0, 1, 2, 0.1, 2, false, [0, 1])], [5], 0, [], sizeWords)).toBe(1);
+    expect(nextObjectWord([kind(0, 1, 2, 0.1, 2, true, [1, 1])], [5], 0, [], sizeWords)).toBe(1);
+    // A single object's size is not named.
+    expect(nextObjectWord([kind(1, 3, 4, 0.1, 1, false, [1])], [5], 0, [], sizeWords)).toBe(3);
   });
 
   it('favours nothing where the next two kinds are closer than the margin', () => {
@@ -134,7 +174,7 @@ describe('beam search with an order bonus', () => {
     const m = model([0, 1]);
     const x = feats();
     const before = tf.memory().numTensors;
-    expect(readObjectKinds(m, x).map((kinds) => kinds.map((k) => k.phrase))).toEqual([[1, 0], [0, 1]]);
+    expect(readObjectKinds(m, x, vocab).map((kinds) => kinds.map((k) => k.phrase))).toEqual([[1, 0], [0, 1]]);
     const first = async (orderBonus: number) => (await beamSearch(m, x, vocab, { beamSize: 1, maxSteps: 1, detectorRerank: 0, orderBonus })).map((r) => r.best.words[0]);
     expect(await first(0)).toEqual(['red', 'red']);
     expect(await first(5)).toEqual(['blue', 'red']);
@@ -186,13 +226,42 @@ describe('the group bonus beside the order bonus', () => {
       // The decoder alone says "is" by 20 nats, and prefers "are" to "two" and "three" by 1.
       model.decoder.fcBias!.assign(tf.add(tf.oneHot(id('is'), vocab.size).mul(20), tf.oneHot(id('are'), vocab.size)).toFloat() as tf.Tensor1D);
     });
-    const first = async (orderBonus: number) =>
-      (await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 1, detectorRerank: 0, groupBonus: 100, orderBonus })).map((r) => vocab.wordOf(r.best.ids[0]!));
+    const first = async (groupBonus: number, orderBonus: number) =>
+      (await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 1, detectorRerank: 0, groupBonus, orderBonus })).map((r) => vocab.wordOf(r.best.ids[0]!));
     const before = tf.memory().numTensors;
-    expect(await first(0)).toEqual(['are', 'are']);
-    const [opensWithTwins, opensWithBlue] = await first(1e-3);
-    expect(opensWithTwins).toBe('are');
-    expect(['two', 'three']).toContain(opensWithBlue);
+    expect(await first(0, 0)).toEqual(['is', 'is']);
+    for (const orderBonus of [0, 1e-3]) {
+      const [opensWithTwins, opensWithBlue] = await first(100, orderBonus);
+      expect(opensWithTwins).toBe('are');
+      expect(['two', 'three']).toContain(opensWithBlue);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    feats.dispose();
+    model.dispose();
+  });
+
+  it('tries no grouping word on twins of two sizes, as the "large <colour>" and "small <colour>" maps tell them', async () => {
+    const sized = Vocabulary.build(Array.from({ length: 6 }, () => ['there', 'is', 'are', 'a', 'two', 'three', 'large', 'small', 'red', 'circle', 'circles']));
+    const w = (word: string) => sized.idOf(word);
+    const cfg = defaultModelConfig({
+      vocabSize: sized.size, gridSize: 4, encoderDim: 3, attentionDim: 6, embedDim: 5, decoderDim: 7, wordDetector: true, encoder: { kind: 'precomputed' },
+      phrases: [[w('red'), w('circle')], [w('large'), w('red')], [w('small'), w('red')]], twinMarks: [0],
+    });
+    const model = ShowAttendTell.create(cfg, { seed: 4 });
+    // Feature 0 shows red circles, feature 2 their size: +1 large, -1 small. Image 0: a large and a small one; image 1: two large.
+    const scene = (sizes: [number, number]) => Array.from({ length: 16 }, (_, c) => (c === 0 ? [1, 0, sizes[0]] : c === 15 ? [1, 0, sizes[1]] : [0, 0, 0]));
+    const feats = tf.tensor3d([scene([1, -1]), scene([1, 1])], [2, 16, 3]);
+    tf.tidy(() => {
+      model.decoder.phraseKernel!.assign(tf.tensor2d([[20, 0, 0], [0, 0, 0], [0, 20, -20]]));
+      model.decoder.phraseBias!.assign(tf.tensor1d([-10, -10, -10]));
+      model.decoder.fcBias!.assign(tf.oneHot(w('is'), sized.size).mul(20).toFloat() as tf.Tensor1D);
+    });
+    const before = tf.memory().numTensors;
+    const kinds = readObjectKinds(model, feats, sized);
+    expect(kinds.map((k) => [k[0]!.objects, k[0]!.groupable])).toEqual([[2, false], [2, true]]);
+    const firstWords = (await beamSearch(model, feats, sized, { beamSize: 1, maxSteps: 1, detectorRerank: 0, groupBonus: 100 })).map((r) => sized.wordOf(r.best.ids[0]!));
+    expect(firstWords[0]).toBe('is');
+    expect(['two', 'three', 'are']).toContain(firstWords[1]);
     expect(tf.memory().numTensors).toBe(before);
     feats.dispose();
     model.dispose();
