@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
-import { readTwinMarks, seesTwins } from './twin-marks.js';
+import { phraseProbabilities, readTwinMarks, seesTwins } from './twin-marks.js';
 import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, type ObjectKind, type SizeWords } from './object-order.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
@@ -103,8 +103,10 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const rows = b * k;
   const w = model.decoder;
   // The decoder reads the annotations with their twin marks, the detectors (below) without.
-  const marks = groupBonus > 0 ? readTwinMarks(model, features) : undefined;
-  const kinds = groupBonus > 0 || orderBonus > 0 ? readObjectKinds(model, features, vocab) : undefined;
+  // The bonuses read the phrase detector once: the marks for the group bonus, the kinds of object for both.
+  const cells = groupBonus > 0 || orderBonus > 0 ? phraseProbabilities(model, features) : undefined;
+  const marks = cells && readTwinMarks(model, features, cells);
+  const kinds = cells && readObjectKinds(model, features, vocab, cells);
   const annotations = model.decoderAnnotations(features, marks);
   const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
   let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
@@ -116,11 +118,11 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   for (const id of vocab.startIds) banned[id] = -Infinity;
   // Grouping words only where a kind can be grouped (twins of one size), and "there are" only where
   // a caption naming objects left to right opens with such a kind.
-  const grouping = marks?.map((m, i) => {
+  const grouping = groupBonus > 0 ? marks?.map((m, i) => {
     const seen = kinds![i]!;
     if (!seesTwins(m) || !seen.some((kind) => kind.groupable)) return [];
     return seen[0]?.groupable ? [...COUNT_WORDS, 'are'] : COUNT_WORDS;
-  });
+  }) : undefined;
   const banMask = grouping ? groupingBias(grouping, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
   const countIds = COUNT_WORDS.map((w) => vocab.idOf(w)).map((id) => (id === vocab.unkId ? undefined : id));
   const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];

@@ -6,7 +6,7 @@ export { beamSearch, defaultDetectorRerank, DEFAULT_DETECTOR_RERANK } from './be
 export { DEFAULT_ORDER_MARGIN, namedObjects, nextObjectWord, objectCentreX, objectKinds, objectSize, readObjectKinds, SIZE_MARGIN, type ObjectKind, type SizeWords } from './object-order.js';
 export { detectorAgreement, detectorViews, DEFAULT_RERANK_CONFIDENCE, PHRASE_RERANK_WEIGHT, PHRASE_ABSENT, type DetectorView } from './detector-rerank.js';
 export { selectPhrases, captionPhraseLabels, phraseIndex, type Phrase } from './phrases.js';
-export { phraseBlobs, phraseInstanceCounts, phraseOccurrences, type PhraseBlob, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';
+export { blobCells, phraseBlobs, phraseInstanceCounts, phraseOccurrences, type PhraseBlob, countablePhrases, COUNT_THRESHOLD, type CountingSample } from './phrase-count.js';
 export { fileSystemLoader, fileSystemSaver } from './fs-io.js';
 export { Trainer, type TrainerState, type SerializedTensor, type ShardGradients } from './trainer.js';
 export { teacherForcedLoss, prepareTargets, type CaptionTargets, type PreparedTargets, type LossOptions, type LossParts } from './loss.js';

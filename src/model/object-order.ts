@@ -12,11 +12,11 @@
  * kind of object the hypothesis has not named yet, and once its first word is out, to the word that
  * completes it. Like the twin marks it reads the detector's probabilities, never boxes.
  */
-import * as tf from '@tensorflow/tfjs';
-import { phraseLogits } from './loss.js';
+import type * as tf from '@tensorflow/tfjs';
 import { blobCells, checkCells, COUNT_THRESHOLD } from './phrase-count.js';
 import { phraseIndex, type Phrase } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
+import { phraseProbabilities } from './twin-marks.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 
 /**
@@ -178,11 +178,11 @@ export function nextObjectWord(kinds: readonly ObjectKind[], ids: readonly numbe
 
 /**
  * Per image of `features` [B, L, enc]: the kinds of object its phrase detector sees (unmarked
- * annotations), left to right, their sizes told by the phrases of `vocab`'s "large" and "small".
+ * annotations, or `cells` from phraseProbabilities), left to right, their sizes told by the phrases
+ * of `vocab`'s "large" and "small".
  */
-export function readObjectKinds(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary): ObjectKind[][] {
+export function readObjectKinds(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, cells = phraseProbabilities(model, features)): ObjectKind[][] {
   const { gridSize: grid, phrases = [], twinMarks = [] } = model.config;
-  const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, features)).dataSync() as Float32Array);
   const per = grid * grid * phrases.length;
   const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];
   const sizes = large !== vocab.unkId && small !== vocab.unkId ? { large, small } : undefined;

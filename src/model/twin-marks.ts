@@ -76,9 +76,16 @@ export function batchTwinMarks(cells: Float32Array, b: number, grid: number, num
   return Array.from({ length: b }, (_, i) => twinMarkCells(cells.subarray(i * per, (i + 1) * per), grid, numPhrases, marked));
 }
 
-/** Per image of `features` [B, L, enc]: its marks, read from the model's phrase detector (unmarked annotations). */
-export function readTwinMarks(model: ShowAttendTell, features: tf.Tensor3D): Float32Array[] {
-  const cells = tf.tidy(() => tf.sigmoid(phraseLogits(model, features)).dataSync() as Float32Array);
+/** [B, L, P] row-major: the phrase detector's cell probabilities for `features` [B, L, enc] (unmarked annotations). */
+export function phraseProbabilities(model: ShowAttendTell, features: tf.Tensor3D): Float32Array {
+  return tf.tidy(() => tf.sigmoid(phraseLogits(model, features)).dataSync() as Float32Array);
+}
+
+/**
+ * Per image of `features` [B, L, enc]: its marks, read from the model's phrase detector (unmarked
+ * annotations), or from `cells` (phraseProbabilities) when the caller has them.
+ */
+export function readTwinMarks(model: ShowAttendTell, features: tf.Tensor3D, cells = phraseProbabilities(model, features)): Float32Array[] {
   return batchTwinMarks(cells, features.shape[0], model.config.gridSize, model.config.phrases?.length ?? 0, model.config.twinMarks ?? []);
 }
 
