@@ -53,15 +53,17 @@ describe('captioner CLI: help and user errors', () => {
     expectOneLineError(r, /captioner caption: style \(--style\) must be 0: the model was trained without annotator styles \(got 1\)/);
   });
 
-  it('eval --order-bonus needs a model with twin marks, and --order-margin a fraction below 1', async () => {
+  it('eval and caption search bonuses need a model with twin marks, and --order-margin a fraction below 1', async () => {
     const data = join(dir, 'order-data');
     await generateSynthetic({ outDir: data, count: 2, seed: 5 });
-    const [bonus, margin] = await Promise.all([
+    const [bonus, margin, caption] = await Promise.all([
       runCli(['eval', '--data', data, '--split', 'train', '--order-bonus', '2', '--no-learned-rerank']),
       runCli(['eval', '--data', data, '--order-bonus', '2', '--order-margin', '1']),
+      runCli(['caption', '-i', join(data, 'images', 'synth-00000.png'), '-o', join(dir, 'order-out'), '--group-bonus', '4', '--no-learned-rerank']),
     ]);
     expectOneLineError(bonus, /captioner eval: orderBonus \(--order-bonus\) reads the object phrases of the twin marks: the model was trained without them/);
     expectOneLineError(margin, /--order-margin <fraction>.*'1' is invalid.*\[0, 1\)/);
+    expectOneLineError(caption, /captioner caption: groupBonus \(--group-bonus\) reads the twin marks: the model was trained without them/);
   }, 60_000);
 
   it('rerank-train names a missing model directory and an opening outside the model\'s vocabulary', async () => {

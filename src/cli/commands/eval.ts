@@ -4,7 +4,7 @@ import type { Split } from '../../data/types.js';
 import { loadCaptioner } from '../../model/index.js';
 import { evaluate, type EvaluationReport } from '../../../pipelines/evaluate.js';
 import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
-import { LEARNED_RERANK_OFF_HELP, RERANK_HELP, STYLE_HELP, int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
+import { GROUP_BONUS_HELP, LEARNED_RERANK_OFF_HELP, ORDER_BONUS_HELP, RERANK_HELP, STYLE_HELP, int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { action } from '../user-error.js';
 
 const pct = (x: number) => (100 * x).toFixed(2);
@@ -44,8 +44,8 @@ export function evalCommand(): Command {
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--style <n>', STYLE_HELP, int(0), 0)
-    .option('--group-bonus <nats>', 'for a model trained with --twin-marks: add this to the log-probability of "two", "three" and "are" where its marks see twins (default: the model\'s own, else 0)', positive(true))
-    .option('--order-bonus <nats>', 'for a model trained with --twin-marks: add this to the word that names next the leftmost object not yet named, as its phrase detector places them (default: the model\'s own, else 0)', positive(true))
+    .option('--group-bonus <nats>', GROUP_BONUS_HELP, positive(true))
+    .option('--order-bonus <nats>', ORDER_BONUS_HELP, positive(true))
     .option('--order-margin <fraction>', 'objects closer than this fraction of the image width are not ordered by --order-bonus', probability(false))
     .option('--limit <n>', 'evaluate only the first n images of the split', int(1))
     .option('--json', 'print the report as JSON')
