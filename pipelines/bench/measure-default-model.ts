@@ -97,7 +97,8 @@ try {
     `|---|---|---|---|---|---|---|---|---|---|`,
     ...reports.map((r) => {
       const a = r.attention!;
-      const rerank = `${r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : ''}${r.learnedRerank ? ', learned re-ranker' : ''}`;
+      const bonuses = `${r.groupBonus ? `, group bonus ${r.groupBonus}` : ''}${r.orderBonus ? `, order bonus ${r.orderBonus}` : ''}`;
+      const rerank = `${r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : ''}${r.learnedRerank ? ', learned re-ranker' : ''}${bonuses}`;
       return `| model, beam ${r.beamSize}${rerank} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
     }),
     `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,
