@@ -1,0 +1,46 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
+import { loadCaptioner, type Captioner } from '../../src/model/index.js';
+import type { EvaluationReport } from '../../pipelines/evaluate.js';
+
+/**
+ * A seed used neither for training (11, and 21 for the re-ranker; 23 and 25 for re-rankers tried) nor
+ * for choosing runs (9001, 8089, 10007, 12011) nor for the full measurements (2027, 4049, 6067).
+ */
+export const FRESH_SEED = 777;
+
+/**
+ * For a describe block: loads the model bundled in `dir` and synthesises 60 fresh scenes, all in the
+ * test split, before its tests; frees both after. Read the fields inside tests.
+ */
+export function useBundledModel(dir: string): { captioner: Captioner; data: KarpathyDataset } {
+  const fixture = {} as { captioner: Captioner; data: KarpathyDataset };
+  let root: string;
+  beforeAll(async () => {
+    await initBackend('wasm');
+    root = await mkdtemp(join(tmpdir(), 'bundled-model-'));
+    const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 60, seed: FRESH_SEED });
+    const loaded = await loadKarpathy(ds.jsonPath, ds.imageDir);
+    fixture.data = { ...loaded, name: `synthetic seed ${FRESH_SEED}`, images: loaded.images.map((im) => ({ ...im, split: 'test' as const })) };
+    fixture.captioner = await loadCaptioner(dir);
+  });
+  afterAll(async () => {
+    fixture.captioner?.dispose();
+    await rm(root, { recursive: true, force: true });
+  });
+  return fixture;
+}
+
+/** The issue's bars: content and complete-and-correct >= 0.95, hit rate >= 0.85 (overall, colour, shape), BLEU-4 >= 0.95. */
+export function expectIssueBars(r: EvaluationReport): void {
+  expect(r.content!.accuracy, JSON.stringify(r.content!.examples)).toBeGreaterThanOrEqual(0.95);
+  expect(r.content!.completeAccuracy).toBeGreaterThanOrEqual(0.95);
+  expect(r.attention!.rate).toBeGreaterThanOrEqual(0.85);
+  expect(r.attention!.perClass.color!.rate).toBeGreaterThanOrEqual(0.85);
+  expect(r.attention!.perClass.shape!.rate).toBeGreaterThanOrEqual(0.85);
+  expect(r.bleu.bleu4).toBeGreaterThanOrEqual(0.95);
+}
