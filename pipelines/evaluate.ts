@@ -1,6 +1,6 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
-import { DEFAULT_ORDER_MARGIN, defaultDetectorRerank, type ModelConfig } from '../src/model/index.js';
+import { DEFAULT_ORDER_MARGIN, defaultDetectorRerank, searchBonuses, type ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
@@ -107,9 +107,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
   const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, orderMargin, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
   const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
-  const defaults = captioner.model.config.searchDefaults;
-  const groupBonus = opts.groupBonus ?? defaults?.groupBonus ?? 0;
-  const orderBonus = opts.orderBonus ?? defaults?.orderBonus ?? 0;
+  const { groupBonus, orderBonus } = searchBonuses(captioner.model.config, opts);
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);

@@ -35,7 +35,6 @@ const BUCKETS = [0, 2, 4, 6, 8, 10];
 const bucket = (dx: number) => BUCKETS.filter((b) => dx >= b).length - 1;
 const tally = { blob: BUCKETS.map(() => [0, 0]), around: BUCKETS.map(() => [0, 0]) };
 const sizes = { right: 0, wrong: 0, untold: 0 };
-const centre = (o: SceneObject) => (o.box.x + o.box.w / 2) / (dataset.images[0]?.width ?? 64);
 
 for (let i = 0; i < images.length; i += 50) {
   const batch = images.slice(i, i + 50);
@@ -46,6 +45,8 @@ for (let i = 0; i < images.length; i += 50) {
     const c = cells.subarray(j * grid * grid * n, (j + 1) * grid * grid * n);
     const blobs = phraseBlobs(c, grid, n);
     const objects = im.objects!;
+    // Centre x in pixels: the distances below are in the image's own pixels.
+    const centre = (o: SceneObject) => o.box.x + o.box.w / 2;
     const kindOf = (o: SceneObject) => find(vocab.idOf(o.color), vocab.idOf(o.shape));
     const alone = objects.filter((o) => objects.filter((p) => p.color === o.color && p.shape === o.shape).length === 1);
     // One object per kind: its kind's largest blob, by either placing.
@@ -60,7 +61,7 @@ for (let i = 0; i < images.length; i += 50) {
     for (let a = 0; a < placed.length; a++) {
       for (let b = a + 1; b < placed.length; b++) {
         const [p, r] = [placed[a]!, placed[b]!];
-        const k = bucket(Math.abs(p.x - r.x) * 64);
+        const k = bucket(Math.abs(p.x - r.x));
         for (const way of ['blob', 'around'] as const) tally[way][k]![Math.sign(p[way] - r[way]) === Math.sign(p.x - r.x) ? 0 : 1]!++;
       }
     }

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { decoderStep, initialMemory, initialStatePerRow, keptContext, outputLogits, type AttentionMemory } from './decoder.js';
 import { detectorAgreement, detectorViews, type DetectorView } from './detector-rerank.js';
-import { phraseProbabilities, readTwinMarks, seesTwins } from './twin-marks.js';
-import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, type ObjectKind, type SizeWords } from './object-order.js';
+import { phraseProbabilities, readTwinMarks } from './twin-marks.js';
+import { DEFAULT_ORDER_MARGIN, nextObjectWord, readObjectKinds, sizeWordsOf, type ObjectKind, type SizeWords } from './object-order.js';
 import { openingCandidates, rerankCandidates } from './learned-rerank.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { BeamOptions, CaptionResult, Hypothesis, ModelConfig } from './types.js';
@@ -28,6 +28,12 @@ export function defaultDetectorRerank(config: Pick<ModelConfig, 'wordDetector'>)
   return config.wordDetector === true ? DEFAULT_DETECTOR_RERANK : 0;
 }
 
+/** The search bonuses beamSearch uses: the caller's, else the model's own (config.searchDefaults), else 0. */
+export function searchBonuses(config: Pick<ModelConfig, 'searchDefaults'>, opts: Pick<BeamOptions, 'groupBonus' | 'orderBonus'>): { groupBonus: number; orderBonus: number } {
+  const own = config.searchDefaults;
+  return { groupBonus: opts.groupBonus ?? own?.groupBonus ?? 0, orderBonus: opts.orderBonus ?? own?.orderBonus ?? 0 };
+}
+
 function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabulary): Required<BeamOptions> {
   const { beamSize, maxSteps } = opts;
   const lengthPenalty = opts.lengthPenalty ?? 0;
@@ -50,10 +56,9 @@ function checkOptions(opts: BeamOptions, model: ShowAttendTell, vocab: Vocabular
     throw new RangeError(`style (--style) must be ${styles} (got ${style})`);
   }
   if (style !== 0 && learnedRerank) throw new RangeError(`style ${style}: the learned re-ranker completes openings in style 0 only; pass learnedRerank: false (--no-learned-rerank) with another style`);
-  const groupBonus = opts.groupBonus ?? model.config.searchDefaults?.groupBonus ?? 0;
+  const { groupBonus, orderBonus } = searchBonuses(model.config, opts);
   if (!(groupBonus >= 0)) throw new RangeError(`groupBonus (--group-bonus) must be >= 0 (got ${groupBonus})`);
   if (groupBonus > 0 && !model.config.twinMarks) throw new RangeError('groupBonus (--group-bonus) reads the twin marks: the model was trained without them (captioner train --twin-marks)');
-  const orderBonus = opts.orderBonus ?? model.config.searchDefaults?.orderBonus ?? 0;
   if (!(orderBonus >= 0)) throw new RangeError(`orderBonus (--order-bonus) must be >= 0 (got ${orderBonus})`);
   if (orderBonus > 0 && !model.config.twinMarks) throw new RangeError('orderBonus (--order-bonus) reads the object phrases of the twin marks: the model was trained without them (captioner train --twin-marks)');
   const orderMargin = opts.orderMargin ?? DEFAULT_ORDER_MARGIN;
@@ -118,15 +123,11 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   for (const id of vocab.startIds) banned[id] = -Infinity;
   // Grouping words only where a kind can be grouped (twins of one size), and "there are" only where
   // a caption naming objects left to right opens with such a kind.
-  const grouping = groupBonus > 0 ? marks?.map((m, i) => {
-    const seen = kinds![i]!;
-    if (!seesTwins(m) || !seen.some((kind) => kind.groupable)) return [];
-    return seen[0]?.groupable ? [...COUNT_WORDS, 'are'] : COUNT_WORDS;
-  }) : undefined;
+  // (A kind has two or more objects exactly where the twin marks see twins: same phrases, same blobs.)
+  const grouping = groupBonus > 0 ? kinds?.map((seen) => (!seen.some((kind) => kind.groupable) ? [] : seen[0]?.groupable ? [...COUNT_WORDS, 'are'] : COUNT_WORDS)) : undefined;
   const banMask = grouping ? groupingBias(grouping, vocab, banned, k, groupBonus) : tf.tensor2d(banned, [1, v]);
   const countIds = COUNT_WORDS.map((w) => vocab.idOf(w)).map((id) => (id === vocab.unkId ? undefined : id));
-  const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];
-  const sizeIds = large !== vocab.unkId && small !== vocab.unkId ? { large, small } : undefined;
+  const sizeIds = sizeWordsOf(vocab);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
   const live = new Array<number>(b).fill(k);

@@ -101,6 +101,12 @@ export interface SizeWords {
   small: number;
 }
 
+/** The ids of "large" and "small" in `vocab`, or undefined when it lacks either. */
+export function sizeWordsOf(vocab: Vocabulary): SizeWords | undefined {
+  const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];
+  return large !== vocab.unkId && small !== vocab.unkId ? { large, small } : undefined;
+}
+
 /**
  * The kinds of object one image shows, left to right: `cells` is its [L, P] row-major phrase
  * probabilities on a grid x grid grid, `objectPhrases` the phrases that name one object each
@@ -184,7 +190,6 @@ export function nextObjectWord(kinds: readonly ObjectKind[], ids: readonly numbe
 export function readObjectKinds(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, cells = phraseProbabilities(model, features)): ObjectKind[][] {
   const { gridSize: grid, phrases = [], twinMarks = [] } = model.config;
   const per = grid * grid * phrases.length;
-  const [large, small] = [vocab.idOf('large'), vocab.idOf('small')];
-  const sizes = large !== vocab.unkId && small !== vocab.unkId ? { large, small } : undefined;
+  const sizes = sizeWordsOf(vocab);
   return Array.from({ length: features.shape[0] }, (_, i) => objectKinds(cells.subarray(i * per, (i + 1) * per), grid, phrases, twinMarks, sizes));
 }

@@ -89,13 +89,6 @@ export function readTwinMarks(model: ShowAttendTell, features: tf.Tensor3D, cell
   return batchTwinMarks(cells, features.shape[0], model.config.gridSize, model.config.phrases?.length ?? 0, model.config.twinMarks ?? []);
 }
 
-/** Whether an image's marks (one of readTwinMarks) see a repeated object. */
-export function seesTwins(marks: Float32Array): boolean {
-  const n = markCount(true);
-  for (let c = 0; c < marks.length; c += n) if (marks[c]! > 0) return true;
-  return false;
-}
-
 /**
  * features [B, L, enc] -> features + marks · kernel, with `marks` one per image (readTwinMarks).
  * kernel is [markCount(orderMarks), enc]: its rows say which marks are read. Caller owns the result.
