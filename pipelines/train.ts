@@ -19,6 +19,7 @@ import {
 } from '../src/model/index.js';
 import type { StepDone } from '../operators/train-steps.js';
 import { currentBackend } from '../src/backend/index.js';
+import { loadResnetWeightsFile } from '../src/interop/resnet-weights.js';
 import { GradientWorkers } from '../src/runtime/gradient-workers.js';
 import { describeImages } from './describe-images.js';
 import { modelCaptioner } from './model-captioner.js';
@@ -68,6 +69,8 @@ export interface TrainOptions {
   imageSize?: number;
   /** Overrides of defaultModelConfig for a new model (vocabSize is set from the vocabulary). */
   model?: Partial<ModelConfig>;
+  /** A new model's ResNet encoder (model.encoder kind 'resnet') takes its weights from this PyTorch file. */
+  encoderWeights?: string;
   trainer?: Partial<TrainerOptions>;
   /**
    * Give a new model a phrase detector over this many two-word phrases of the training captions
@@ -235,6 +238,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         if (o.orderMarks && !o.twinMarks) throw new RangeError('orderMarks: the order marks come with the twin marks; set twinMarks');
         if (o.twinMarks) Object.assign(phrases, { twinMarks: objectPhrases(phrases.phrases!, vocab), ...(o.orderMarks ? { orderMarks: true } : {}) });
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
+        if (o.encoderWeights) await loadResnetWeightsFile(o.encoderWeights, model);
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);
         trainer = new Trainer(model, trainerOpts, helpers);

@@ -62,11 +62,12 @@ export async function prepareImage(
     const meta = await image.metadata();
     const sourceWidth = meta.autoOrient?.width ?? meta.width;
     const sourceHeight = meta.autoOrient?.height ?? meta.height;
-    const { data, info } = await image
-      .rotate()
-      .flatten({ background: FLATTEN_BACKGROUND })
+    const oriented = image.rotate();
+    // 'drop' removes alpha before resizing, so the colours are not premultiplied by it.
+    const opaque = cfg.alpha === 'drop' ? oriented.removeAlpha() : oriented.flatten({ background: FLATTEN_BACKGROUND });
+    const { data, info } = await opaque
       .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill' })
+      .resize(size, size, { fit: 'fill', ...(cfg.resizeKernel ? { kernel: cfg.resizeKernel } : {}) })
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });

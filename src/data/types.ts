@@ -44,6 +44,16 @@ export interface PreprocessConfig {
   imageSize: number;
   mean: [number, number, number];
   std: [number, number, number];
+  /**
+   * Transparency: 'flatten' (default) composites on white; 'drop' discards the alpha channel and
+   * keeps the raw colours, as the PyTorch reference does (imported models use it).
+   */
+  alpha?: 'flatten' | 'drop';
+  /**
+   * sharp's resampling kernel (default 'lanczos3'). Imported PyTorch models use 'linear', the closest
+   * to the reference's PIL BILINEAR (an antialiased triangle filter when shrinking).
+   */
+  resizeKernel?: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
 }
 
 export const IMAGENET_PREPROCESS: PreprocessConfig = {

@@ -31,7 +31,8 @@ function poolMatrix(h: number, w: number, grid: number): Float32Array {
 
 /**
  * Adaptive average pooling of an NHWC feature map to grid x grid cells (PyTorch semantics, so the
- * cells may overlap when the input is not a multiple of the grid), flattened row-major to
+ * cells may overlap when the input is not a multiple of the grid, and a map smaller than the grid is
+ * up-sampled: ResNet's 8x8 map of a 256x256 image becomes the reference's 14x14), flattened row-major to
  * [B, grid*grid, C]. Written as one plain matMul so its gradient is cheap on every backend.
  * Caller owns the result.
  */
@@ -39,9 +40,6 @@ export function adaptiveAvgPoolToGrid(x: tf.Tensor4D, grid: number): tf.Tensor3D
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape;
     if (h === grid && w === grid) return tf.reshape(x, [b, h * w, c]);
-    if (h < grid || w < grid) {
-      throw new RangeError(`Feature map ${h}x${w} is smaller than the attention grid ${grid}x${grid}: lower gridSize or feed larger images`);
-    }
     const p = tf.tensor2d(poolMatrix(h, w, grid), [grid * grid, h * w]);
     const locationsFirst = tf.reshape(tf.transpose(tf.reshape(x, [b, h * w, c]), [1, 0, 2]), [h * w, b * c]);
     const pooled = tf.reshape(tf.matMul(p, locationsFirst), [grid * grid, b, c]);

@@ -1,4 +1,5 @@
 import { compactCnnOutputDim, type CompactCnnOptions } from './compact-cnn.js';
+import { resnetOutputDim } from './resnet-encoder.js';
 import type { ModelConfig } from './types.js';
 
 /**
@@ -135,9 +136,20 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
       }
       if (typeof enc.fineTune !== 'boolean') throw new TypeError(`${source}: encoder.fineTune must be true or false`);
       break;
+    case 'resnet': {
+      const positive = (xs: unknown, n: number) => Array.isArray(xs) && xs.length === n && xs.every((x) => Number.isInteger(x) && x > 0);
+      if (enc.block !== 'basic' && enc.block !== 'bottleneck') throw new TypeError(`${source}: encoder.block must be 'basic' or 'bottleneck' (got ${String(enc.block)})`);
+      if (!positive(enc.layers, 4)) throw new TypeError(`${source}: encoder.layers must be four positive block counts, e.g. [3, 4, 23, 3] (got ${JSON.stringify(enc.layers)})`);
+      if (enc.widths !== undefined && !positive(enc.widths, 4)) throw new TypeError(`${source}: encoder.widths must be four positive plane counts (got ${JSON.stringify(enc.widths)})`);
+      if (enc.stem !== undefined && !(Number.isInteger(enc.stem) && enc.stem > 0)) throw new TypeError(`${source}: encoder.stem must be a positive integer (got ${JSON.stringify(enc.stem)})`);
+      if (enc.bnEpsilon !== undefined && !(typeof enc.bnEpsilon === 'number' && enc.bnEpsilon > 0)) throw new TypeError(`${source}: encoder.bnEpsilon must be a number > 0`);
+      if (typeof enc.fineTune !== 'boolean') throw new TypeError(`${source}: encoder.fineTune must be true or false`);
+      if (resnetOutputDim(enc) !== config.encoderDim) throw new TypeError(`${source}: encoderDim (${config.encoderDim}) must equal the ResNet's output channels (${resnetOutputDim(enc)})`);
+      break;
+    }
     case 'precomputed':
       break;
     default:
-      throw new TypeError(`${source}: encoder.kind must be 'compact-cnn', 'external' or 'precomputed' (got ${String((enc as { kind?: unknown } | undefined)?.kind)})`);
+      throw new TypeError(`${source}: encoder.kind must be 'compact-cnn', 'external', 'resnet' or 'precomputed' (got ${String((enc as { kind?: unknown } | undefined)?.kind)})`);
   }
 }

@@ -3,6 +3,7 @@ import { CompactCnnEncoder } from './compact-cnn.js';
 import { validateModelConfig } from './config.js';
 import { createDecoderWeights, type DecoderWeights } from './decoder.js';
 import { ExternalEncoder } from './external-encoder.js';
+import { ResnetEncoder } from './resnet-encoder.js';
 import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
@@ -13,7 +14,10 @@ import type { ModelConfig } from './types.js';
 export type EmbeddingMode = 'auto' | 'gather' | 'one-hot';
 
 interface Encoder {
+  /** Weights training updates. */
   readonly variables: NamedVariable[];
+  /** Every weight a checkpoint stores, frozen ones included (absent: `variables`). */
+  readonly storedVariables?: NamedVariable[];
   encode(images: tf.Tensor4D, training: boolean): tf.Tensor3D;
   dispose(): void;
 }
@@ -65,7 +69,9 @@ export class ShowAttendTell {
     }
     const seed = opts.seed ?? 0;
     const prefix = `sat${instances++}`;
-    const encoder = config.encoder.kind === 'compact-cnn' ? new CompactCnnEncoder(config.encoder, config.gridSize, prefix, createRng(seed)) : null;
+    const enc = config.encoder;
+    const encoder =
+      enc.kind === 'compact-cnn' ? new CompactCnnEncoder(enc, config.gridSize, prefix, createRng(seed)) : enc.kind === 'resnet' ? new ResnetEncoder(enc, config.gridSize, prefix) : null;
     return new ShowAttendTell(config, encoder, seed, prefix);
   }
 
@@ -129,9 +135,9 @@ export class ShowAttendTell {
     return [...(this.encoder?.variables ?? [])];
   }
 
-  /** Every weight the checkpoint stores: trainable encoder weights, then the decoder's. */
+  /** Every weight the checkpoint stores: the encoder's (trainable or frozen), then the decoder's. */
   namedWeights(): NamedVariable[] {
-    return [...this.encoderVariables(), ...this.decoderVariables()];
+    return [...(this.encoder?.storedVariables ?? this.encoderVariables()), ...this.decoderVariables()];
   }
 
   /** Whether training should embed with oneHot·E (true) or gather (false). */

@@ -27,6 +27,24 @@ export type EncoderConfig =
       fineTune: boolean;
     }
   | {
+      /**
+       * torchvision's ResNet (resnet-encoder.ts), weights from a PyTorch file (`captioner import`, or
+       * `train --encoder resnet101 --encoder-weights FILE`); stored in the model directory.
+       */
+      kind: 'resnet';
+      block: 'basic' | 'bottleneck';
+      /** Blocks per stage, e.g. [3, 4, 23, 3] (ResNet-101). */
+      layers: number[];
+      /** Planes per stage (absent: torchvision's 64, 128, 256, 512). */
+      widths?: number[];
+      /** Stem channels (absent: 64). */
+      stem?: number;
+      /** Batch-norm epsilon (absent: 1e-5, PyTorch's default). */
+      bnEpsilon?: number;
+      /** Train stages 2-4 as the reference's fine_tune(True); frozen otherwise. */
+      fineTune: boolean;
+    }
+  | {
       /** Features are computed elsewhere and fed in directly ([B, grid*grid, encoderDim]); benchmarks use it. */
       kind: 'precomputed';
     };

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import type { ModelConfig } from '../../model/index.js';
+import { RESNET_DEPTHS, resnetOutputDim } from '../../model/resnet-encoder.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
 import { threadsFor } from '../../runtime/worker-entry.js';
@@ -28,6 +29,9 @@ interface TrainCliOptions extends DataOptions {
   imageSize: number;
   channels: string;
   encoderPath?: string;
+  encoder?: string;
+  encoderWeights?: string;
+  fineTuneEncoder?: boolean;
   encoderOutput?: string;
   encoderDim?: number;
   gridSize?: number;
@@ -85,6 +89,8 @@ function intListOf(option: string, s: string, example: string): number[] {
 /** The encoder and its feature grid from the options: the compact CNN, or a pretrained backbone on disk. */
 function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<Pick<ModelConfig, 'encoderDim' | 'gridSize'>> {
   const grid = o.gridSize === undefined ? {} : { gridSize: o.gridSize };
+  if (o.encoder !== undefined || o.encoderWeights !== undefined) return resnetEncoderOf(o);
+  if (o.fineTuneEncoder) throw new UserError('--fine-tune-encoder applies to a ResNet encoder: add --encoder resnetN --encoder-weights FILE');
   if (o.encoderPath === undefined) {
     if (o.encoderOutput !== undefined || o.fineTune) throw new UserError('--encoder-output and --fine-tune apply to a pretrained backbone: add --encoder-path DIR');
     const encoder = {
@@ -101,6 +107,16 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
   return { encoder: { kind: 'external', path: resolve(o.encoderPath), featureOutput: o.encoderOutput, fineTune: Boolean(o.fineTune) }, encoderDim: o.encoderDim, ...grid };
 }
 
+/** --encoder resnet18|34|50|101|152 with --encoder-weights FILE: torchvision's ResNet, frozen unless --fine-tune-encoder. */
+function resnetEncoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder' | 'encoderDim' | 'gridSize'> {
+  const depth = /^resnet(\d+)$/.exec(o.encoder ?? '')?.[1];
+  const arch = depth === undefined ? undefined : RESNET_DEPTHS[Number(depth)];
+  if (!arch) throw new UserError(`--encoder ${String(o.encoder)}: expected resnet18, resnet34, resnet50, resnet101 or resnet152`);
+  if (o.encoderWeights === undefined) throw new UserError(`--encoder ${o.encoder}: also pass --encoder-weights FILE (torchvision's resnet${depth}-*.pth, or a checkpoint with encoder.resnet.*)`);
+  if (o.encoderPath !== undefined) throw new UserError('--encoder and --encoder-path are two encoders: pass one');
+  return { encoder: { kind: 'resnet', ...arch, fineTune: Boolean(o.fineTuneEncoder || o.fineTune) }, encoderDim: resnetOutputDim(arch), gridSize: o.gridSize ?? 14 };
+}
+
 /** Maps CLI options onto the training pipeline's options (exported for the demo). */
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
@@ -111,9 +127,10 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
   const anneal = o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes } : o.annealSteps !== undefined ? { annealSteps: o.annealSteps } : undefined;
   if (!anneal && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M or --anneal-steps N`);
   return {
+    ...(o.encoderWeights === undefined ? {} : { encoderWeights: resolve(o.encoderWeights) }),
     outDir: o.out, resume: Boolean(o.resume), epochs: o.epochs, batchSize: o.batchSize, beamSize: o.beamSize,
     patience: o.patience, decayEvery: o.decayEvery, maxMinutes: o.maxMinutes ?? Infinity, maxSteps: o.maxSteps ?? Infinity,
-    stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.imageSize,
+    stepsPerEpoch: o.stepsPerEpoch ?? Infinity, valLimit: o.valLimit ?? Infinity, imageSize: o.encoder !== undefined && o.imageSize === 64 ? 256 : o.imageSize,
     model: { ...encoderOf(o), attentionDim: o.attentionDim, embedDim: o.embedDim, decoderDim: o.decoderDim, dropout: o.dropout, attentionActivation: o.attention, initState: o.initState, ...(o.wordDetection > 0 ? { wordDetector: true } : {}), ...(o.deepOutput ? { deepOutput: true } : {}), ...(o.attentionMemory ? { attentionMemory: true } : {}) },
     trainer: {
       decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, phraseDetection: o.phraseDetection, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
@@ -201,6 +218,9 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--kernel-sizes <list>', 'odd kernel size per conv block (default 3 each); 1 at coarse blocks keeps receptive fields local')
     .option('--coord-channels', 'append each grid cell\'s (x, y) to its annotation vector')
     .option('--context-channels <n>', 'append N channels of a 3x3 conv over the final grid to each cell: a wider view beside the cell\'s own features', int(1))
+    .option('--encoder <name>', 'torchvision ResNet encoder: resnet18, resnet34, resnet50, resnet101 or resnet152 (with --encoder-weights; images 256 px instead of the default 64, and a 14x14 grid, as the reference, unless --image-size / --grid-size say otherwise)')
+    .option('--encoder-weights <file>', 'with --encoder: its weights, a PyTorch file (torchvision resnetN-*.pth or a checkpoint holding encoder.resnet.*)')
+    .option('--fine-tune-encoder', 'with --encoder: train ResNet stages 2-4 too (at --encoder-lr), as the reference\'s --fine_tune_encoder; frozen by default')
     .option('--encoder-path <dir>', 'use a pretrained backbone instead: a local tfjs LayersModel or GraphModel directory (model.json + shards)')
     .option('--encoder-output <name>', 'with --encoder-path: the layer or node whose output is the feature grid')
     .option('--encoder-dim <n>', 'channels of each annotation vector (with --encoder-path: of --encoder-output)', int(1))
