@@ -12,6 +12,7 @@ import { rerankTrainCommand } from './commands/rerank-train.js';
 import { captionCommand } from './commands/caption.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
+import { importCommand } from './commands/import.js';
 import { packageRoot } from './package-root.js';
 import { scoreCommand } from './commands/score.js';
 import { synthCommand } from './commands/synth.js';
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('Show, Attend and Tell image captioning on TensorFlow.js, composed as RxJS dataflows')
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), calibrateCommand(), rerankTrainCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand()]) program.addCommand(c);
+  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), calibrateCommand(), rerankTrainCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand(), importCommand()]) program.addCommand(c);
   // The caption service's commands are optional parts of the build.
   for (const [file, name] of [['./commands/watch.js', 'watchCommand'], ['./commands/kafka.js', 'kafkaCommand']] as const) {
     if (existsSync(new URL(file, import.meta.url)) || existsSync(new URL(file.replace(/\.js$/, '.ts'), import.meta.url))) {

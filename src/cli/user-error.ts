@@ -1,5 +1,6 @@
 import { ImageDecodeError, DatasetError } from '../data/errors.js';
 import { CheckpointError } from '../model/index.js';
+import { PthError } from '../interop/pth.js';
 
 /** A mistake the user can fix (a missing file, a bad option value): reported as one line, no stack. */
 export class UserError extends Error {
@@ -13,6 +14,7 @@ function isUserFacing(err: unknown): err is Error {
     err instanceof DatasetError ||
     err instanceof ImageDecodeError ||
     err instanceof CheckpointError ||
+    err instanceof PthError ||
     // Option and data validation throws RangeError with the constraint and the fix in the message.
     err instanceof RangeError ||
     (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).path === 'string')

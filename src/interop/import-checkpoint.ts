@@ -21,6 +21,11 @@ import { className, isModule, moduleAttr, modulesByPath, stateDict } from './tor
 /** How the reference prepares an image: 256x256 squash (PIL bilinear), /255, ImageNet mean/std, alpha dropped. */
 export const REFERENCE_PREPROCESS: PreprocessConfig = { ...IMAGENET_PREPROCESS, alpha: 'drop', resizeKernel: 'linear' };
 
+/** A word map that does not fit the checkpoint; the message names the file. */
+export class WordMapError extends Error {
+  override readonly name = 'WordMapError';
+}
+
 export interface ImportedModel {
   model: ShowAttendTell;
   vocab: Vocabulary;
@@ -109,18 +114,18 @@ function encoderHyperParameters(file: string, module: PyObject | undefined, note
  * <unk> then takes that unused index, which its decoder never learned to emit.
  */
 export function vocabularyOf(source: string, wordMap: unknown, v: number, notes: string[]): Vocabulary {
-  if (!wordMap || typeof wordMap !== 'object' || Array.isArray(wordMap)) throw new Error(`${source}: not a word map ({"word": index, ...})`);
+  if (!wordMap || typeof wordMap !== 'object' || Array.isArray(wordMap)) throw new WordMapError(`${source}: not a word map ({"word": index, ...})`);
   const entries = Object.entries(wordMap as Record<string, unknown>);
-  const words = new Array<string | undefined>(v);
+  const words: (string | undefined)[] = Array.from({ length: v }, () => undefined);
   let outOfRange: [string, number][] = [];
   for (const [word, index] of entries) {
-    if (!Number.isInteger(index) || (index as number) < 0) throw new Error(`${source}: "${word}" has index ${JSON.stringify(index)}, not an integer >= 0`);
+    if (!Number.isInteger(index) || (index as number) < 0) throw new WordMapError(`${source}: "${word}" has index ${JSON.stringify(index)}, not an integer >= 0`);
     const i = index as number;
     if (i >= v) {
       outOfRange.push([word, i]);
       continue;
     }
-    if (words[i] !== undefined) throw new Error(`${source}: index ${i} is given to both "${words[i]}" and "${word}"`);
+    if (words[i] !== undefined) throw new WordMapError(`${source}: index ${i} is given to both "${words[i]}" and "${word}"`);
     words[i] = word;
   }
   const holes = words.map((w, i) => (w === undefined ? i : -1)).filter((i) => i >= 0);
@@ -132,13 +137,13 @@ export function vocabularyOf(source: string, wordMap: unknown, v: number, notes:
   }
   if (outOfRange.length > 0) {
     const shown = outOfRange.slice(0, 3).map(([w, i]) => `"${w}": ${i}`).join(', ');
-    throw new Error(`${source}: ${outOfRange.length} entries (${shown}) are beyond the decoder's ${v} words: this word map is not the one the checkpoint was trained with`);
+    throw new WordMapError(`${source}: ${outOfRange.length} entries (${shown}) are beyond the decoder's ${v} words: this word map is not the one the checkpoint was trained with`);
   }
-  if (holes.length > 0) throw new Error(`${source}: has ${entries.length} entries for a decoder of ${v} words; indices ${holes.slice(0, 5).join(', ')} have no word: this word map is not the one the checkpoint was trained with`);
+  if (holes.length > 0) throw new WordMapError(`${source}: has ${entries.length} entries for a decoder of ${v} words; indices ${holes.slice(0, 5).join(', ')} have no word: this word map is not the one the checkpoint was trained with`);
   try {
     return Vocabulary.fromJSON({ formatVersion: 1, words });
   } catch (err) {
-    throw new Error(`${source}: ${(err as Error).message}`, { cause: err });
+    throw new WordMapError(`${source}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -202,7 +207,9 @@ export async function importCheckpoint(file: string, wordMapFile?: string): Prom
   try {
     vocab = vocabularyOf(wordMapFile, JSON.parse(await fs.readFile(wordMapFile, 'utf8')), v, notes);
   } catch (err) {
-    throw new Error((err as NodeJS.ErrnoException).code ? `${wordMapFile}: cannot be read (${(err as NodeJS.ErrnoException).code})` : (err as Error).message.startsWith(wordMapFile) ? (err as Error).message : `${wordMapFile}: ${(err as Error).message}`, { cause: err });
+    if (err instanceof WordMapError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new WordMapError(code ? `${wordMapFile}: cannot be read (${code})` : `${wordMapFile}: not valid JSON (${(err as Error).message})`, { cause: err });
   }
 
   const model = ShowAttendTell.create(config);
