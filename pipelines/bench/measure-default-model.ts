@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
-import { loadCaptioner } from '../../src/model/index.js';
+import { loadCaptioner } from '../../src/decoding/index.js';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { captionFiles } from '../../src/cli/commands/caption.js';
 import { writeFileAtomic } from '../../src/io/write-file-atomic.js';
@@ -67,12 +67,9 @@ try {
   try {
     for (const beamSize of beams) {
       for (const detectorRerank of beamSize > 1 ? reranks : [undefined]) {
-        // With a learned re-ranker, also without it: what the model itself would choose.
-        for (const learnedRerank of captioner.model.reranker ? [true, false] : [false]) {
-          const r = await evaluate({ captioner, dataset: { ...dataset, name: dataName }, split: 'test', beamSize, detectorRerank, learnedRerank, backend: backend.name });
-          reports.push(r);
-          console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}, learned re-ranker ${learnedRerank ? 'on' : 'off'}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
-        }
+        const r = await evaluate({ captioner, dataset: { ...dataset, name: dataName }, split: 'test', beamSize, detectorRerank, backend: backend.name });
+        reports.push(r);
+        console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
       }
     }
     if (examplesDir) {
@@ -97,8 +94,7 @@ try {
     `|---|---|---|---|---|---|---|---|---|---|`,
     ...reports.map((r) => {
       const a = r.attention!;
-      const bonuses = `${r.groupBonus ? `, group bonus ${r.groupBonus}` : ''}${r.orderBonus ? `, order bonus ${r.orderBonus}` : ''}`;
-      const rerank = `${r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : ''}${r.learnedRerank ? ', learned re-ranker' : ''}${bonuses}`;
+      const rerank = r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : '';
       return `| model, beam ${r.beamSize}${rerank} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
     }),
     `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,

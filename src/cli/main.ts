@@ -6,9 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { calibrateCommand } from './commands/calibrate.js';
 import { finetuneCommand } from './commands/finetune.js';
-import { rerankTrainCommand } from './commands/rerank-train.js';
 import { captionCommand } from './commands/caption.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
@@ -25,7 +23,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('Show, Attend and Tell image captioning on TensorFlow.js, composed as RxJS dataflows')
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), calibrateCommand(), rerankTrainCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand(), importCommand()]) program.addCommand(c);
+  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand(), importCommand()]) program.addCommand(c);
   // The caption service's commands are optional parts of the build.
   for (const [file, name] of [['./commands/watch.js', 'watchCommand'], ['./commands/kafka.js', 'kafkaCommand']] as const) {
     if (existsSync(new URL(file, import.meta.url)) || existsSync(new URL(file.replace(/\.js$/, '.ts'), import.meta.url))) {

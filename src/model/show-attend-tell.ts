@@ -4,7 +4,6 @@ import { validateModelConfig } from './config.js';
 import { createDecoderWeights, type DecoderWeights } from './decoder.js';
 import { ExternalEncoder } from './external-encoder.js';
 import { ResnetEncoder } from './resnet-encoder.js';
-import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
 import { addTwinMarks, readTwinMarks } from './twin-marks.js';
@@ -42,11 +41,6 @@ export class ShowAttendTell {
    * Inference always gathers.
    */
   embeddingMode: EmbeddingMode = 'auto';
-  /**
-   * The learned re-ranker trained for these weights (reranker.ts; loadCheckpoint attaches the one in
-   * reranker.json). Beam search ranks with it by default (BeamOptions.learnedRerank).
-   */
-  reranker?: Reranker;
   private readonly encoder: Encoder | null;
   private readonly decoderNamed: NamedVariable[];
 

@@ -5,18 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import type { PreparedImage, PreprocessConfig } from '../../src/data/types.js';
-import {
-  Captioner,
-  CheckpointError,
-  ShowAttendTell,
-  Trainer,
-  defaultModelConfig,
-  loadCaptioner,
-  loadCheckpoint,
-  saveCheckpoint,
-  updateCheckpointConfig,
-  type TrainerOptions,
-} from '../../src/model/index.js';
+import { Captioner, loadCaptioner } from '../../src/decoding/index.js';
+import { CheckpointError, ShowAttendTell, Trainer, defaultModelConfig, loadCheckpoint, saveCheckpoint, updateCheckpointConfig, type TrainerOptions } from '../../src/model/index.js';
 import { noise, noiseBatch, tinyVocab } from './helpers.js';
 
 const vocab = tinyVocab();

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { PHRASE_RERANK_WEIGHT, ShowAttendTell, beamSearch, defaultModelConfig, detectorAgreement, detectorViews, phraseIndex, phraseInstanceCounts, type DetectorView } from '../../src/model/index.js';
+import { captionFeatures } from '../../src/decoding/index.js';
+import { PHRASE_RERANK_WEIGHT, ShowAttendTell, defaultModelConfig, detectorAgreement, detectorViews, phraseIndex, phraseInstanceCounts, type DetectorView } from '../../src/model/index.js';
 import { phraseLogits } from '../../src/model/loss.js';
 import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
 
@@ -168,7 +169,7 @@ describe('detector re-ranking', () => {
 
   it('re-ranks the finished beams towards captions that name what the detector is sure of', async () => {
     const k = 4;
-    const reference = await beamSearch(model, feats, vocab, { beamSize: k, maxSteps: 6, returnAlternatives: 50, detectorRerank: 0 });
+    const reference = await captionFeatures(model, feats, vocab, { beamSize: k, maxSteps: 6, returnAlternatives: 50, detectorRerank: 0 });
     // Pick, for one image, a word that some finished beam names but the reference's best does not.
     const image = reference.findIndex((r) => r.alternatives.some((a) => a.finished && a.words.some((w) => !r.best.words.includes(w))));
     expect(image).toBeGreaterThanOrEqual(0);
@@ -177,7 +178,7 @@ describe('detector re-ranking', () => {
     for (const a of r0.alternatives) expect(a.score).toBe(a.logProb);
 
     detectorSure(word);
-    const reranked = (await beamSearch(model, feats, vocab, { beamSize: k, maxSteps: 6, returnAlternatives: 50, detectorRerank: 1 }))[image]!;
+    const reranked = (await captionFeatures(model, feats, vocab, { beamSize: k, maxSteps: 6, returnAlternatives: 50, detectorRerank: 1 }))[image]!;
     expect(reranked.best.words).toContain(word);
     // Same hypotheses, new scores: logProb + 1 x agreement, sorted.
     const one = tf.slice(feats, [image, 0, 0], [1, -1, -1]) as tf.Tensor3D;
@@ -186,7 +187,7 @@ describe('detector re-ranking', () => {
     expect(view.presence[id(word)]).toBeGreaterThan(0.99);
     expect(view.presence[id('a') === id(word) ? id('red') : id('a')]).toBeCloseTo(0.5, 4);
     expect(reranked.alternatives.map((a) => a.ids.join()).sort()).toEqual(r0.alternatives.map((a) => a.ids.join()).sort());
-    for (const a of reranked.alternatives) expect(a.score).toBeCloseTo(a.logProb + detectorAgreement(a.ids, view, vocab), 4);
+    for (const a of reranked.alternatives.filter((h) => h.finished)) expect(a.score).toBeCloseTo(a.logProb + detectorAgreement(a.ids, view, vocab), 4);
     const finishedScores = reranked.alternatives.filter((a) => a.finished).map((a) => a.score);
     expect(finishedScores).toEqual([...finishedScores].sort((x, y) => y - x));
   });
@@ -194,11 +195,11 @@ describe('detector re-ranking', () => {
   it('is on by default for a model with a detector, off for one without, and refused for one without when asked', async () => {
     detectorSure('square');
     const opts = { beamSize: 3, maxSteps: 6, returnAlternatives: 3 };
-    const byDefault = await beamSearch(model, feats, vocab, opts);
-    const explicit = await beamSearch(model, feats, vocab, { ...opts, detectorRerank: 1 });
+    const byDefault = await captionFeatures(model, feats, vocab, opts);
+    const explicit = await captionFeatures(model, feats, vocab, { ...opts, detectorRerank: 1 });
     expect(byDefault.map((r) => r.alternatives.map((a) => a.score))).toEqual(explicit.map((r) => r.alternatives.map((a) => a.score)));
-    for (const r of await beamSearch(plain, feats, vocab, opts)) for (const a of r.alternatives) expect(a.score).toBe(a.logProb);
-    await expect(beamSearch(plain, feats, vocab, { ...opts, detectorRerank: 1 })).rejects.toThrow(/detectorRerank \(--detector-rerank\) needs a model trained with a word detector/);
-    await expect(beamSearch(model, feats, vocab, { ...opts, detectorRerank: -1 })).rejects.toThrow(/detectorRerank must be >= 0/);
+    for (const r of await captionFeatures(plain, feats, vocab, opts)) for (const a of r.alternatives) expect(a.score).toBe(a.logProb);
+    await expect(captionFeatures(plain, feats, vocab, { ...opts, detectorRerank: 1 })).rejects.toThrow(/detectorRerank needs a model trained with a word detector/);
+    await expect(captionFeatures(model, feats, vocab, { ...opts, detectorRerank: -1 })).rejects.toThrow(/detectorRerank must be >= 0/);
   });
 });

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { createRng } from '../../src/data/rng.js';
-import { ShowAttendTell, beamSearch, defaultModelConfig } from '../../src/model/index.js';
+import { captionFeatures } from '../../src/decoding/index.js';
+import { ShowAttendTell, defaultModelConfig } from '../../src/model/index.js';
 import { argmax, draw, sampleCaptions, softmax } from '../../src/model/sample-captions.js';
 import { decodingFixture, fixedDistribution, makeBeamsDiverse, noise, referenceDecode, tinyVocab, withStrongMemory } from './helpers.js';
 
@@ -22,7 +23,7 @@ afterAll(() => {
 
 describe('sampleCaptions', () => {
   it('at temperature 0 is the greedy decode: the beam of one, image by image, leaking nothing', async () => {
-    const beams = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
+    const beams = await captionFeatures(model, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
     const before = tf.memory().numTensors;
     const greedy = await sampleCaptions(model, feats, vocab, { samples: 2, temperature: 0, maxSteps: 12, rng: () => 0 });
     expect(tf.memory().numTensors).toBe(before);
@@ -38,7 +39,7 @@ describe('sampleCaptions', () => {
   });
 
   it('with attention asked for, returns the beam of one\'s maps, one per word, and still leaks nothing', async () => {
-    const beams = await beamSearch(model, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
+    const beams = await captionFeatures(model, feats, vocab, { beamSize: 1, maxSteps: 12, detectorRerank: 0 });
     const before = tf.memory().numTensors;
     const greedy = await sampleCaptions(model, feats, vocab, { samples: 1, temperature: 0, maxSteps: 12, rng: () => 0, attention: true });
     expect(tf.memory().numTensors).toBe(before);
@@ -85,7 +86,7 @@ describe('sampleCaptions', () => {
     const wide = ShowAttendTell.create(defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 16384, gridSize: 2, attentionDim: 16, embedDim: 16, decoderDim: 32 }), { seed: 7 });
     makeBeamsDiverse(wide, vocab);
     const f = tf.tidy(() => tf.mul(tf.tensor3d(noise(3 * 4 * 16384, 9), [3, 4, 16384]), 4) as tf.Tensor3D);
-    const beams = await beamSearch(wide, f, vocab, { beamSize: 1, maxSteps: 8, detectorRerank: 0 });
+    const beams = await captionFeatures(wide, f, vocab, { beamSize: 1, maxSteps: 8, detectorRerank: 0 });
     const before = tf.memory().numTensors;
     const greedy = await sampleCaptions(wide, f, vocab, { samples: 1, temperature: 0, maxSteps: 8, rng: () => 0 });
     expect(tf.memory().numTensors).toBe(before);

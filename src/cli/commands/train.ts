@@ -11,8 +11,6 @@ import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.
 import { atLeast, int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { trainProgress } from '../train-progress.js';
 import { UserError, action } from '../user-error.js';
-import { calibrateCounting, hasPhraseDetector } from '../../../pipelines/calibrate-counting.js';
-import { describeCalibration } from './calibrate.js';
 
 interface TrainCliOptions extends DataOptions {
   out: string;
@@ -278,10 +276,6 @@ export function trainCommand(): Command {
       const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
       if (!end) return;
-      // A phrase detector's counting is calibrated once its weights are final (pipelines/calibrate-counting.ts).
-      for (const dir of [end.bestDir, end.lastDir]) {
-        if (await hasPhraseDetector(dir)) console.log(describeCalibration(dir, await calibrateCounting({ modelDir: dir, dataset })));
-      }
       console.log(`best model: ${end.bestDir}  (resume point: ${end.lastDir})`);
     }),
   );

@@ -1,21 +1,17 @@
-import * as tf from '@tensorflow/tfjs';
-import { stackImages } from '../data/preprocess.js';
+import type * as tf from '@tensorflow/tfjs';
 import type { PreparedImage, PreprocessConfig } from '../data/types.js';
 import type { Vocabulary } from '../data/vocabulary.js';
+import { loadCheckpoint } from '../model/checkpoint.js';
+import { encodeImages } from '../model/encode-images.js';
+import { modelIdOf } from '../model/model-id.js';
+import type { ShowAttendTell } from '../model/show-attend-tell.js';
+import type { CaptionResult } from '../model/types.js';
 import { beamSearch } from './beam-search.js';
-import { loadCheckpoint } from './checkpoint.js';
-import { modelIdOf } from './model-id.js';
-import type { ShowAttendTell } from './show-attend-tell.js';
-import type { BeamOptions, CaptionResult } from './types.js';
+import { captionHooks, type CaptionOptions } from './caption-options.js';
 
-/**
- * The annotations [B, L, enc] of prepared images, stacked into one batch of the given side (default:
- * the first image's; stackImages names an image of another size) and encoded without dropout. The
- * caller owns the result.
- */
-export function encodeImages(model: ShowAttendTell, images: readonly PreparedImage[], size = images[0]?.size ?? 0): tf.Tensor3D {
-  const input = stackImages(images, size);
-  return tf.tidy(() => model.encode(tf.tensor4d(input, [images.length, size, size, 3]), false));
+/** Batched beam search over annotations [B, L, enc] with the captioning hooks (captionHooks). Does not dispose `features`. */
+export async function captionFeatures(model: ShowAttendTell, features: tf.Tensor3D, vocab: Vocabulary, opts: CaptionOptions): Promise<CaptionResult[]> {
+  return beamSearch(model, features, vocab, opts, captionHooks(model, features, vocab, opts));
 }
 
 /**
@@ -31,16 +27,16 @@ export class Captioner {
     readonly preprocess: PreprocessConfig,
   ) {
     if (model.config.encoder.kind === 'precomputed') {
-      throw new TypeError('Captioner needs an image encoder; this model takes precomputed features (use beamSearch on features instead)');
+      throw new TypeError('Captioner needs an image encoder; this model takes precomputed features (use captionFeatures or beamSearch on features instead)');
     }
     this.modelId = modelIdOf(model);
   }
 
-  async caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]> {
+  async caption(images: PreparedImage[], opts: CaptionOptions): Promise<CaptionResult[]> {
     if (images.length === 0) return [];
     const features = encodeImages(this.model, images, this.preprocess.imageSize);
     try {
-      return await beamSearch(this.model, features, this.vocab, opts);
+      return await captionFeatures(this.model, features, this.vocab, opts);
     } finally {
       features.dispose();
     }

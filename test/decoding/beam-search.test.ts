@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { ShowAttendTell, beamSearch } from '../../src/model/index.js';
-import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab, withStrongMemory } from './helpers.js';
+import { banSpecialTokens, banTokens, beamSearch, lengthPenalty, type StepInfo } from '../../src/decoding/index.js';
+import { ShowAttendTell } from '../../src/model/index.js';
+import { decodingFixture, fixedDistribution, referenceDecode, tinyVocab, withStrongMemory } from '../model/helpers.js';
 
 const vocab = tinyVocab();
 let model: ShowAttendTell;
@@ -26,7 +27,7 @@ describe('beamSearch', () => {
     expect(results.some((r) => r.best.finished)).toBe(true);
     expect(results.some((r) => !r.best.finished)).toBe(true);
     for (let i = 0; i < 5; i++) {
-      const g = tf.tidy(() => referenceDecode(model, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      const g = tf.tidy(() => referenceDecode(model, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12, [], false));
       expect(results[i]!.best.ids).toEqual(g.ids);
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
       expect(results[i]!.best.finished).toBe(g.ids.at(-1) === vocab.endId);
@@ -40,7 +41,7 @@ describe('beamSearch', () => {
     // The context path changes the scores: the comparison below is not the plain model's again.
     expect(results.map((r) => r.best.logProb)).not.toEqual(plain.map((r) => r.best.logProb));
     for (let i = 0; i < 5; i++) {
-      const g = tf.tidy(() => referenceDecode(deep, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12));
+      const g = tf.tidy(() => referenceDecode(deep, tf.slice(feats, [i, 0, 0], [1, -1, -1]), vocab, 12, [], false));
       expect(results[i]!.best.ids).toEqual(g.ids);
       expect(results[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
     }
@@ -57,12 +58,12 @@ describe('beamSearch', () => {
     expect(tf.memory().numTensors).toBe(before);
     for (let i = 0; i < 5; i++) {
       const one = tf.slice(feats, [i, 0, 0], [1, -1, -1]);
-      const g = tf.tidy(() => referenceDecode(mem, one, vocab, 12));
+      const g = tf.tidy(() => referenceDecode(mem, one, vocab, 12, [], false));
       expect(greedyResults[i]!.best.ids).toEqual(g.ids);
       expect(greedyResults[i]!.best.logProb).toBeCloseTo(g.logProb, 3);
       // Rescoring each hypothesis alone gives its log-prob only if the beam reordered the memory with it.
       for (const hyp of beams[i]!.alternatives) {
-        expect(tf.tidy(() => referenceDecode(mem, one, vocab, 8, hyp.ids)).logProb).toBeCloseTo(hyp.logProb, 3);
+        expect(tf.tidy(() => referenceDecode(mem, one, vocab, 8, hyp.ids, false)).logProb).toBeCloseTo(hyp.logProb, 3);
       }
       one.dispose();
     }
@@ -129,11 +130,19 @@ describe('beamSearch', () => {
     m.dispose();
   });
 
-  it('never emits <pad> or <start>, so each word has its own attention map', async () => {
+  it('bare, emits whatever the model ranks first, <pad> and <start> included, as the reference does', async () => {
+    const m = ShowAttendTell.create(model.config, { seed: 5 });
+    fixedDistribution(m, new Map([[vocab.padId, 5], [vocab.startId, 4], [vocab.idOf('red'), 1], [vocab.endId, 0]]));
+    const results = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 4, returnAlternatives: 2 });
+    for (const r of results) expect(r.best.ids[0]).toBe(vocab.padId);
+    m.dispose();
+  });
+
+  it('with the banSpecialTokens processor never emits <pad> or <start>, so each word has its own attention map', async () => {
     const m = ShowAttendTell.create(model.config, { seed: 5 });
     const red = vocab.idOf('red');
     fixedDistribution(m, new Map([[vocab.padId, 5], [vocab.startId, 4], [red, 1], [vocab.endId, 0]]));
-    const results = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 4, returnAlternatives: 2 });
+    const results = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 4, returnAlternatives: 2 }, { logitsProcessors: [banSpecialTokens(vocab)] });
     for (const r of results) {
       for (const h of r.alternatives) {
         expect(h.ids).not.toContain(vocab.padId);
@@ -156,7 +165,7 @@ describe('beamSearch', () => {
     const plain = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 5, returnAlternatives: 2 });
     expect(plain[0]!.alternatives.map((h) => h.ids)).toEqual([[vocab.endId], [a, vocab.endId]]);
     expect(plain[0]!.best.logProb).toBeCloseTo(Math.log(0.3 / 0.75), 4);
-    const penalised = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 5, returnAlternatives: 2, lengthPenalty: 2 });
+    const penalised = await beamSearch(m, feats, vocab, { beamSize: 2, maxSteps: 5, returnAlternatives: 2 }, { rescorers: [lengthPenalty(2)] });
     const best = penalised[0]!.best;
     expect(best.ids).toEqual([a, vocab.endId]);
     expect(best.score).toBeCloseTo(best.logProb / 4, 5);
@@ -167,5 +176,69 @@ describe('beamSearch', () => {
   it('rejects bad options with the option named', async () => {
     await expect(beamSearch(model, feats, vocab, { beamSize: 0, maxSteps: 5 })).rejects.toThrow(/beamSize/);
     await expect(beamSearch(model, feats, vocab, { beamSize: 2, maxSteps: 0 })).rejects.toThrow(/maxSteps/);
+  });
+});
+
+describe('beamSearch hooks', () => {
+  it('runs the logits processors in order at every step, with each row\'s history, and prunes by their output', async () => {
+    const plain = await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 6, returnAlternatives: 3 });
+    const banned = plain[0]!.best.ids[0]!;
+    const seen: Array<{ step: number; histories: Array<readonly number[] | null> }> = [];
+    const order: string[] = [];
+    const spy = {
+      process: (logProbs: tf.Tensor2D, info: StepInfo) => {
+        order.push('spy');
+        seen.push({ step: info.step, histories: Array.from({ length: logProbs.shape[0] }, (_, r) => info.tokens(r)) });
+        return logProbs;
+      },
+    };
+    const ban = banTokens([banned], vocab.size);
+    const first = { process: (logProbs: tf.Tensor2D, info: StepInfo) => (order.push('ban'), ban.process(logProbs, info)) };
+    const results = await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 6, returnAlternatives: 3 }, { logitsProcessors: [first, spy] });
+    for (const r of results) for (const h of r.alternatives) expect(h.ids.slice(0, -1)).not.toContain(banned);
+    expect(order.slice(0, 4)).toEqual(['ban', 'spy', 'ban', 'spy']);
+    // Step 1: only slot 0 of each image holds a hypothesis (the empty one); the other slots hold none.
+    expect(seen[0]!.step).toBe(1);
+    expect(seen[0]!.histories.slice(0, 3)).toEqual([[], null, null]);
+    // Step 2: each live row's history is one word long, and none is the banned word.
+    expect(seen[1]!.step).toBe(2);
+    for (const hist of seen[1]!.histories) if (hist) expect(hist).toHaveLength(1);
+    expect(seen[1]!.histories.filter(Boolean).flat()).not.toContain(banned);
+  });
+
+  it('ranks the finished hypotheses by the re-scorers\' scores, applied in order, and keeps logProb', async () => {
+    const opts = { beamSize: 3, maxSteps: 8, returnAlternatives: 10 };
+    const plain = await beamSearch(model, feats, vocab, opts);
+    const calls: number[] = [];
+    // Longest first, then a constant shift: the second re-scorer sees the first one's scores.
+    const longest = { rescore: (image: number, hs: readonly { ids: number[] }[]) => (calls.push(image), hs.map((h) => h.ids.length)) };
+    const shift = { rescore: (_image: number, hs: readonly { score: number }[]) => hs.map((h) => h.score + 100) };
+    const results = await beamSearch(model, feats, vocab, opts, { rescorers: [longest, shift] });
+    expect(results.map((r) => r.alternatives.length)).toEqual(plain.map((r) => r.alternatives.length));
+    results.forEach((r, i) => {
+      const done = r.alternatives.filter((h) => h.finished);
+      for (const h of done) expect(h.score).toBe(h.ids.length + 100);
+      for (const h of r.alternatives.filter((a) => !a.finished)) expect(h.score).toBe(h.logProb);
+      if (done.length > 0) {
+        expect(r.best.ids.length).toBe(Math.max(...done.map((h) => h.ids.length)));
+        expect(calls).toContain(i);
+      }
+      const same = (hs: typeof r.alternatives) => hs.map((h) => `${h.ids.join()}:${h.logProb.toFixed(5)}`).sort();
+      expect(same(r.alternatives)).toEqual(same(plain[i]!.alternatives));
+    });
+  });
+
+  it('does not leak tensors with processors and re-scorers', async () => {
+    const hooks = { logitsProcessors: [banSpecialTokens(vocab)], rescorers: [lengthPenalty(1)] };
+    await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 5 }, hooks);
+    const before = tf.memory().numTensors;
+    await beamSearch(model, feats, vocab, { beamSize: 3, maxSteps: 5 }, hooks);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('refuses a re-scorer that returns the wrong number of scores, and bad processor arguments', async () => {
+    await expect(beamSearch(model, feats, vocab, { beamSize: 2, maxSteps: 8 }, { rescorers: [{ rescore: () => [] }] })).rejects.toThrow(/returned 0 scores/);
+    expect(() => banTokens([vocab.size], vocab.size)).toThrow(/outside the vocabulary/);
+    expect(() => lengthPenalty(-1)).toThrow(/lengthPenalty must be >= 0/);
   });
 });
