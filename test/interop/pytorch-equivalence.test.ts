@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { prepareImage } from '../../src/data/preprocess.js';
 import { importCheckpoint, REFERENCE_PREPROCESS, type ImportedModel } from '../../src/interop/import-checkpoint.js';
+import { beamSearch } from '../../src/decoding/index.js';
 import { compare, FIXTURES, loadOutputs, teacherForced } from './pytorch-fixtures.js';
 
 const { meta, tensor } = loadOutputs();
@@ -51,5 +52,32 @@ describe('an imported tutorial checkpoint computes what PyTorch computed', () =>
     expect(wantLogits.shape).toEqual([ids.length - 1, imported.model.config.vocabSize]);
     expect(compare(logits, wantLogits.values).absolute).toBeLessThan(1e-4);
     expect(compare(alphas, wantAlphas.values).absolute).toBeLessThan(1e-5);
+  });
+});
+
+describe('the bare beam search on an imported checkpoint finds what the reference beam search found', () => {
+  const cases = images.flatMap((name) => [1, 3, 5].flatMap((k) => [50, 2].map((cap) => [name, k, cap] as const)));
+  // Scores are sums of up to 51 float32 log-probs of about -1.5 each: 1e-4 of the score's size.
+  it.each(cases)('%s at k = %i, step cap %i: same caption, score within 1e-4 (relative), attention within 1e-5', async (name, k, cap) => {
+    const want = meta.captions[name]![`k${k}_cap${cap}`]!;
+    // The reference's loop ends "if step > cap: break" after the step's work: cap + 1 tokens at most.
+    const [result] = await beamSearch(imported.model, features.get(name)!, imported.vocab, { beamSize: k, maxSteps: cap + 1 });
+    const best = result!.best;
+    expect(best.ids).toEqual(want.ids);
+    expect(best.finished).toBe(want.finished);
+    expect(Math.abs(best.logProb - want.score)).toBeLessThan(1e-4 * Math.max(1, Math.abs(want.score)));
+    const alphas = tensor(`${name}/k${k}_cap${cap}/alphas`);
+    expect(best.attention).toHaveLength(alphas.shape[0]!);
+    const got = new Float32Array(best.attention.length * 196);
+    best.attention.forEach((a, i) => got.set(a, i * 196));
+    expect(compare(got, alphas.values).absolute).toBeLessThan(1e-5);
+  });
+
+  it('covers beams that finish, beams cut by the step cap with nothing finished, and k changing the result', () => {
+    const all = Object.values(meta.captions).flatMap((c) => Object.entries(c).filter(([key]) => key !== 'teacher_ids').map(([, v]) => v as { finished: boolean }));
+    expect(all.some((c) => c.finished)).toBe(true);
+    expect(all.some((c) => !c.finished)).toBe(true);
+    expect(meta.captions['street.png']!['k1_cap50']!.ids).not.toEqual(meta.captions['street.png']!['k3_cap50']!.ids);
+    expect(meta.min_rank_gap).toBeGreaterThan(1e-3);
   });
 });
