@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { ImageDecodeError, type ImageDecodeReason } from './errors.js';
+import { pilBilinearResize } from './pil-resize.js';
 import type { PreparedImage, PreprocessConfig } from './types.js';
 
 /** Default pixel limit: about 40 megapixels. Larger images are refused before they are decoded. */
@@ -65,12 +66,15 @@ export async function prepareImage(
     const oriented = image.rotate();
     // 'drop' removes alpha before resizing, so the colours are not premultiplied by it.
     const opaque = cfg.alpha === 'drop' ? oriented.removeAlpha() : oriented.flatten({ background: FLATTEN_BACKGROUND });
-    const { data, info } = await opaque
-      .toColourspace('srgb')
-      .resize(size, size, { fit: 'fill', ...(cfg.resizeKernel ? { kernel: cfg.resizeKernel } : {}) })
+    const srgb = opaque.toColourspace('srgb');
+    const pil = cfg.resizeKernel === 'pil-bilinear';
+    const kernel = cfg.resizeKernel && cfg.resizeKernel !== 'pil-bilinear' ? { kernel: cfg.resizeKernel } : {};
+    const decoded = await (pil ? srgb : srgb.resize(size, size, { fit: 'fill', ...kernel }))
       .removeAlpha()
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
+    const info = pil ? { ...decoded.info, width: size, height: size } : decoded.info;
+    const data = pil ? Buffer.from(pilBilinearResize(decoded.data, decoded.info.width, decoded.info.height, decoded.info.channels, size, size).buffer) : decoded.data;
     if (info.channels !== 3 || info.width !== size || info.height !== size) {
       throw new ImageDecodeError(file, 'unsupported', `decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`);
     }

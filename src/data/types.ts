@@ -50,10 +50,10 @@ export interface PreprocessConfig {
    */
   alpha?: 'flatten' | 'drop';
   /**
-   * sharp's resampling kernel (default 'lanczos3'). Imported PyTorch models use 'linear', the closest
-   * to the reference's PIL BILINEAR (an antialiased triangle filter when shrinking).
+   * The resampling kernel: one of sharp's (default 'lanczos3'), or 'pil-bilinear', Pillow's BILINEAR
+   * bit for bit (pil-resize.ts): what the PyTorch reference resized with, so imported models use it.
    */
-  resizeKernel?: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3';
+  resizeKernel?: 'nearest' | 'linear' | 'cubic' | 'mitchell' | 'lanczos2' | 'lanczos3' | 'pil-bilinear';
 }
 
 export const IMAGENET_PREPROCESS: PreprocessConfig = {

@@ -18,8 +18,8 @@ import { className, isModule, moduleAttr, modulesByPath, stateDict } from './tor
  * whole pickled modules or state_dicts, in either torch.save container, with the word map beside it.
  */
 
-/** How the reference prepares an image: 256x256 squash (PIL bilinear), /255, ImageNet mean/std, alpha dropped. */
-export const REFERENCE_PREPROCESS: PreprocessConfig = { ...IMAGENET_PREPROCESS, alpha: 'drop', resizeKernel: 'linear' };
+/** How the reference prepares an image: 256x256 squash (Pillow's BILINEAR), /255, ImageNet mean/std, alpha dropped. */
+export const REFERENCE_PREPROCESS: PreprocessConfig = { ...IMAGENET_PREPROCESS, alpha: 'drop', resizeKernel: 'pil-bilinear' };
 
 /** A word map that does not fit the checkpoint; the message names the file. */
 export class WordMapError extends Error {

@@ -26,7 +26,7 @@ describe('captioner import', () => {
     expect(r.stdout).toMatch(/imported .*checkpoint_tiny_legacy\.pth\.tar \(legacy container, whole modules\): ResNet \(bottleneck, blocks 1\/2\/1\/1\), 14x14 grid of 128/);
     const saved = JSON.parse(await readFile(join(model, 'model.json'), 'utf8')) as { meta: Record<string, unknown> };
     expect(saved.meta).toMatchObject({ importedFrom: 'checkpoint_tiny_legacy.pth.tar', container: 'legacy', epoch: 3 });
-    expect(JSON.parse(await readFile(join(model, 'preprocess.json'), 'utf8'))).toEqual({ imageSize: 256, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], alpha: 'drop', resizeKernel: 'linear' });
+    expect(JSON.parse(await readFile(join(model, 'preprocess.json'), 'utf8'))).toEqual({ imageSize: 256, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], alpha: 'drop', resizeKernel: 'pil-bilinear' });
     // The tutorial's step cap "step > 50" stops after 51 tokens.
     const cap = await runCli(['caption', '-i', fx('grey.png'), '-o', join(dir, 'out'), '--model', model, '--beam-size', '3', '--max-steps', '51', '--no-figure']);
     expect(cap.code).toBe(0);
