@@ -1,7 +1,9 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attentionFigureSize } from '../../src/render/attention-figure.js';
 import { runCli } from '../cli/run-cli.js';
 import { FIXTURES, loadOutputs } from './pytorch-fixtures.js';
 
@@ -28,7 +30,7 @@ describe('captioner import', () => {
     expect(saved.meta).toMatchObject({ importedFrom: 'checkpoint_tiny_legacy.pth.tar', container: 'legacy', epoch: 3 });
     expect(JSON.parse(await readFile(join(model, 'preprocess.json'), 'utf8'))).toEqual({ imageSize: 256, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], alpha: 'drop', resizeKernel: 'pil-bilinear' });
     // The tutorial's step cap "step > 50" stops after 51 tokens.
-    const cap = await runCli(['caption', '-i', fx('grey.png'), '-o', join(dir, 'out'), '--model', model, '--beam-size', '3', '--max-steps', '51', '--no-figure']);
+    const cap = await runCli(['caption', '-i', fx('grey.png'), '-o', join(dir, 'out'), '--model', model, '--beam-size', '3', '--max-steps', '51']);
     expect(cap.code).toBe(0);
     const json = JSON.parse(await readFile(join(dir, 'out', 'grey.json'), 'utf8')) as { words: string[]; logProb: number; finished: boolean };
     const wordMap = JSON.parse(await readFile(WORDMAP, 'utf8')) as Record<string, number>;
@@ -37,6 +39,11 @@ describe('captioner import', () => {
     expect(want.finished).toBe(true);
     expect(json.words).toEqual(want.ids.slice(0, -1).map((i) => words[i]));
     expect(json.logProb).toBeCloseTo(want.score, 3);
+    // The reference's figure for 14x14 maps: one 336 px panel per token (<start> .. <end>), 5 per row.
+    const figure = await sharp(join(dir, 'out', 'grey.attention.png')).metadata();
+    const size = attentionFigureSize(want.ids.length + 1);
+    expect([figure.width, figure.height]).toEqual([size.width, size.height]);
+    expect(size.width).toBe(5 * 336 + 4 * 8);
   }, 120_000);
 
   it('imports the zip container, a plain state_dict and a CUDA-saved descendant checkpoint with its word map', async () => {
