@@ -305,6 +305,8 @@ function halfToFloat(h: number): number {
   return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
+const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 /**
  * The tensor's values as a contiguous row-major Float32Array, honouring its storage offset and strides
  * (a view such as a transposed weight reads right). `name` is for the error message.
@@ -313,7 +315,9 @@ export function tensorValues(file: string, name: string, t: TorchTensor): Float3
   const numel = t.shape.reduce((a, b) => a * b, 1);
   const available = t.storage.numel;
   if (t.shape.length !== t.strides.length) throw new PthError(file, `${name}: ${t.shape.length} sizes but ${t.strides.length} strides`);
-  if (t.offset < 0 || t.strides.some((x) => x < 0)) throw new PthError(file, `${name}: negative storage offset or stride`);
+  if (t.offset < 0 || t.strides.some((x) => x < 0) || t.shape.some((x) => x < 0)) throw new PthError(file, `${name}: negative size, storage offset or stride`);
+  // Zero strides could make a tiny storage claim any size: no captioning weight comes near this.
+  if (numel > MAX_TENSOR_ELEMENTS) throw new PthError(file, `${name}: shape [${t.shape.join(', ')}] holds ${numel} elements, more than the ${MAX_TENSOR_ELEMENTS} this reader accepts`);
   const last = numel === 0 ? t.offset : t.offset + t.shape.reduce((acc, n, d) => acc + (n - 1) * t.strides[d]!, 0);
   if (numel > 0 && last >= available) {
     throw new PthError(file, `${name}: its view (storage offset ${t.offset}, shape [${t.shape.join(', ')}], strides [${t.strides.join(', ')}]) reaches element ${last}, beyond the ${available} elements of storage ${t.storage.key}`);

@@ -89,6 +89,9 @@ describe('readPth on files torch.save wrote', () => {
     const t: TorchTensor = { kind: 'tensor', storage, offset: 1, shape: [3, 2], strides: [1, 3], requiresGrad: false };
     expect([...tensorValues('view', 't', t)]).toEqual([1, 4, 2, 5, 3, 6]);
     expect(() => tensorValues('view', 't', { ...t, offset: 3 })).toThrow(/reaches element 8, beyond the 8 elements/);
+    expect(() => tensorValues('view', 't', { ...t, shape: [-1, 2] })).toThrow(/negative size/);
+    // A zero stride lets 8 stored values claim 2^30 elements: refused before any allocation.
+    expect(() => tensorValues('view', 't', { ...t, shape: [2 ** 30], strides: [0] })).toThrow(/more than the 268435456 this reader accepts/);
   });
 
   it('reads pickles as data: dict keys stay keys, ints beyond 32 bits keep their sign', () => {
