@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedVariable } from './named-variable.js';
-import type { SerializedTensor } from './trainer.js';
+import type { SerializedTensor } from './serialized-tensor.js';
 
 /** The two sets of weights an averaging trainer resumes from. */
 export interface AveragingState {
