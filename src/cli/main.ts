@@ -10,7 +10,7 @@ import { finetuneCommand } from './commands/finetune.js';
 import { captionCommand } from './commands/caption.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
-import { packageRoot } from './package-root.js';
+import { packageRoot } from '../io/package-root.js';
 import { scoreCommand } from './commands/score.js';
 import { synthCommand } from './commands/synth.js';
 import { trainCommand } from './commands/train.js';

@@ -22,9 +22,11 @@ describe('the import graph of src/, operators/, pipelines/ and examples/', () =>
   });
 
   it('keeps the dependency rule of the layers: src/ imports neither operators/ nor pipelines/, operators/ not pipelines/', () => {
+    // src/cli is the top layer and src/index.ts the package facade: both may reach every layer.
+    const library = (file: string) => file.startsWith('src/') && !file.startsWith('src/cli/') && file !== 'src/index.ts';
     const upward = [...graph].flatMap(([file, edges]) =>
       edges
-        .filter((e) => (file.startsWith('src/') && !file.startsWith('src/cli/') && (e.startsWith('operators/') || e.startsWith('pipelines/'))) || (file.startsWith('operators/') && e.startsWith('pipelines/')))
+        .filter((e) => (library(file) && (e.startsWith('operators/') || e.startsWith('pipelines/'))) || (file.startsWith('operators/') && e.startsWith('pipelines/')))
         .map((e) => `${file} -> ${e}`),
     );
     expect(upward).toEqual([]);
