@@ -119,7 +119,10 @@ async function installCheckpoint(from: string): Promise<void> {
   }
 }
 
-const pct = (x: number) => (100 * x).toFixed(2);
+/** A fraction as a percentage with two decimals. */
+function pct(x: number): string {
+  return (100 * x).toFixed(2);
+}
 
 /** A log line for the milestones of training (validation and the end). */
 function describeTraining(e: TrainEvent): string | undefined {
@@ -137,5 +140,13 @@ function describeFinetuning(e: SelfCriticalEvent): string | undefined {
 
 /** Runs an event stream to its end, printing the line `describe` gives each event. */
 async function logEvents<E>(events: Observable<E>, describe: (e: E) => string | undefined): Promise<void> {
-  await lastValueFrom(events.pipe(tap((e) => { const line = describe(e); if (line) console.log(line); })), { defaultValue: undefined });
+  await lastValueFrom(
+    events.pipe(
+      tap((e) => {
+        const line = describe(e);
+        if (line) console.log(line);
+      }),
+    ),
+    { defaultValue: undefined },
+  );
 }
