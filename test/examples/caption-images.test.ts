@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,6 +25,11 @@ describe('examples/caption-images.ts', () => {
     // The buffer is the first file again: the same caption.
     expect(lines[2]!.replace(/^buffer: /, '')).toBe(lines[0]!.replace(`${files[0]}: `, ''));
   }, 60_000);
+
+  it('is quoted whole in the README', async () => {
+    const [example, readme] = await Promise.all(['examples/caption-images.ts', 'README.md'].map((f) => readFile(new URL(`../../${f}`, import.meta.url), 'utf8')));
+    expect(readme).toContain(example.trim());
+  });
 
   it('refuses to run without images, naming the usage', async () => {
     const r = await runScript('examples/caption-images.ts', []);
