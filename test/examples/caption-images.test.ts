@@ -28,7 +28,7 @@ describe('examples/caption-images.ts', () => {
 
   it('is quoted whole in the README', async () => {
     const [example, readme] = await Promise.all(['examples/caption-images.ts', 'README.md'].map((f) => readFile(new URL(`../../${f}`, import.meta.url), 'utf8')));
-    expect(readme).toContain(example.trim());
+    expect(readme).toContain(example!.trim());
   });
 
   it('refuses to run without images, naming the usage', async () => {
