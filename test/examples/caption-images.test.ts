@@ -1,22 +1,17 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateSynthetic } from '../../src/data/index.js';
 import { runScript } from '../cli/run-cli.js';
 
 // The README quotes examples/caption-images.ts: it must run as written.
 describe('examples/caption-images.ts', () => {
-  let dir: string;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'example-'));
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
-
   it('captions files and a buffer with the default model through the library API', async () => {
-    const ds = await generateSynthetic({ outDir: join(dir, 'data'), count: 2, seed: 31 });
+    const dir = await mkdtemp(join(tmpdir(), 'example-'));
+    const ds = await generateSynthetic({ outDir: dir, count: 2, seed: 31 });
     const files = [0, 1].map((i) => join(ds.imageDir, `synth-0000${i}.png`));
-    const r = await runScript('examples/caption-images.ts', files);
+    const r = await runScript('examples/caption-images.ts', files).finally(() => rm(dir, { recursive: true, force: true }));
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
