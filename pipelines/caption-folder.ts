@@ -136,8 +136,12 @@ export interface CaptionFolderOptions {
   renderFigure?: FigureRenderer;
   /** Jobs in flight at most (the source's credit window) [max(16, 4 * maxBatch * workers)]. */
   highWater?: number;
-  /** How long a file must be unchanged before it is taken, ms [300]. */
+  /** How long a file must be unchanged before it is taken, ms [1000]. */
   stabilityMs?: number;
+  /** How long a file whose format says it is incomplete waits unchanged before it is taken anyway, ms [10000]. */
+  incompleteGraceMs?: number;
+  /** How long a file that failed to decode is watched for changes that earn it another try, ms [120000]. */
+  retryFailedWithinMs?: number;
   statsIntervalMs?: number;
   /** Refuse images with more pixels than this [40 MP]. */
   limitInputPixels?: number;
@@ -187,8 +191,11 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
     extensions: options.extensions ?? DEFAULT_EXTENSIONS,
     highWater: options.highWater ?? Math.max(16, 4 * maxBatch * pool.size),
     stabilityMs: options.stabilityMs,
+    incompleteGraceMs: options.incompleteGraceMs,
+    retryFailedWithinMs: options.retryFailedWithinMs,
     hasResult: files.hasResult,
     ignore: [outDir],
+    onRefused: (file, message) => log(`refused ${file}: ${message}`),
   });
   const http = createHttpSource<CaptionRecord>();
   let feed: FeedServer | undefined;

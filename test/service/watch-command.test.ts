@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropImages, makeTinyModel, tempDir, tsxImport, waitFor } from './helpers.js';
+import { dropImages, hashedName, makeTinyModel, tempDir, tsxImport, unhashed, waitFor } from './helpers.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
 
@@ -42,9 +42,9 @@ describe('captioner watch options (real child processes)', () => {
     );
     expect(code).toBe(0);
     expect(stderr).toMatch(/stopped: 2 captioned, 0 failed/);
-    const files = (await readdir(out)).sort();
+    const files = (await readdir(out)).map(unhashed).sort();
     expect(files).toEqual(['img-000.png.attention.png', 'img-000.png.json', 'img-001.png.attention.png', 'img-001.png.json']);
-    const meta = await sharp(await readFile(join(out, 'img-000.png.attention.png'))).metadata();
+    const meta = await sharp(await readFile(await hashedName(out, 'img-000.png.attention.png'))).metadata();
     expect(meta.format).toBe('png');
     expect(await readdir(inbox)).toContain('skip.jpg');
   });
