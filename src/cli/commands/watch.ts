@@ -24,6 +24,8 @@ interface WatchOptions {
   figures?: boolean;
   backend?: string;
   highWater?: number;
+  stableMs: number;
+  incompleteWaitMs: number;
 }
 
 const extList = (v: string): string[] => {
@@ -56,7 +58,9 @@ export function watchCommand(): Command {
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--figures', 'also write NAME.attention.png per image')
-    .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
+    .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1))
+    .option('--stable-ms <ms>', 'how long a file must be unchanged (size and mtime) before it is taken', int(0), 1000)
+    .option('--incomplete-wait-ms <ms>', 'how long a file without its end marker (JPEG, PNG, GIF, WebP, AVIF) may sit unchanged before it is taken anyway (and fails)', int(0), 10000);
   withBackend(cmd);
   cmd.action(
     action('watch', async (dir: string, o: WatchOptions, command: Command) => {
@@ -83,6 +87,8 @@ export function watchCommand(): Command {
         learnedRerank: o.learnedRerank ? undefined : false,
         renderFigure: o.figures ? renderAttentionFigure : undefined,
         highWater: o.highWater,
+        stabilityMs: o.stableMs,
+        incompleteGraceMs: o.incompleteWaitMs,
         log,
       });
       await runUntilStopped(service, log, () => {

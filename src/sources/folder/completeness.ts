@@ -68,7 +68,7 @@ export async function endsComplete(file: string, size: number): Promise<boolean>
     if (head.subarray(0, 4).toString('latin1') === 'RIFF' && head.subarray(8, 12).toString('latin1') === 'WEBP') {
       return size >= head.readUInt32LE(4) + 8;
     }
-    if (head.subarray(4, 8).toString('latin1') === 'ftyp') return boxesComplete(fh, size);
+    if (head.subarray(4, 8).toString('latin1') === 'ftyp') return await boxesComplete(fh, size);
     return true;
   } finally {
     await fh.close();
