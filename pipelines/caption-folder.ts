@@ -22,7 +22,7 @@ import type { BeamOptions } from '../src/model/types.js';
 import { PROTOCOL_VERSION, quantiseAttention, type FeedMessage } from '../src/protocol/messages.js';
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
 import type { CaptionOutcome, CaptionRecord } from '../src/sinks/caption-record.js';
-import { FeedServer } from '../src/sinks/feed-server.js';
+import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createFilesSink, type FigureRenderer } from '../src/sinks/files-sink.js';
 import { ServiceMetrics } from '../src/sinks/service-metrics.js';
 import { createFolderSource, DEFAULT_EXTENSIONS, type FolderSource } from '../src/sources/folder-source.js';
@@ -53,6 +53,8 @@ export interface CaptionGraphOptions {
   onBatch?: (size: number) => void;
   limitInputPixels?: number;
   maxFileBytes?: number;
+  /** The command-line option that raises maxFileBytes, named in too-large messages. */
+  maxFileBytesOption?: string;
 }
 
 /**
@@ -65,7 +67,7 @@ export function captionJobs(jobs$: Observable<Job>, opts: CaptionGraphOptions): 
   const beam = opts.beam ?? { beamSize: 3, maxSteps: 50, returnAlternatives: 3 };
   const toOutcome = toResults(opts.meta);
   return jobs$.pipe(
-    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes }),
+    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes, maxFileBytesOption: opts.maxFileBytesOption }),
     connect((decoded$) =>
       merge(
         decoded$.pipe(filter((d): d is FailedJob => !d.ok)),
@@ -125,6 +127,12 @@ export interface CaptionFolderOptions {
   portFallback?: boolean;
   host?: string;
   token?: string;
+  /** Origins besides the feed's own whose pages may use it (FeedServerOptions.allowOrigins). */
+  allowOrigins?: string[];
+  /** Host names served besides loopback names and the bound address (FeedServerOptions.allowHosts). */
+  allowHosts?: string[];
+  /** A POST /caption must arrive within this, else 408 [30000 ms]. */
+  requestTimeoutMs?: number;
   recursive?: boolean;
   extensions?: string[];
   beamSize?: number;
@@ -147,6 +155,8 @@ export interface CaptionFolderOptions {
   limitInputPixels?: number;
   /** Refuse files larger than this many bytes [64 MiB]. */
   maxFileBytes?: number;
+  /** The command-line option that raises maxFileBytes, named in too-large messages. */
+  maxFileBytesOption?: string;
   /** Largest POST /caption body [20 MiB]. */
   maxBodyBytes?: number;
   /** Feed server tuning for slow clients. */
@@ -172,6 +182,7 @@ export interface CaptionFolderService {
 /** Starts the folder caption service: replicas first (so a bad model fails fast), then source and feed. */
 export async function startCaptionFolder(options: CaptionFolderOptions): Promise<CaptionFolderService> {
   const log = options.log ?? (() => undefined);
+  if (options.port !== null) checkFeedOptions(options);
   const dir = resolve(options.dir);
   const outDir = resolve(options.outDir ?? join(dir, 'captions'));
   const maxBatch = options.maxBatch ?? 8;
@@ -206,6 +217,10 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
         fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
+        allowOrigins: options.allowOrigins,
+        allowHosts: options.allowHosts,
+        requestTimeoutMs: options.requestTimeoutMs,
+        warn: log,
         metrics,
         statsIntervalMs: options.statsIntervalMs,
         softBufferBytes: options.softBufferBytes,
@@ -264,6 +279,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       onBatch: (n) => metrics.batch(n),
       limitInputPixels: options.limitInputPixels,
       maxFileBytes: options.maxFileBytes,
+      maxFileBytesOption: options.maxFileBytesOption,
     })
       .pipe(mergeMap(settle, 16))
       .subscribe({ error: rej, complete: res });

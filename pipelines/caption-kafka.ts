@@ -18,7 +18,7 @@ import type { KafkaClientOptions } from '../src/kafka/options.js';
 import type { KafkaClient } from '../src/kafka/types.js';
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
 import type { CaptionOutcome } from '../src/sinks/caption-record.js';
-import { FeedServer } from '../src/sinks/feed-server.js';
+import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createKafkaSink, type KafkaSink } from '../src/sinks/kafka-sink.js';
 import { ServiceMetrics } from '../src/sinks/service-metrics.js';
 import { createKafkaSource, type KafkaSource } from '../src/sources/kafka-source.js';
@@ -63,6 +63,10 @@ export interface CaptionKafkaOptions {
   portFallback?: boolean;
   host?: string;
   token?: string;
+  /** Origins besides the feed's own whose pages may use it (FeedServerOptions.allowOrigins). */
+  allowOrigins?: string[];
+  /** Host names served besides loopback names and the bound address (FeedServerOptions.allowHosts). */
+  allowHosts?: string[];
   log?: (line: string) => void;
 }
 
@@ -82,6 +86,7 @@ export interface CaptionKafkaService {
 export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<CaptionKafkaService> {
   const log = options.log ?? (() => undefined);
   if (!options.client && !options.kafka) throw new TypeError('startCaptionKafka needs `kafka` options or a `client`');
+  if (options.port !== undefined && options.port !== null) checkFeedOptions(options);
   const client = options.client ?? createKafkajsClient(options.kafka!);
   const groupId = options.groupId ?? 'captioner';
   const deadLetterTopic = options.deadLetterTopic ?? `${options.inTopics[0]}.dead-letter`;
@@ -128,6 +133,9 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
         fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
+        allowOrigins: options.allowOrigins,
+        allowHosts: options.allowHosts,
+        warn: log,
         metrics,
         hello: { server: 'captioner', modelId: info.modelId, backend: info.backend, mode: 'kafka' },
         isReady: () => pool.warm,
@@ -177,6 +185,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       maxDelayMs: options.maxDelayMs,
       batchConcurrency: pool.size,
       maxFileBytes: options.maxBytes,
+      maxFileBytesOption: '--max-bytes',
       beam,
       onBatch: (n) => metrics.batch(n),
     })

@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
+import { checkFeedOptions } from '../../sinks/feed-server.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { LEARNED_RERANK_OFF_HELP, RERANK_HELP, int, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
@@ -39,8 +40,12 @@ export function kafkaCommand(): Command {
     .option('--no-feed', 'run without the dashboard and feed server')
     .option('--host <addr>', 'feed server interface', '127.0.0.1')
     .option('--token <t>', 'bearer token the feed requires')
+    .option('--allow-origin <origin...>', 'also let pages from these origins (scheme://host[:port]) use the feed')
+    .option('--allow-host <name...>', 'also serve these Host names (e.g. a reverse proxy\'s), besides loopback names and --host')
     .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug'])))
     .action(action('kafka', async (o: KafkaCommandOptions, command: Command) => {
+      // Before anything connects or loads: a wrong option fails at once.
+      if (o.feed) checkFeedOptions({ token: o.token, allowOrigins: o.allowOrigin, allowHosts: o.allowHost });
       let kafka;
       try {
         kafka = await resolveKafkaOptions(o.config, {
@@ -79,6 +84,8 @@ export function kafkaCommand(): Command {
           portFallback: command.getOptionValueSource('port') === 'default',
           host: o.host,
           token: o.token,
+          allowOrigins: o.allowOrigin,
+          allowHosts: o.allowHost,
           log,
         });
       } catch (e) {
@@ -121,6 +128,8 @@ interface KafkaCommandOptions {
   feed: boolean;
   host: string;
   token?: string;
+  allowOrigin?: string[];
+  allowHost?: string[];
   logLevel?: KafkaLogLevel;
 }
 
