@@ -124,7 +124,11 @@ export class FeedServer {
     server.timers.push(setInterval(() => feed.heartbeat(), options.heartbeatMs ?? 15_000));
     const statsMs = options.statsIntervalMs ?? 2000;
     if (options.metrics && statsMs > 0) {
-      server.timers.push(setInterval(() => server.publish({ v: PROTOCOL_VERSION, type: 'stats', ts: Date.now(), ...options.metrics!.stats() }), statsMs));
+      const readiness = (): { ready: boolean; status: string } => {
+        const ready = options.isReady?.() ?? true;
+        return { ready, status: ready ? 'ready' : (options.unreadyStatus?.() ?? 'warming-up') };
+      };
+      server.timers.push(setInterval(() => server.publish({ v: PROTOCOL_VERSION, type: 'stats', ts: Date.now(), ...options.metrics!.stats(), ...readiness() }), statsMs));
     }
     for (const t of server.timers) t.unref();
     return server;

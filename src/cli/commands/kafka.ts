@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { KafkaConfigError } from '../../kafka/errors.js';
+import { BrokerUnreachableError } from '../../kafka/wait-for-broker.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
 import { checkFeedOptions } from '../../sinks/feed-server.js';
 import { modelDirOrDefault } from '../default-model.js';
@@ -33,6 +34,8 @@ export function kafkaCommand(): Command {
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int(1))
+    .option('--broker-wait-ms <ms>', 'at start, how long to wait for the brokers to answer (one line per retry), then exit 1', int(0), 30000)
+    .option('--shutdown-grace-ms <ms>', 'on SIGTERM, finish within this whatever the broker does; unfinished records stay uncommitted (redelivered)', int(0), 10000)
     .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
     .option('--partitions <n>', 'partitions of topics created by --create-topics', int(1), 1)
@@ -86,9 +89,12 @@ export function kafkaCommand(): Command {
           token: o.token,
           allowOrigins: o.allowOrigin,
           allowHosts: o.allowHost,
+          brokerWaitMs: o.brokerWaitMs,
+          shutdownGraceMs: o.shutdownGraceMs,
           log,
         });
       } catch (e) {
+        if (e instanceof BrokerUnreachableError) throw new UserError(e.message);
         // The client library's connection and protocol errors are about the user's setup, not a bug.
         if (e instanceof Error && e.name.startsWith('KafkaJS')) {
           throw new UserError(`Kafka at ${kafka.brokers.join(',')}: ${e.message}. Check --brokers / --config and that the broker is up (for tests: .ci/kafka/broker.sh start)`);
@@ -99,6 +105,9 @@ export function kafkaCommand(): Command {
         const s = service.source.stats();
         return `${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`;
       });
+      // The client library may still hold timers and sockets (a broker that went away): stop() has
+      // committed what it could within the grace period, so nothing is left to wait for.
+      process.exit(process.exitCode ?? 0);
     }));
 }
 
@@ -128,6 +137,8 @@ interface KafkaCommandOptions {
   feed: boolean;
   host: string;
   token?: string;
+  brokerWaitMs: number;
+  shutdownGraceMs: number;
   allowOrigin?: string[];
   allowHost?: string[];
   logLevel?: KafkaLogLevel;
