@@ -20,7 +20,7 @@
  */
 import { mergeMap, tap } from 'rxjs';
 import { captionJobs, outcomeMessage } from './caption-folder.js';
-import { BrokerWatch } from '../src/kafka/broker-watch.js';
+import { anyBrokerAnswers, BrokerWatch } from '../src/kafka/broker-watch.js';
 import { deliverPatiently, StopFlag } from '../src/kafka/deliver.js';
 import { createKafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { waitForBroker } from '../src/kafka/wait-for-broker.js';
@@ -113,15 +113,20 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   const maxBatch = options.maxBatch ?? 8;
   const brokers = options.kafka?.brokers ?? options.brokers;
   const topics = [...options.inTopics, options.outTopic, deadLetterTopic];
-  {
-    // One quiet attempt at a time (the client's own retries and log lines off), one line per retry.
-    const quiet = options.kafka ? createKafkajsClient({ ...options.kafka, logLevel: 'nothing' }) : client;
-    await waitForBroker(() => quiet.admin({ retries: 0 }), (a) => a.missingTopics(topics), {
-      brokers: brokers ?? ['(client)'],
-      waitMs: options.brokerWaitMs ?? 30_000,
-      log,
-    });
-  }
+  // One quiet attempt at a time, one log line per retry: a TCP probe of the bootstrap brokers (the
+  // client library's connect retries for seconds on its own), then an admin call.
+  await waitForBroker(
+    async () => {
+      if (brokers) await anyBrokerAnswers(brokers);
+      const admin = client.admin();
+      try {
+        await admin.missingTopics(topics);
+      } finally {
+        await admin.stop().catch(() => undefined);
+      }
+    },
+    { brokers: brokers ?? ['(client)'], waitMs: options.brokerWaitMs ?? 30_000, log },
+  );
   {
     // Fail before loading the model when a topic is missing: the producer never auto-creates
     // topics, so a typo in --out would otherwise surface as dead letters or a crash much later.

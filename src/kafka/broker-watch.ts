@@ -51,6 +51,13 @@ export class BrokerWatch {
   }
 }
 
+/** Resolves when any of the brokers accepts a TCP connection; rejects with the errors otherwise. */
+export async function anyBrokerAnswers(brokers: string[], timeoutMs = 2000): Promise<void> {
+  const errors = await Promise.all(brokers.map((b) => tcpProbe(b, timeoutMs)));
+  if (errors.some((e) => e === undefined)) return;
+  throw new Error(brokers.map((b, i) => `${b}: ${errors[i]}`).join('; '));
+}
+
 /** undefined when host:port accepts a TCP connection within timeoutMs, else the error text. */
 function tcpProbe(broker: string, timeoutMs: number): Promise<string | undefined> {
   const at = broker.lastIndexOf(':');

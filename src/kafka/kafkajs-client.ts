@@ -70,7 +70,7 @@ export function createKafkajsClient(options: KafkaClientOptions): KafkaClient {
     producer: () => new KafkajsProducer(
       kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false }),
     ),
-    admin: (opts) => new KafkajsAdmin(kafka.admin(opts?.retries === undefined ? undefined : { retry: { ...options.retry, retries: opts.retries } })),
+    admin: () => new KafkajsAdmin(kafka.admin()),
   };
 }
 

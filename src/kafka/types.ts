@@ -130,8 +130,7 @@ export interface GroupDescription {
 export interface KafkaClient {
   consumer(opts: ConsumerOptions): MessageConsumer;
   producer(): MessageProducer;
-  /** `retries` overrides the client's retry count for this admin (0: one attempt per call). */
-  admin(opts?: { retries?: number }): MessageAdmin;
+  admin(): MessageAdmin;
 }
 
 /** Consumer settings; defaults in brackets. */

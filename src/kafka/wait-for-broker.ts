@@ -1,4 +1,3 @@
-import type { MessageAdmin } from './types.js';
 
 /** The cluster did not answer within the start-up wait. */
 export class BrokerUnreachableError extends Error {
@@ -7,28 +6,24 @@ export class BrokerUnreachableError extends Error {
 
 /**
  * Waits at start-up for the cluster to answer (a broker starting alongside the service, a network
- * not up yet): one attempt with `probe` (an admin call with no retries of its own), then one log
- * line per failed attempt with the next delay (doubling from `firstDelayMs` to `maxDelayMs`), until
- * it answers or `waitMs` has passed; then throws BrokerUnreachableError naming the last error.
+ * not up yet): one `probe` per attempt, one log line per failed attempt with the next delay
+ * (doubling from `firstDelayMs` to `maxDelayMs`), until it answers or `waitMs` has passed; then
+ * throws BrokerUnreachableError naming the last error.
  */
 export async function waitForBroker(
-  makeAdmin: () => MessageAdmin,
-  probe: (admin: MessageAdmin) => Promise<unknown>,
+  probe: () => Promise<unknown>,
   opts: { brokers: string[]; waitMs: number; log: (line: string) => void; firstDelayMs?: number; maxDelayMs?: number },
 ): Promise<void> {
   const t0 = Date.now();
   let delay = opts.firstDelayMs ?? 500;
   for (let attempt = 1; ; attempt++) {
-    const admin = makeAdmin();
     let error: unknown;
     try {
-      await probe(admin);
+      await probe();
       if (attempt > 1) opts.log(`Kafka at ${opts.brokers.join(',')} answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       return;
     } catch (e) {
       error = e;
-    } finally {
-      await admin.stop().catch(() => undefined);
     }
     const left = opts.waitMs - (Date.now() - t0);
     const why = error instanceof Error ? error.message : String(error);
@@ -38,7 +33,7 @@ export async function waitForBroker(
       );
     }
     const wait = Math.min(delay, left);
-    opts.log(`Kafka at ${opts.brokers.join(',')} not reachable (attempt ${attempt}: ${why}); next try in ${(wait / 1000).toFixed(1)} s, giving up in ${(left / 1000).toFixed(0)} s`);
+    opts.log(`Kafka at ${opts.brokers.join(',')} not reachable (attempt ${attempt}: ${why}); next try in ${(wait / 1000).toFixed(1)} s, giving up in ${(left / 1000).toFixed(1)} s`);
     await new Promise((r) => setTimeout(r, wait));
     delay = Math.min(delay * 2, opts.maxDelayMs ?? 5000);
   }
