@@ -1,6 +1,7 @@
 /**
- * The recipe of the shipped default model: data set, model and training settings. pipelines/default-model.ts
- * runs it; models/default/README.md says why each choice was made and what it measured.
+ * The recipe of the default model: data set, model and training settings, every one a setting a user
+ * training on real data could choose the same way. pipelines/default-model.ts runs it;
+ * docs/research-history.md says how each choice was measured.
  */
 import type { TrainOptions } from './train.js';
 
@@ -40,7 +41,7 @@ export const DEFAULT_MODEL_RECIPE = {
       // after the first object). Attention guidance below keeps attention on what each word names.
       initState: 'mean',
       // Word detector: each cell learns to name what it shows, from the caption's words alone; at
-      // inference it re-ranks the finished beams (src/model/detector-rerank.ts).
+      // inference it re-scores the finished beams (src/decoding/detector-rescorer.ts).
       wordDetector: true,
     },
     // alphaC 0: the doubly stochastic term asks every cell to be attended about once per caption,

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../src/data/index.js';
-import { lastValueFrom, tap, type Observable } from 'rxjs';
+import { logEvents } from './log-events.js';
 import type { TrainEvent } from './train-events.js';
 import { threadsFor } from '../src/runtime/worker-entry.js';
 import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
@@ -119,7 +119,10 @@ async function installCheckpoint(from: string): Promise<void> {
   }
 }
 
-const pct = (x: number) => (100 * x).toFixed(2);
+/** A fraction as a percentage with two decimals. */
+function pct(x: number): string {
+  return (100 * x).toFixed(2);
+}
 
 /** A log line for the milestones of training (validation and the end). */
 function describeTraining(e: TrainEvent): string | undefined {
@@ -133,9 +136,4 @@ function describeFinetuning(e: SelfCriticalEvent): string | undefined {
   if (e.kind === 'validation') return `fine-tuning step ${e.step} validation: BLEU-4 ${pct(e.bleu4)}`;
   if (e.kind === 'done') return `fine-tuning stopped (${e.reason}) after ${e.steps} steps; validation BLEU-4 ${pct(e.initialBleu4)} -> ${pct(e.bestBleu4)}`;
   return undefined;
-}
-
-/** Runs an event stream to its end, printing the line `describe` gives each event. */
-async function logEvents<E>(events: Observable<E>, describe: (e: E) => string | undefined): Promise<void> {
-  await lastValueFrom(events.pipe(tap((e) => { const line = describe(e); if (line) console.log(line); })), { defaultValue: undefined });
 }

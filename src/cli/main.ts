@@ -11,7 +11,7 @@ import { captionCommand } from './commands/caption.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { importCommand } from './commands/import.js';
-import { packageRoot } from './package-root.js';
+import { packageRoot } from '../io/package-root.js';
 import { scoreCommand } from './commands/score.js';
 import { synthCommand } from './commands/synth.js';
 import { trainCommand } from './commands/train.js';

@@ -68,9 +68,8 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
   const v = cfg.vocabSize;
   const rows = b * k;
   const w = model.decoder;
-  const annotations = model.decoderAnnotations(features);
-  const { att1, featuresT, tensors: ctx } = keptContext(w, annotations);
-  let { h, c } = tf.tidy(() => initialStatePerRow(w, annotations, k, cfg.initState));
+  const { att1, featuresT, tensors: ctx } = keptContext(w, features);
+  let { h, c } = tf.tidy(() => initialStatePerRow(w, features, k, cfg.initState));
   let memory: AttentionMemory | undefined = initialMemory(w, rows, l);
   const finished: Node[][] = Array.from({ length: b }, () => []);
   let rowNode: (Node | null)[] = new Array<Node | null>(rows).fill(null);
@@ -86,7 +85,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       const info: StepInfo = { step, beamSize: k, tokens: (row) => (step === 1 ? (row % k === 0 ? [] : null) : nodes[row] ? idsOf(nodes[row]) : null) };
       const [values, indices, alpha, hNew, cNew, previous, coverage] = tf.tidy(() => {
         const emb = tf.gather(w.embedding, tf.tensor1d(words, 'int32')) as tf.Tensor2D;
-        const out = decoderStep(w, { features: annotations, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
+        const out = decoderStep(w, { features, att1, featuresT }, emb, h, c, cfg.attentionActivation, k, stepMemory);
         let logp = tf.logSoftmax(outputLogits(w, out.h, out.context, 0, false)) as tf.Tensor2D;
         for (const p of processors) logp = p.process(logp, info);
         const scores = tf.reshape(tf.add(logp, tf.tensor2d(cum, [rows, 1])), [b, k * v]);
@@ -139,7 +138,7 @@ export async function beamSearch(model: ShowAttendTell, features: tf.Tensor3D, v
       memory = pg && cvg ? { previous: pg as tf.Tensor2D, coverage: cvg as tf.Tensor2D } : undefined;
     }
   } finally {
-    tf.dispose([...ctx, ...(annotations === features ? [] : [annotations]), h, c, memory?.previous, memory?.coverage]);
+    tf.dispose([...ctx, h, c, memory?.previous, memory?.coverage]);
   }
   const byScore = (x: Hypothesis, y: Hypothesis) => y.score - x.score;
   return finished.map((nodes, i) => {

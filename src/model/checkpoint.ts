@@ -5,7 +5,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { PreprocessConfig } from '../data/types.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CheckpointError } from './checkpoint-error.js';
-import { writeFileAtomic } from '../io/write-file-atomic.js';
 import { validateModelConfig } from './config.js';
 import { ShowAttendTell } from './show-attend-tell.js';
 import type { SerializedTensor, Trainer, TrainerState } from './trainer.js';
@@ -245,25 +244,4 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     };
   }
   return { model, vocab, preprocess, trainerState, training, meta: mf.meta ?? {} };
-}
-
-/**
- * Rewrites a checkpoint's model config in place (weights untouched), for settings learned after
- * training such as config.countablePhrases: model.json is replaced temp-then-rename, and the new
- * config must validate first. Other files in the directory (a README, examples) are kept.
- */
-export async function updateCheckpointConfig(dir: string, update: (config: ModelConfig) => ModelConfig): Promise<ModelConfig> {
-  const target = path.resolve(dir);
-  const mf = (await readJson(target, 'model.json')) as ModelFile;
-  if (mf.formatVersion !== CHECKPOINT_FORMAT_VERSION || mf.kind !== 'show-attend-tell') {
-    throw new CheckpointError(target, `was written by another version (formatVersion ${String(mf.formatVersion)}, kind ${String(mf.kind)})`);
-  }
-  const config = update(mf.config);
-  try {
-    validateModelConfig(config, 'updated config');
-  } catch (err) {
-    throw new CheckpointError(target, (err as Error).message, { cause: err });
-  }
-  await writeFileAtomic(path.join(target, 'model.json'), JSON.stringify({ ...mf, config }, null, 2));
-  return config;
 }

@@ -87,26 +87,6 @@ export interface ModelConfig {
    */
   phrases?: Array<[number, number]>;
   /**
-   * Indices into phrases whose detector maps count objects (phrase-count.ts): calibrated after
-   * training from the validation captions (pipelines/calibrate-counting.ts). Re-ranking makes a
-   * caption that names one of them more often than its map has blobs pay. Needs phrases. Absent: none.
-   */
-  countablePhrases?: number[];
-  /**
-   * Indices into phrases whose blobs mark twins in the annotations (twin-marks.ts): every cell of a
-   * phrase seen two or more times learns to say so before the decoder reads it. Needs phrases.
-   * Absent: no marks.
-   */
-  twinMarks?: number[];
-  /** The marked phrases' blobs also mark where each object's centre is (twin-marks.ts). Needs twinMarks. */
-  orderMarks?: boolean;
-  /**
-   * The search bonuses this model is captioned with when a caller gives none (BeamOptions.groupBonus,
-   * orderBonus): a recipe that was measured with them records them here, so `caption`, `watch`,
-   * `kafka` and `eval` use them too. Needs twinMarks. Absent: 0.
-   */
-  searchDefaults?: { groupBonus?: number; orderBonus?: number };
-  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.

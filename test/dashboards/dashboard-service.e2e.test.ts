@@ -99,6 +99,7 @@ describe('dashboard on the real caption service', () => {
   it('charts the service stats (throughput, latency, queue, batches, failures by reason)', async () => {
     await page.click('[data-tab="health"]');
     await page.waitForFunction(() => document.querySelector('[data-tile="backend"] .tile-value')?.textContent === 'wasm');
+    await page.waitForFunction(() => document.querySelector('[data-tile="ready"] .tile-value')?.textContent === 'ready');
     await page.waitForFunction(() => Number(document.querySelector('[data-tile="images out"] .tile-value')?.textContent) >= 4);
     expect(await page.$$eval('#view-health .chart canvas', (cs) => cs.length)).toBeGreaterThanOrEqual(4);
     // Stats arrive every 2 s, so the failure count may trail the caption.failed message.

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { captionFeatures } from '../../src/decoding/index.js';
-import { PHRASE_RERANK_WEIGHT, ShowAttendTell, defaultModelConfig, detectorAgreement, detectorViews, phraseIndex, phraseInstanceCounts, type DetectorView } from '../../src/model/index.js';
+import { PHRASE_RERANK_WEIGHT, ShowAttendTell, defaultModelConfig, detectorAgreement, detectorViews, phraseIndex, type DetectorView } from '../../src/model/index.js';
 import { phraseLogits } from '../../src/model/loss.js';
 import { makeBeamsDiverse, noise, tinyVocab } from './helpers.js';
 
@@ -97,43 +97,6 @@ describe('detector re-ranking', () => {
     const words = Math.log(0.99) * 2;
     expect(detectorAgreement(caption('red', 'square'), { ...view, presence: sure, cells: apart }, vocab)).toBeCloseTo(words, 6);
     expect(detectorAgreement(caption('red', 'square'), { presence: sure, cells: apart }, vocab)).toBeCloseTo(words + 0.3 * Math.log(0.09 / 0.2), 6);
-  });
-
-  it('charges each naming of a countable phrase beyond the blobs of its map, for phrases named twice or more', () => {
-    const presence = new Float32Array(vocab.size).fill(0.5);
-    const cells = new Float32Array(vocab.size).fill(0.5);
-    const list: Array<[number, number]> = [[id('red'), id('circle')], [id('a'), id('red')]];
-    // One red circle seen; "a red" is not countable (the detector fires on one red thing, not each).
-    const counting = { countable: new Set([0]), instances: Int32Array.from([1, 0]) };
-    const view: DetectorView = { presence, cells, phrases: { presence: Float32Array.from([0.9, 0.9]), find: phraseIndex(list), counting } };
-    const caption = (...ws: string[]) => [...ws.map(id), vocab.endId];
-    const excess = PHRASE_RERANK_WEIGHT * Math.log(1e-3);
-    expect(detectorAgreement(caption('a', 'red', 'circle'), view, vocab)).toBe(0);
-    expect(detectorAgreement(caption('a', 'red', 'circle', 'a', 'red', 'circle'), view, vocab)).toBeCloseTo(excess, 6);
-    expect(detectorAgreement(caption('a', 'red', 'circle', 'a', 'red', 'circle', 'a', 'red', 'circle'), view, vocab)).toBeCloseTo(2 * excess, 6);
-    // Two blobs: naming two is right. A phrase named once is never counted, even with no blob.
-    expect(detectorAgreement(caption('a', 'red', 'circle', 'a', 'red', 'circle'), { ...view, phrases: { ...view.phrases!, counting: { ...counting, instances: Int32Array.from([2, 0]) } } }, vocab)).toBe(0);
-    expect(detectorAgreement(caption('a', 'red', 'circle'), { ...view, phrases: { ...view.phrases!, counting: { ...counting, instances: Int32Array.from([0, 0]) } } }, vocab)).toBe(0);
-  });
-
-  it('counts with the phrase maps of a model with countable phrases, without leaking tensors', () => {
-    const phrases: Array<[number, number]> = [[id('red'), id('circle')], [id('a'), id('blue')]];
-    const counted = ShowAttendTell.create({ ...config(true), phrases, countablePhrases: [0] }, { seed: 11 });
-    // Bias 0 instead of the new head's -6: cells on and off, so the maps have blobs to count.
-    tf.tidy(() => counted.decoder.phraseBias!.assign(tf.zeros([2])));
-    const before = tf.memory().numTensors;
-    const views = detectorViews(counted, feats);
-    expect(tf.memory().numTensors).toBe(before);
-    const p = tf.tidy(() => tf.sigmoid(phraseLogits(counted, feats)).arraySync());
-    for (const b of [0, 4]) {
-      const cells = Float32Array.from(p[b]!.flat());
-      expect(views[b]!.phrases!.counting!.instances).toEqual(phraseInstanceCounts(cells, 4, 2));
-      expect([...views[b]!.phrases!.counting!.countable]).toEqual([0]);
-    }
-    expect(views.some((v) => v.phrases!.counting!.instances[0]! >= 2)).toBe(true);
-    counted.dispose();
-    expect(() => ShowAttendTell.create({ ...config(true), phrases, countablePhrases: [2] })).toThrow(/countablePhrases must be increasing indices into phrases \(2 phrases\)/);
-    expect(() => ShowAttendTell.create({ ...config(true), countablePhrases: [0] })).toThrow(/countablePhrases/);
   });
 
   it('gives a model with a phrase detector the noisy-OR presence of every phrase, without leaking tensors', () => {
