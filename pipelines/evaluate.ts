@@ -2,6 +2,7 @@ import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
 import { DEFAULT_ORDER_MARGIN, defaultDetectorRerank, searchBonuses, type ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
+import type { NativeInfo } from '../src/backend/index.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
 import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
@@ -47,6 +48,8 @@ export interface EvaluateOptions {
   loadConcurrency?: number;
   /** Backend name for the report (e.g. currentBackend().name). */
   backend: string;
+  /** A native backend's TensorFlow version and threads, reported with the backend (currentBackend().native). */
+  native?: NativeInfo;
   /** Also write every prediction here as JSON (atomically); readable by `captioner score --hyps`. */
   predictionsPath?: string;
 }
@@ -81,6 +84,8 @@ export interface EvaluationReport {
   orderBonus: number;
   orderMargin?: number;
   backend: string;
+  /** The TensorFlow library and threads under a native backend. */
+  native?: NativeInfo;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
   bleu: { bleu1: number; bleu2: number; bleu3: number; bleu4: number };
@@ -144,6 +149,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     orderBonus,
     ...(orderBonus > 0 ? { orderMargin: orderMargin ?? DEFAULT_ORDER_MARGIN } : {}),
     backend: opts.backend,
+    ...(opts.native ? { native: opts.native } : {}),
     images: done.length,
     skipped,
     bleu: { bleu1: bleu[0]!, bleu2: bleu[1]!, bleu3: bleu[2]!, bleu4: bleu[3]! },

@@ -83,7 +83,7 @@ export class HealthView {
 
   private renderTiles(s: StatsMessage): void {
     const failed = Object.values(s.imagesFailed).reduce((a, b) => a + b, 0);
-    this.tiles.set('backend', s.backend);
+    this.tiles.set('backend', s.backendDetail ? `${s.backend} (${s.backendDetail})` : s.backend);
     this.tiles.set('workers', String(s.workers));
     this.tiles.set('throughput', `${fmt(s.throughput, 1)} img/s`);
     this.tiles.set('queue', String(s.queueDepth), s.queueDepth > 100 ? 'warn' : undefined);
