@@ -4,7 +4,7 @@
  * once into shared memory that every worker reads in place, so a worker costs no copy of them.
  * Every network is fitted from its own seed with the same kernels, so where it ran changes nothing.
  */
-import * as tf from '@tensorflow/tfjs';
+import { currentBackend } from '../src/backend/index.js';
 import { ShardWorkers } from '../src/runtime/shard-workers.js';
 import { fitReranker, type FitOptions, type FitResult } from './fit-reranker.js';
 import type { ImagePool } from './reranker-pools.js';
@@ -81,7 +81,7 @@ export async function fitNetworks(
   const fitHere = (k: number): FitResult => fitReranker(trainPools, valPools, inputs, { ...options, seed: seeds[k]!, onEpoch: (e) => onEpoch?.(k, e) });
   const workerCount = Math.min(threads, seeds.length) - 1;
   if (workerCount <= 0) return seeds.map((_, k) => fitHere(k));
-  const init: FitWorkerInit = { backend: tf.getBackend(), train: packPools(trainPools, inputs, false), val: packPools(valPools, inputs, true), inputs, options: plain };
+  const init: FitWorkerInit = { backend: currentBackend()?.name ?? 'auto', train: packPools(trainPools, inputs, false), val: packPools(valPools, inputs, true), inputs, options: plain };
   const workers = await ShardWorkers.start<FitWorkerInit, FitJob, FitResult, FitEpoch>({ workers: workerCount, here: import.meta.url, module: 'fit-worker', label: 're-ranker fit worker', init });
   const onAbort = (): void => workers.failAll('fitting the re-ranker was aborted');
   signal?.addEventListener('abort', onAbort, { once: true });

@@ -7,8 +7,8 @@
  * the val split's pools: corpus BLEU-4 of the chosen captions, for each weight of the model's own score;
  * the best epoch and weight are kept, and the file is written only if they beat the model's own choice.
  */
-import * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
+import { currentBackend } from '../src/backend/index.js';
 import type { CaptionedImage } from '../src/data/types.js';
 import { bigramCounts, bigramIndex, commonBigrams, commonOpenings, featureCount, loadCheckpoint, modelIdOf, writeReranker } from '../src/model/index.js';
 import { ensembleOf, validateNet } from './fit-reranker.js';
@@ -92,7 +92,7 @@ async function run(options: RerankerTrainingOptions, emit: (e: RerankerEvent) =>
     if (unknown) throw new RangeError(`extra opening "${unknown.join(' ')}" is empty or has a word outside the model's vocabulary`);
     const common = commonOpenings(train.flatMap((im) => im.captions), o.openings).filter((w) => w.every((x) => vocab.words.includes(x)));
     const openings = [...common, ...(o.extraOpenings ?? []).map((w) => [...w]).filter((w) => !common.some((c) => c.join(' ') === w.join(' ')))];
-    const threads = await PoolThreads.start({ threads: o.threads, model, vocab, preprocess, modelDir: o.modelDir, backend: tf.getBackend(), beamSize: o.beamSize, maxSteps: MAX_STEPS, openings });
+    const threads = await PoolThreads.start({ threads: o.threads, model, vocab, preprocess, modelDir: o.modelDir, backend: currentBackend()?.name ?? 'auto', beamSize: o.beamSize, maxSteps: MAX_STEPS, openings });
     const pools = (images: CaptionedImage[], name: 'train' | 'val') => threads.build(images, (done) => emit({ kind: 'pools', split: name, done, images: images.length }), o.signal);
     // The worker threads hold a model copy each: they go as soon as the pools are built.
     const [trainPools, valPools] = await (async () => {

@@ -10,9 +10,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, toArray } from 'rxjs';
-import { initBackend } from '../../src/backend/index.js';
+import { currentBackend, initBackend } from '../../src/backend/index.js';
 import { packageRoot } from '../../src/cli/package-root.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
 import { commonOpenings, loadCheckpoint } from '../../src/model/index.js';
@@ -39,7 +38,7 @@ try {
   model.reranker = undefined;
   const openings = [...commonOpenings(train.flatMap((im) => im.captions), 6), ['there', 'are', 'two'], ['there', 'are', 'three'], ['two']];
   const poolSeconds = async (n: number): Promise<number> => {
-    const pools = await PoolThreads.start({ threads: n, model, vocab, preprocess, modelDir, backend: tf.getBackend(), beamSize: 4, maxSteps: 50, openings });
+    const pools = await PoolThreads.start({ threads: n, model, vocab, preprocess, modelDir, backend: currentBackend()?.name ?? 'auto', beamSize: 4, maxSteps: 50, openings });
     try {
       const t0 = performance.now();
       await pools.build(train);

@@ -14,7 +14,7 @@ import { initialState } from '../../src/model/decoder.js';
 // (models/default/README.md, third and fourth rounds).
 describe('initState', () => {
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   it("'bias' starts every image from the same learned state; 'mean' (the default) from its annotations", () => {

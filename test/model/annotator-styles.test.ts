@@ -14,7 +14,7 @@ const words = ['a', 'red', 'green', 'blue', 'yellow', 'square'];
 const styled = (styles: number): Vocabulary => Vocabulary.build(words.map((w) => Array<string>(6).fill(w)), 5, styles);
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
 });
 
 describe('annotator styles in the vocabulary', () => {

@@ -61,7 +61,7 @@ function bigramReranker(m: ShowAttendTell, bigram: string, weight: number): Rera
 }
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   const config = defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32, wordDetector: true, phrases, countablePhrases: [0] });
   model = ShowAttendTell.create(config, { seed: 11 });
   makeBeamsDiverse(model, vocab);

@@ -11,7 +11,7 @@ let model: ShowAttendTell;
 let feats: tf.Tensor3D;
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   ({ model, feats } = decodingFixture(vocab));
 });
 

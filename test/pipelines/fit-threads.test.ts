@@ -22,7 +22,7 @@ function pools(n: number, seed: number): ImagePool[] {
 
 describe('fitting the ensemble on threads', () => {
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   it('packs pools into one shared buffer and back: features read in place, what fitting needs kept', () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/backend/index.js';
+import { currentBackend, initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
 import type { CaptionedImage } from '../../src/data/types.js';
 import { loadCheckpoint, type LoadedCheckpoint } from '../../src/model/index.js';
@@ -19,7 +19,7 @@ describe('PoolThreads', () => {
   let loaded: LoadedCheckpoint;
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'pool-threads-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 14, seed: 5150 });
     images = (await loadKarpathy(ds.jsonPath, ds.imageDir)).images.slice(0, 10);
@@ -32,7 +32,7 @@ describe('PoolThreads', () => {
   });
 
   const start = (threads: number, modelDir = shipped) =>
-    PoolThreads.start({ threads, ...loaded, modelDir, backend: tf.getBackend(), beamSize: 3, maxSteps: 30, openings, chunk: 4 });
+    PoolThreads.start({ threads, ...loaded, modelDir, backend: currentBackend()?.name ?? 'auto', beamSize: 3, maxSteps: 30, openings, chunk: 4 });
 
   it('builds on three threads the pools one thread builds, in the same order, and leaks no tensors', async () => {
     const before = tf.memory().numTensors;

@@ -19,7 +19,7 @@ describe('trainReranker on the shipped model', () => {
   let data: KarpathyDataset;
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'train-reranker-'));
     modelDir = join(root, 'model');
     await cp(shipped, modelDir, { recursive: true });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropImages, makeTinyModel, tempDir, tsxImport, waitFor } from './helpers.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
 
@@ -37,7 +38,7 @@ describe('captioner watch options (real child processes)', () => {
     await mkdir(inbox);
     await dropImages(inbox, 2);
     await sharp({ create: { width: 30, height: 30, channels: 3, background: 'red' } }).jpeg().toFile(join(inbox, 'skip.jpg'));
-    const { code, stderr } = await runWatch([inbox, '--model', modelDir, '--out', out, '--figures', '--ext', 'png', '--port', '0', '--workers', '1', '--backend', 'wasm'], root, async () =>
+    const { code, stderr } = await runWatch([inbox, '--model', modelDir, '--out', out, '--figures', '--ext', 'png', '--port', '0', '--workers', '1', '--backend', SUITE_BACKEND], root, async () =>
       (await readdir(out).catch(() => [])).filter((f) => f.endsWith('.json')).length === 2,
     );
     expect(code).toBe(0);
