@@ -60,7 +60,7 @@ export function rerankTrainCommand(): Command {
     .option('--epochs <n>', 'passes over the training candidates', int(1), 20)
     .option('--lr <rate>', 'learning rate (Adam)', positive(), 1e-3)
     .option('--seed <n>', 'initialisation and shuffling seed', int(0), 1)
-    .option('--workers <n>', 'threads building the candidates (each with its own copy of the model) and fitting the --ensemble networks (default: one per core on CPU backends, one on GPU)', int(1))
+    .option('--workers <n>', 'threads building the candidates (each with its own copy of the model) and fitting the --ensemble networks (default: one per core on wasm and cpu, one on native and GPU backends)', int(1))
     .action(
       action('rerank-train', async (o: RerankTrainCliOptions) => {
         const info = await setupBackend(o.backend);
