@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { detectNvidiaGpu } from './detect-gpu.js';
 import { registerWasmTrainingKernels } from './wasm-kernels/register-wasm-kernels.js';
@@ -40,6 +41,11 @@ export const BACKEND_ENV_VAR = 'CAPTIONER_BACKEND';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'];
 
 const AUTO_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+// libtensorflow logs INFO lines (oneDNN, CPU features) to stderr when it loads; warnings stay on.
+// It reads the process environment, which a worker_thread cannot change (its process.env is a
+// copy), so the main thread sets it for the replicas and step workers it starts.
+if (isMainThread) process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
 
 let pending: Promise<BackendInfo> | undefined;
 let current: BackendInfo | undefined;
@@ -180,8 +186,6 @@ const TRY: Record<BackendName, () => Promise<Attempt>> = {
 
 /** Loads a native package (an optional dependency that may be absent) and switches to it. */
 async function loadNative(name: 'node' | 'node-gpu', pkg: string, what: string): Promise<Attempt> {
-  // libtensorflow logs INFO lines (oneDNN, CPU features) to stderr on load; warnings stay on.
-  process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   try {
     // A non-literal specifier: the package is optional, so neither tsc nor bundlers may require it.
     const specifier: string = pkg;

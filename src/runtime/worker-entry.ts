@@ -6,13 +6,23 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
- * Threads (training step workers, model replicas) worth running on a backend: one tfjs wasm/cpu
- * instance uses one core, so one per core; a native backend already spreads each op over every
- * core with TensorFlow's thread pool (more threads contend: the shipped recipe trained at 78
- * examples/s on one thread and 52 on two, docs/native-backend.md), and a GPU backend has one device.
+ * Training step workers worth running on a backend: one tfjs wasm/cpu instance uses one core, so
+ * one per core; a native backend already spreads each op over every core with TensorFlow's thread
+ * pool, so extra step workers contend (the shipped recipe trained at 78 examples/s on one thread
+ * and 52 on two, docs/native-backend.md); a GPU backend has one device.
  */
 export function threadsFor(backend: { gpu: boolean; native?: unknown }): number {
   return backend.gpu || backend.native !== undefined ? 1 : availableParallelism();
+}
+
+/**
+ * Model replicas worth running on a backend: one per core on the CPU backends, native included,
+ * since captioning is many small ops per step and a second replica overlaps one's per-op overhead
+ * with the other's work (default model, native: 11.4 images/s with two replicas, 6.1 with one;
+ * docs/native-backend.md); one on a GPU backend, where replicas would contend for the device.
+ */
+export function replicasFor(backend: { gpu: boolean }): number {
+  return backend.gpu ? 1 : availableParallelism();
 }
 
 /**
