@@ -8,8 +8,6 @@ export interface ExampleWithImage {
   /** Tokenised caption, without <start>/<end>. */
   tokens: readonly string[];
   image: PreparedImage;
-  /** The caption's annotator (CaptionedImage.annotators): picks its start token (Vocabulary.encode). Default 0. */
-  style?: number;
 }
 
 export interface BatchExamplesOptions {
@@ -52,7 +50,7 @@ export function packBatch(xs: readonly ExampleWithImage[], vocab: Vocabulary, ma
       throw new RangeError(`batchExamples: image ${x.id} is ${x.image.size}px, the batch is ${size}px`);
     }
     images.set(x.image.pixels, i * pixelsPer);
-    const { ids, length } = vocab.encode(words[i]!, longest, x.style);
+    const { ids, length } = vocab.encode(words[i]!, longest);
     captions.set(ids, i * T);
     lengths[i] = length;
   });

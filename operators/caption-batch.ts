@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { from, mergeMap, type OperatorFunction } from 'rxjs';
 import type { PreparedImage } from '../src/data/types.js';
-import type { BeamOptions } from '../src/model/types.js';
+import type { CaptionOptions } from '../src/decoding/caption-options.js';
 import type { BatchOutput } from '../src/runtime/replica-pool.js';
 import { ReplicaCrashError } from '../src/runtime/replica-pool.js';
 import type { ReplicaCaption } from '../src/runtime/protocol.js';
@@ -9,7 +9,7 @@ import type { DecodedJob, FailedJob } from './decode-images.js';
 
 /** Anything that captions a batch of prepared images: the ReplicaPool, or a test double. */
 export interface BatchRunner {
-  run(images: PreparedImage[], beam: BeamOptions): Promise<BatchOutput>;
+  run(images: PreparedImage[], beam: CaptionOptions): Promise<BatchOutput>;
 }
 
 /** A decoded job with its caption and the timing of its batch. */
@@ -35,7 +35,7 @@ export interface CaptionedJob extends Omit<DecodedJob, 'image'> {
  */
 export function captionBatch(
   runner: BatchRunner,
-  beam: BeamOptions,
+  beam: CaptionOptions,
   concurrency: number,
 ): OperatorFunction<DecodedJob[], CaptionedJob | FailedJob> {
   if (!Number.isInteger(concurrency) || concurrency < 1) {

@@ -129,10 +129,8 @@ export interface CaptionFolderOptions {
   recursive?: boolean;
   extensions?: string[];
   beamSize?: number;
-  /** Weight of detector re-ranking (BeamOptions.detectorRerank; default: the model's). */
+  /** Weight of detector re-ranking (CaptionOptions.detectorRerank; default: the model's). */
   detectorRerank?: number;
-  /** false: leave out the model's learned re-ranker (BeamOptions.learnedRerank; default: on when it has one). */
-  learnedRerank?: false;
   /** Renders an attention figure per image next to its JSON (renderAttentionFigure). */
   renderFigure?: FigureRenderer;
   /** Jobs in flight at most (the source's credit window) [max(16, 4 * maxBatch * workers)]. */
@@ -174,7 +172,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const maxBatch = options.maxBatch ?? 8;
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: maxBatch });
   const info = pool.info;
-  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank, options.learnedRerank);
+  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);

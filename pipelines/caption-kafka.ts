@@ -50,10 +50,8 @@ export interface CaptionKafkaOptions {
   maxBatch?: number;
   maxDelayMs?: number;
   beamSize?: number;
-  /** Weight of detector re-ranking (BeamOptions.detectorRerank; default: the model's). */
+  /** Weight of detector re-ranking (CaptionOptions.detectorRerank; default: the model's). */
   detectorRerank?: number;
-  /** false: leave out the model's learned re-ranker (BeamOptions.learnedRerank; default: on when it has one). */
-  learnedRerank?: false;
   /** Jobs in flight at most [max(16, 4 * maxBatch * workers)]. */
   highWater?: number;
   /** Session timeout of the group member, ms [30000]: how fast a dead worker's partitions move. */
@@ -107,7 +105,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   }
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend });
   const info = pool.info;
-  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank, options.learnedRerank);
+  const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);

@@ -1,6 +1,7 @@
 /**
- * The recipe of the shipped default model: data set, model and training settings. pipelines/default-model.ts
- * runs it; models/default/README.md says why each choice was made and what it measured.
+ * The recipe of the default model: data set, model and training settings, every one a setting a user
+ * training on real data could choose the same way. pipelines/default-model.ts runs it;
+ * docs/research-history.md says how each choice was measured.
  */
 import type { TrainOptions } from './train.js';
 
@@ -40,7 +41,7 @@ export const DEFAULT_MODEL_RECIPE = {
       // after the first object). Attention guidance below keeps attention on what each word names.
       initState: 'mean',
       // Word detector: each cell learns to name what it shows, from the caption's words alone; at
-      // inference it re-ranks the finished beams (src/model/detector-rerank.ts).
+      // inference it re-scores the finished beams (src/decoding/detector-rescorer.ts).
       wordDetector: true,
     },
     // alphaC 0: the doubly stochastic term asks every cell to be attended about once per caption,
@@ -60,34 +61,12 @@ export const DEFAULT_MODEL_RECIPE = {
     annealGroups: 'encoder',
   } satisfies Omit<TrainOptions, 'dataset' | 'outDir'>,
   /**
-   * Self-critical fine-tuning after training and counting calibration (pipelines/self-critical.ts): the
+   * Self-critical fine-tuning after training (Rennie et al. 2017; pipelines/self-critical.ts): the
    * decoder learns from whole captions of its own beam search, rewarded by sentence BLEU-4. The
    * attention regularisers of training stay off: with the encoder frozen, entropy 0.3 and guidance 3
    * held validation BLEU-4 at 0.85-0.88 over 200 steps where without them it rose to 0.90.
    */
   finetune: { batchSize: 16, candidates: 5, learningRate: 1.5e-4, validateEvery: 100, valLimit: 500, patience: 5, maxSteps: 1200 },
-  /**
-   * The learned re-ranker, trained last on the installed model (pipelines/train-reranker.ts) from the
-   * candidates of scenes the model never saw (their own seed), as test scenes will be: 20,000 of them
-   * chose better than the model's own 10,000 training scenes, and 40,000 better than 20,000
-   * (models/default/README.md, twelfth and thirteenth rounds). 20 epochs, 128 hidden units per network;
-   * the epoch that validates best (500 val images of that seed) is kept.
-   */
-  rerank: {
-    data: { seed: 21, count: 50_000 },
-    trainImages: 40_000,
-    valImages: 500,
-    openings: 6,
-    // Counts the beam never opens with: the references of most scenes left without a right candidate began
-    // so ("there are two", "there are three"), or named twins first in the sized style ("two small ...").
-    extraOpenings: [['there', 'are', 'two'], ['there', 'are', 'three'], ['two']],
-    bigramMinCount: 20,
-    ensemble: 3,
-    beamSize: 4,
-    hidden: 128,
-    epochs: 20,
-    learningRate: 1e-3,
-  },
   /** Wall-clock budget of the training run. */
   minutes: 30,
 } as const;

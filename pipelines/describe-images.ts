@@ -1,7 +1,8 @@
 import { Observable, Subject, bufferCount, concatMap, defer, from, mergeMap, startWith, tap } from 'rxjs';
 import type { ImageDecodeError } from '../src/data/errors.js';
 import type { PreparedImage } from '../src/data/types.js';
-import type { BeamOptions, CaptionResult } from '../src/model/index.js';
+import type { CaptionOptions } from '../src/decoding/index.js';
+import type { CaptionResult } from '../src/model/index.js';
 import { loadImages } from '../operators/load-images.js';
 import { pullOnDemand } from '../operators/pull-on-demand.js';
 import type { ImageCaptioner } from './model-captioner.js';
@@ -14,7 +15,7 @@ export type DescribeEvent<T> =
 export interface DescribeOptions<T> {
   captioner: ImageCaptioner;
   load: (item: T) => Promise<PreparedImage>;
-  beam: BeamOptions;
+  beam: CaptionOptions;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Decodes in flight (default 4). */

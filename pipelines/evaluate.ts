@@ -1,6 +1,7 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.js';
-import { DEFAULT_ORDER_MARGIN, defaultDetectorRerank, searchBonuses, type ModelConfig } from '../src/model/index.js';
+import { defaultDetectorRerank } from '../src/decoding/index.js';
+import type { ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
 import type { NativeInfo } from '../src/backend/index.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
@@ -11,11 +12,11 @@ import type { ImageCaptioner } from './model-captioner.js';
 import { groundedCaption, sceneGrounding, type ContentReport } from './scene-grounding.js';
 import { imageLoader } from './train-data.js';
 
-/** A loaded model as evaluate needs it: the model package's Captioner fits. */
+/** A loaded model as evaluate needs it: the decoding package's Captioner fits. */
 export interface EvaluableCaptioner extends ImageCaptioner {
   readonly modelId: string;
   /** For the report: which decoding defaults applied (detector re-ranking needs a word detector). */
-  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector' | 'searchDefaults'>; readonly reranker?: unknown };
+  readonly model: { readonly config: Pick<ModelConfig, 'wordDetector'> };
   readonly vocab: Vocabulary;
   readonly preprocess: PreprocessConfig;
 }
@@ -30,17 +31,8 @@ export interface EvaluateOptions {
   maxSteps?: number;
   /** Rank finished beams by logProb / length^a (default 0: summed log-prob, the reference). */
   lengthPenalty?: number;
-  /** Weight of the word detector's agreement in the final ranking (default: the model's, see beamSearch). */
+  /** Weight of the word detector's agreement in the final ranking (default: the model's, see CaptionOptions.detectorRerank). */
   detectorRerank?: number;
-  /** Rank with the model's learned re-ranker (default: when it has one; false leaves it out; see BeamOptions.learnedRerank). */
-  learnedRerank?: boolean;
-  /** Annotator style to caption in (BeamOptions.style; default 0). */
-  style?: number;
-  /** Nats for the grouping words where the twin marks see twins (BeamOptions.groupBonus; default: the model's searchDefaults, else 0). */
-  groupBonus?: number;
-  /** Nats for the word that names the leftmost object not yet named (BeamOptions.orderBonus; default as groupBonus), and its margin. */
-  orderBonus?: number;
-  orderMargin?: number;
   /** Images per beam-search call (default 16). */
   batchSize?: number;
   /** Evaluate only the first n images of the split. */
@@ -74,15 +66,6 @@ export interface EvaluationReport {
   lengthPenalty: number;
   /** Weight of the word detector's agreement in the final ranking (0: none, the reference). */
   detectorRerank: number;
-  /** Whether the model's learned re-ranker chose the captions (reranker.json). */
-  learnedRerank: boolean;
-  /** The annotator style captions started from (0: <start>; see Vocabulary.startIds). */
-  style: number;
-  /** Nats added to the grouping words where the twin marks see twins (BeamOptions.groupBonus; 0: none). */
-  groupBonus: number;
-  /** Nats added to the word naming the leftmost object not yet named (BeamOptions.orderBonus; 0: none), and the margin used. */
-  orderBonus: number;
-  orderMargin?: number;
   backend: string;
   /** The TensorFlow library and threads under a native backend. */
   native?: NativeInfo;
@@ -109,10 +92,8 @@ export interface EvaluationReport {
  * out of the scores.
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
-  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, style = 0, orderMargin, batchSize = 16, loadConcurrency = 4 } = opts;
+  const { captioner, dataset, split, beamSize = 4, maxSteps = 50, lengthPenalty = 0, batchSize = 16, loadConcurrency = 4 } = opts;
   const detectorRerank = opts.detectorRerank ?? defaultDetectorRerank(captioner.model.config);
-  const learnedRerank = opts.learnedRerank ?? captioner.model.reranker !== undefined;
-  const { groupBonus, orderBonus } = searchBonuses(captioner.model.config, opts);
   if (!Number.isInteger(beamSize) || beamSize < 1) throw new RangeError(`beam size must be a positive integer, got ${beamSize}`);
   const images = dataset.images.filter((im) => im.split === split).slice(0, opts.limit ?? Infinity);
   if (images.length === 0) throw new RangeError(`data set ${dataset.name} has no ${split} images`);
@@ -121,7 +102,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     describeImages(images, {
       captioner,
       load: imageLoader(captioner.preprocess, false),
-      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank, learnedRerank, style, groupBonus, orderBonus, ...(orderMargin !== undefined ? { orderMargin } : {}) },
+      beam: { beamSize, maxSteps, lengthPenalty, detectorRerank },
       batchSize,
       concurrency: loadConcurrency,
     }).pipe(toArray()),
@@ -143,11 +124,6 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     beamSize,
     lengthPenalty,
     detectorRerank,
-    learnedRerank,
-    style,
-    groupBonus,
-    orderBonus,
-    ...(orderBonus > 0 ? { orderMargin: orderMargin ?? DEFAULT_ORDER_MARGIN } : {}),
     backend: opts.backend,
     ...(opts.native ? { native: opts.native } : {}),
     images: done.length,

@@ -1,10 +1,11 @@
 import type { PreparedImage } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
-import { beamSearch, encodeImages, type BeamOptions, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
+import { captionFeatures, type CaptionOptions } from '../src/decoding/index.js';
+import { encodeImages, type CaptionResult, type ShowAttendTell } from '../src/model/index.js';
 
-/** Anything that captions prepared images: the model package's Captioner, or {@link modelCaptioner}. */
+/** Anything that captions prepared images: the decoding package's Captioner, or {@link modelCaptioner}. */
 export interface ImageCaptioner {
-  caption(images: PreparedImage[], opts: BeamOptions): Promise<CaptionResult[]>;
+  caption(images: PreparedImage[], opts: CaptionOptions): Promise<CaptionResult[]>;
 }
 
 /**
@@ -18,7 +19,7 @@ export function modelCaptioner(model: ShowAttendTell, vocab: Vocabulary): ImageC
       if (images.length === 0) return [];
       const features = encodeImages(model, images);
       try {
-        return await beamSearch(model, features, vocab, opts);
+        return await captionFeatures(model, features, vocab, opts);
       } finally {
         features.dispose();
       }

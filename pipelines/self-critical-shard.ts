@@ -5,8 +5,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CaptionedImage, PreparedImage } from '../src/data/types.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
-import { beamSearch, encodeImages, type ShardGradients, type ShowAttendTell, type Trainer } from '../src/model/index.js';
-import { bestReferenceBleu4, selfCriticalBatch, styleReferences } from '../src/model/self-critical.js';
+import { banSpecialTokens, beamSearch } from '../src/decoding/index.js';
+import { encodeImages, type ShardGradients, type ShowAttendTell, type Trainer } from '../src/model/index.js';
+import { bestReferenceBleu4, selfCriticalBatch } from '../src/model/self-critical.js';
 
 /** Longest caption searched, as in evaluation. */
 export const SEARCH_STEPS = 50;
@@ -24,10 +25,10 @@ export interface PolicyShard {
 export async function policyShard(model: ShowAttendTell, vocab: Vocabulary, trainer: Trainer, batch: readonly CaptionedImage[], images: PreparedImage[], k: number): Promise<PolicyShard> {
   const features = encodeImages(model, images);
   try {
-    const results = await beamSearch(model, features, vocab, { beamSize: k, maxSteps: SEARCH_STEPS, returnAlternatives: k, detectorRerank: 0 });
+    const results = await beamSearch(model, features, vocab, { beamSize: k, maxSteps: SEARCH_STEPS, returnAlternatives: k }, { logitsProcessors: [banSpecialTokens(vocab)] });
     const groups = results.map((r, j) => ({
       captions: r.alternatives.map((h) => h.ids),
-      rewards: r.alternatives.map((h) => bestReferenceBleu4(h.words, styleReferences(batch[j]!, vocab.styleCount))),
+      rewards: r.alternatives.map((h) => bestReferenceBleu4(h.words, batch[j]!.captions)),
     }));
     const rewards = groups.flatMap((g) => g.rewards);
     const shard = { rewardSum: rewards.reduce((a, r) => a + r, 0), captions: rewards.length, rows: 0 };

@@ -29,7 +29,6 @@ serveShards(
   async (init: SelfCriticalWorkerInit) => {
     await initBackend(init.backend as BackendRequest);
     const { model, vocab, preprocess } = await loadCheckpoint(init.modelDir);
-    model.reranker = undefined;
     return { model, vocab, trainer: new Trainer(model, init.trainer), load: imageLoader(preprocess, true) };
   },
   async ({ model, vocab, trainer, load }, job: SelfCriticalJob) => {

@@ -94,8 +94,6 @@ async function* run(o: SelfCriticalOptions): AsyncGenerator<SelfCriticalEvent> {
   const started = performance.now();
   const elapsedMinutes = () => (performance.now() - started) / 60_000;
   const { model, vocab, preprocess, meta } = await loadCheckpoint(o.modelDir);
-  // A learned re-ranker fits the weights it was trained for, which fine-tuning changes.
-  model.reranker = undefined;
   const trainerOptions: TrainerOptions = {
     decoderLr: o.learningRate ?? 1.5e-4, encoderLr: 0, alphaC: 0, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed,
     attentionEntropy: o.attentionEntropy ?? 0, attentionGuidance: o.attentionGuidance ?? 0, guidanceSharpness: o.guidanceSharpness ?? 1,

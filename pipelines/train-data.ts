@@ -1,6 +1,5 @@
 import { createRng, shuffle } from '../src/data/rng.js';
 import { prepareImage } from '../src/data/preprocess.js';
-import { draw } from '../src/model/sample-captions.js';
 import type { CaptionedImage, PreparedImage, PreprocessConfig } from '../src/data/types.js';
 
 /** One image with the caption it is trained on in one epoch. */
@@ -8,8 +7,6 @@ export interface TrainExample {
   id: string;
   path: string;
   tokens: string[];
-  /** Who wrote the caption (CaptionedImage.annotators; 0 when the data set does not say): its style. */
-  style: number;
 }
 
 /** How an epoch uses an image's reference captions. */
@@ -25,33 +22,23 @@ export function epochSeed(seed: number, epoch: number): number {
 
 /**
  * The examples of one epoch, shuffled with the epoch's seed. 'one-random' draws one of each image's
- * captions per epoch (more images per wall-clock minute learned faster than five captions per
- * image in our measurements), each in proportion to its annotator's `annotatorWeights` entry when
- * given (annotator mod their number; images that name no annotators draw uniformly); 'all' gives
- * every caption its own example.
+ * captions per epoch, uniformly (more images per wall-clock minute learned faster than every caption
+ * of fewer images); 'all' gives every caption its own example.
  */
 export function epochExamples(
   images: readonly CaptionedImage[],
   seed: number,
   epoch: number,
   sampling: CaptionSampling = 'one-random',
-  annotatorWeights?: readonly number[],
 ): TrainExample[] {
-  if (annotatorWeights && !(annotatorWeights.length > 0 && annotatorWeights.every((w) => w >= 0) && annotatorWeights.some((w) => w > 0))) {
-    throw new RangeError(`annotatorWeights must be weights >= 0, not all 0 (got ${JSON.stringify(annotatorWeights)})`);
-  }
   const rng = createRng(epochSeed(seed, epoch));
   const out: TrainExample[] = [];
   for (const im of images) {
     if (im.captions.length === 0) continue;
-    const style = (k: number): number => im.annotators?.[k] ?? 0;
     if (sampling === 'all') {
-      im.captions.forEach((tokens, k) => out.push({ id: im.id, path: im.path, tokens, style: style(k) }));
+      for (const tokens of im.captions) out.push({ id: im.id, path: im.path, tokens });
     } else {
-      const weights = annotatorWeights && im.annotators ? Float32Array.from(im.captions, (_, j) => annotatorWeights[style(j) % annotatorWeights.length]!) : undefined;
-      // An image whose annotators all weigh 0 draws uniformly, as one without annotators.
-      const k = weights?.some((w) => w > 0) ? draw(weights, rng(), []) : Math.floor(rng() * im.captions.length);
-      out.push({ id: im.id, path: im.path, tokens: im.captions[k]!, style: style(k) });
+      out.push({ id: im.id, path: im.path, tokens: im.captions[Math.floor(rng() * im.captions.length)]! });
     }
   }
   return shuffle(out, rng);

@@ -45,7 +45,7 @@ export function trainEpoch(o: EpochOptions): Observable<StepDone> {
         credit.next(1);
       }),
       filter((e) => e.kind === 'loaded'),
-      map((e) => ({ id: e.item.id, tokens: e.item.tokens, style: e.item.style, image: e.image })),
+      map((e) => ({ id: e.item.id, tokens: e.item.tokens, image: e.image })),
       batchExamples({ batchSize: o.batchSize, vocab: o.vocab, maxLen: o.maxLen }),
       trainSteps(o.trainer, o.firstStep),
       tap((d) => credit.next(d.batchSize)),

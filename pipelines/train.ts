@@ -4,7 +4,6 @@ import { Observable, type Subscription } from 'rxjs';
 import type { CaptionedImage, PreprocessConfig, TrainBatch } from '../src/data/types.js';
 import { IMAGENET_PREPROCESS } from '../src/data/types.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
-import { wordClass } from '../src/data/synthetic/index.js';
 import { corpusBleu, stripSpecialTokens } from '../src/metrics/index.js';
 import {
   ShowAttendTell,
@@ -76,27 +75,6 @@ export interface TrainOptions {
   phrases?: number;
   /** Vocabulary threshold: words seen more than this often are kept (5, the reference). */
   minWordFreq?: number;
-  /**
-   * Annotator styles (1, none): with K > 1 a new model's vocabulary gets a start token per style
-   * (Vocabulary.build) and each caption is fed its annotator's (CaptionedImage.annotators, mod K), so
-   * the decoder learns each annotator's wording apart; captioning then follows annotator 0's. Needs a
-   * data set that names its captions' annotators (the synthetic sets do).
-   */
-  annotatorStyles?: number;
-  /**
-   * With 'one-random' sampling, draw each image's caption in proportion to its annotator's weight
-   * (annotator mod the list's length; default: uniform), e.g. [4, 1, 1, 1, 1] trains on annotator 0,
-   * the style captioning follows, half the time.
-   */
-  annotatorWeights?: number[];
-  /**
-   * Twin marks (twin-marks.ts): the phrases that name a kind of object (a colour word then a shape
-   * word) mark, in every annotation, whether the phrase detector sees that kind two or more times.
-   * Needs phrases > 0. Default false.
-   */
-  twinMarks?: boolean;
-  /** With twinMarks, the marked phrases' blobs also mark each object's centre x (config.orderMarks). */
-  orderMarks?: boolean;
   /** Longest caption trained on, in words (50). */
   maxLen?: number;
   captionSampling?: CaptionSampling; // 'one-random'
@@ -176,7 +154,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
   const o = {
     resume: false, epochs: 120, batchSize: 32, beamSize: 3, ...REFERENCE_SCHEDULE, maxMinutes: Infinity, maxSteps: Infinity,
     stepsPerEpoch: Infinity, loadConcurrency: 4, cacheImages: 'auto' as boolean | 'auto', seed: 1, imageSize: 64,
-    phrases: 0, minWordFreq: 5, annotatorStyles: 1, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
+    phrases: 0, minWordFreq: 5, maxLen: 50, captionSampling: 'one-random' as CaptionSampling, valLimit: Infinity,
     valBatchSize: 32, probeCount: 4, workers: 1, annealMinutes: Infinity, annealSteps: Infinity, annealFloor: 0.05, annealGroups: 'both' as AnnealGroups, ...opts,
   };
   const prefetch = opts.prefetch ?? 2 * o.batchSize;
@@ -225,15 +203,9 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
         trainer = ck.trainerState ? await Trainer.restore(model, trainerOpts, ck.trainerState, helpers) : new Trainer(model, trainerOpts, helpers);
       } else {
         if (lastExists) throw new RangeError(`${o.outDir} already holds a training run (last/); pass --resume to continue it or choose another --out`);
-        if (o.annotatorStyles > 1 && !train.every((im) => im.annotators)) {
-          throw new RangeError(`annotatorStyles ${o.annotatorStyles}: data set ${o.dataset.name} does not name its captions' annotators (a sentence "annotator" field), so every caption would get one style`);
-        }
-        vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq, o.annotatorStyles);
+        vocab = Vocabulary.build(o.dataset.images.flatMap((im) => im.captions), o.minWordFreq);
         preprocess = { ...IMAGENET_PREPROCESS, imageSize: o.imageSize };
         const phrases = o.phrases > 0 ? { phrases: selectPhrases(train.flatMap((im) => im.captions), vocab, o.phrases) } : {};
-        if (o.twinMarks && !phrases.phrases) throw new RangeError('twinMarks: the marks are read from the phrase detector; set phrases > 0');
-        if (o.orderMarks && !o.twinMarks) throw new RangeError('orderMarks: the order marks come with the twin marks; set twinMarks');
-        if (o.twinMarks) Object.assign(phrases, { twinMarks: objectPhrases(phrases.phrases!, vocab), ...(o.orderMarks ? { orderMarks: true } : {}) });
         model = await ShowAttendTell.load(defaultModelConfig({ ...o.model, ...phrases, vocabSize: vocab.size }), { seed: o.seed });
         const trainerOpts = trainerOptions(o);
         helpers = await startHelpers(o.workers, model.config, trainerOpts);
@@ -257,7 +229,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
       };
       const cache = o.cacheImages === 'auto' ? decodedBytes(train.length + val.length, preprocess.imageSize) <= CACHE_LIMIT_BYTES : o.cacheImages;
       const load = imageLoader(preprocess, cache);
-      const examplesPerEpoch = epochExamples(train, state.seed, 0, state.captionSampling, o.annotatorWeights).length;
+      const examplesPerEpoch = epochExamples(train, state.seed, 0, state.captionSampling).length;
       const stepsPerEpoch = Math.min(o.stepsPerEpoch, Math.ceil(examplesPerEpoch / o.batchSize));
       const probeIds = new Set(val.slice(0, o.probeCount).map((im) => im.id));
       emit({
@@ -296,7 +268,7 @@ export function trainPipeline(opts: TrainOptions): Observable<TrainEvent> {
           return stats;
         };
         const steps$ = trainEpoch({
-          examples: epochExamples(train, state.seed, epoch, state.captionSampling, o.annotatorWeights).slice(offset), load, trainer: { step: stepAndMaybeSave },
+          examples: epochExamples(train, state.seed, epoch, state.captionSampling).slice(offset), load, trainer: { step: stepAndMaybeSave },
           vocab, batchSize: o.batchSize, maxLen: o.maxLen, prefetch, loadConcurrency: o.loadConcurrency, firstStep: state.step,
           maxSteps: stepsPerEpoch - stepsBefore, cut: () => stopRequested || elapsedMin() >= o.maxMinutes || epochFirstStep + taken >= o.maxSteps,
           onSkipped: (x, error) => {
@@ -509,9 +481,4 @@ async function exists(path: string): Promise<boolean> {
 function validationGrounding(samples: GroundedCaption[]): ValidationGrounding {
   const { content, attention } = sceneGrounding(samples);
   return { hitRate: attention.rate, contentAccuracy: content.accuracy, completeAccuracy: content.completeAccuracy, objectCoverage: content.objectCoverage, images: samples.length };
-}
-
-/** Indices of the phrases that name a kind of object: a colour word, then a shape word. */
-export function objectPhrases(phrases: ReadonlyArray<readonly [number, number]>, vocab: Vocabulary): number[] {
-  return phrases.flatMap(([a, b], q) => (wordClass(vocab.wordOf(a)) === 'color' && wordClass(vocab.wordOf(b)) === 'shape' ? [q] : []));
 }

@@ -1,38 +1,36 @@
 /**
- * The full measurement of the shipped default model (or any model directory) on a fresh-seed
- * synthetic test set: BLEU-1..4, CIDEr-D, content accuracy and attention hit rate (overall and per
- * word class) at beam 1 and 4, beside a constant-caption baseline and one reference scored against
- * the other four; also renders example attention figures.
+ * The full measurement of the default model (or any model directory) on a fresh-seed synthetic
+ * test set: BLEU-1..4, CIDEr-D, content accuracy and attention hit rate (overall and per word class)
+ * at the given beam sizes, beside a constant-caption baseline and one reference scored against the
+ * other four.
  *
- * Run: npx tsx pipelines/bench/measure-default-model.ts [--model models/default] [--seed 9001]
- *        [--count 5000] [--beams 1,4] [--reranks 0,1] [--report FILE.json] [--examples DIR] [--data DIR]
+ * Run: npx tsx pipelines/bench/measure-default-model.ts [--model models/default] [--seed 7001]
+ *        [--count 5000] [--beams 1,4] [--reranks 0,1] [--report FILE.json] [--data DIR]
  * --reranks lists detector re-ranking weights to measure at every beam size above 1 (at beam 1 there is
  * one finished caption, so nothing to re-rank); the default is the model's own weight alone.
  * The test split of a generated set is 10% of --count (5000 -> 500 images). The seed must never have
- * been used for training or validation (models/default/README.md lists the training seed).
+ * been used for training or for choosing the recipe (models/default/README.md and
+ * docs/research-history.md list those).
  */
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
-import { loadCaptioner } from '../../src/model/index.js';
-import { packageRoot } from '../../src/cli/package-root.js';
-import { captionFiles } from '../../src/cli/commands/caption.js';
+import { loadCaptioner } from '../../src/decoding/index.js';
 import { writeFileAtomic } from '../../src/io/write-file-atomic.js';
 import { captionBaselines } from '../caption-baselines.js';
 import { evaluate, type EvaluationReport } from '../evaluate.js';
 
 const { values: args } = parseArgs({
   options: {
-    model: { type: 'string', default: join(packageRoot(), 'models', 'default') },
-    seed: { type: 'string', default: '9001' },
+    model: { type: 'string', default: join('models', 'default') },
+    seed: { type: 'string', default: '7001' },
     count: { type: 'string', default: '5000' },
     beams: { type: 'string', default: '1,4' },
     reranks: { type: 'string', default: '' },
     report: { type: 'string', default: '' },
-    examples: { type: 'string', default: '' },
     data: { type: 'string', default: '' },
   },
 });
@@ -45,7 +43,6 @@ if (!Number.isInteger(seed) || !(count > 0) || !beams.every((b) => Number.isInte
   throw new RangeError(`expected an integer --seed, a positive --count, positive integer --beams and --reranks >= 0 (got ${args.seed}, ${args.count}, ${args.beams}, ${args.reranks})`);
 }
 const reportPath = args.report;
-const examplesDir = args.examples;
 const givenData = args.data;
 // A given --data set is named by its directory: --seed then says nothing about it.
 const dataName = givenData ? resolve(givenData) : `synthetic seed ${seed}`;
@@ -67,24 +64,9 @@ try {
   try {
     for (const beamSize of beams) {
       for (const detectorRerank of beamSize > 1 ? reranks : [undefined]) {
-        // With a learned re-ranker, also without it: what the model itself would choose.
-        for (const learnedRerank of captioner.model.reranker ? [true, false] : [false]) {
-          const r = await evaluate({ captioner, dataset: { ...dataset, name: dataName }, split: 'test', beamSize, detectorRerank, learnedRerank, backend: backend.name });
-          reports.push(r);
-          console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}, learned re-ranker ${learnedRerank ? 'on' : 'off'}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
-        }
-      }
-    }
-    if (examplesDir) {
-      // Three test scenes with two or three objects: the figures then show attention moving between objects.
-      const picks = test.filter((im) => (im.objects?.length ?? 0) >= 2).slice(0, 3);
-      const out = join(tmp, 'figures');
-      await mkdir(resolve(examplesDir), { recursive: true });
-      const results = await captionFiles(captioner, picks.map((im) => im.path), out, { beamSize: 4, maxSteps: 50, figure: true, alternatives: 1 });
-      for (const [i, r] of results.entries()) {
-        const target = join(resolve(examplesDir), `example-${i + 1}.png`);
-        await copyFile(r.figure!, target);
-        console.error(`${target}: ${r.caption}`);
+        const r = await evaluate({ captioner, dataset: { ...dataset, name: dataName }, split: 'test', beamSize, detectorRerank, backend: backend.name });
+        reports.push(r);
+        console.error(`beam ${beamSize}, detector re-ranking ${r.detectorRerank}: ${r.images} images in ${(r.durationMs / 1000).toFixed(1)} s`);
       }
     }
   } finally {
@@ -97,8 +79,7 @@ try {
     `|---|---|---|---|---|---|---|---|---|---|`,
     ...reports.map((r) => {
       const a = r.attention!;
-      const bonuses = `${r.groupBonus ? `, group bonus ${r.groupBonus}` : ''}${r.orderBonus ? `, order bonus ${r.orderBonus}` : ''}`;
-      const rerank = `${r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : ''}${r.learnedRerank ? ', learned re-ranker' : ''}${bonuses}`;
+      const rerank = r.beamSize > 1 ? `, re-ranking ${r.detectorRerank}` : '';
       return `| model, beam ${r.beamSize}${rerank} | ${pct(r.bleu.bleu1)} | ${pct(r.bleu.bleu2)} | ${pct(r.bleu.bleu3)} | ${pct(r.bleu.bleu4)} | ${r.ciderD.toFixed(3)} | ${pct(r.content!.accuracy)} | ${pct(r.content!.completeAccuracy)} | ${pct(r.content!.objectCoverage)} | ${pct(a.rate)} (${pct(a.perClass.shape?.rate ?? 0)} / ${pct(a.perClass.color?.rate ?? 0)}) |`;
     }),
     `| constant caption "${baselines.constantCaption}" | ${pct(baselines.constant.bleu.bleu1)} | ${pct(baselines.constant.bleu.bleu2)} | ${pct(baselines.constant.bleu.bleu3)} | ${pct(baselines.constant.bleu.bleu4)} | ${baselines.constant.ciderD.toFixed(3)} | | | | |`,

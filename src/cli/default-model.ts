@@ -1,10 +1,9 @@
 import { join, resolve } from 'node:path';
 import { exists, resolveModelDir } from './options.js';
-import { packageRoot } from './package-root.js';
+import { DEFAULT_MODEL_DIR } from '../decoding/default-model.js';
 import { UserError } from './user-error.js';
 
-/** The model shipped with the package (trained on the synthetic shapes; see models/default/README.md). */
-export const DEFAULT_MODEL_DIR = join(packageRoot(), 'models', 'default');
+export { DEFAULT_MODEL_DIR };
 
 /**
  * The model directory every command uses: --model when given (a checkpoint, or a train --out

@@ -6,13 +6,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { calibrateCommand } from './commands/calibrate.js';
 import { finetuneCommand } from './commands/finetune.js';
-import { rerankTrainCommand } from './commands/rerank-train.js';
 import { captionCommand } from './commands/caption.js';
 import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
-import { packageRoot } from './package-root.js';
+import { packageRoot } from '../io/package-root.js';
 import { scoreCommand } from './commands/score.js';
 import { synthCommand } from './commands/synth.js';
 import { trainCommand } from './commands/train.js';
@@ -24,7 +22,7 @@ export async function main(argv: string[]): Promise<void> {
     .description('Show, Attend and Tell image captioning on TensorFlow.js, composed as RxJS dataflows')
     .version(pkg.version)
     .showHelpAfterError('(run with --help for usage)');
-  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), calibrateCommand(), rerankTrainCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand()]) program.addCommand(c);
+  for (const c of [synthCommand(), trainCommand(), finetuneCommand(), evalCommand(), captionCommand(), scoreCommand(), demoCommand()]) program.addCommand(c);
   // The caption service's commands are optional parts of the build.
   for (const [file, name] of [['./commands/watch.js', 'watchCommand'], ['./commands/kafka.js', 'kafkaCommand']] as const) {
     if (existsSync(new URL(file, import.meta.url)) || existsSync(new URL(file.replace(/\.js$/, '.ts'), import.meta.url))) {

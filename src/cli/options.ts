@@ -29,15 +29,6 @@ export function positive(allowZero = false): (v: string) => number {
   };
 }
 
-/** Help of --style, shared by the commands that decode. */
-export const STYLE_HELP = "annotator style to caption in, for a model trained with annotator styles (train --annotator-styles): 0 (<start>, the default) follows annotator 0's wording; another needs --no-learned-rerank";
-
-/** Help of --group-bonus and --order-bonus, shared by the commands that decode. */
-export const GROUP_BONUS_HELP = 'for a model trained with --twin-marks: add this to the log-probability of "two", "three" and "are" where its phrase detector sees twins of one size (default: the model\'s own, config.searchDefaults, else 0)';
-export const ORDER_BONUS_HELP = "for a model trained with --twin-marks: add this to the word that names next the leftmost object not yet named, as its phrase detector places them (default: the model's own, config.searchDefaults, else 0)";
-
-/** Help of --no-learned-rerank, shared by the commands that decode. */
-export const LEARNED_RERANK_OFF_HELP = "rank by the model's own score even when it has a learned re-ranker (reranker.json): faster, but fewer captions in a reference's exact wording";
 /** Help of --detector-rerank, shared by the commands that decode. */
 export const RERANK_HELP = 'weight of the word detector in ranking the finished beams (0: off, the reference; default: 1 for models trained with a word detector, like the default model)';
 

@@ -31,7 +31,7 @@ export function action<A extends unknown[]>(command: string, fn: (...args: A) =>
       const debug = process.env.CAPTIONER_DEBUG === '1';
       const message = oneLine(err instanceof Error ? err.message : String(err));
       if (isUserFacing(err)) {
-        console.error(`captioner ${command}: ${message}`);
+        console.error(`captioner ${command}: ${err instanceof RangeError ? withFlagNames(message) : message}`);
       } else {
         console.error(`captioner ${command}: internal error: ${message}${debug ? '' : ' (set CAPTIONER_DEBUG=1 for the stack)'}`);
       }
@@ -42,3 +42,20 @@ export function action<A extends unknown[]>(command: string, fn: (...args: A) =>
 }
 
 const oneLine = (s: string): string => s.replace(/\s*\n\s*/g, ' ').trim();
+
+/**
+ * The command-line flag of each library option whose name a library error may carry: the library
+ * names its option fields, the CLI speaks in its flags.
+ */
+const OPTION_FLAGS: Readonly<Record<string, string>> = {
+  beamSize: '--beam-size',
+  maxSteps: '--max-steps',
+  returnAlternatives: '--alternatives',
+  lengthPenalty: '--length-penalty',
+  detectorRerank: '--detector-rerank',
+};
+
+/** `message` with each library option name it contains replaced by the flag that sets it. */
+export function withFlagNames(message: string): string {
+  return message.replace(/\b[a-z][A-Za-z]+\b/g, (word) => (Object.hasOwn(OPTION_FLAGS, word) ? OPTION_FLAGS[word]! : word));
+}

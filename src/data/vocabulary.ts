@@ -1,20 +1,13 @@
 /**
  * Word map built as the reference builds it: counts over every caption of every split, words with
  * frequency strictly greater than minWordFreq kept (sorted for determinism, see build()),
- * then <pad>=0, words 1..V, <unk>=V+1, <start>=V+2, <end>=V+3. A vocabulary built for annotator
- * styles (build's `styles` > 1) appends one start token per further style, <start1> .. <startK-1>: a
- * caption in annotator i's style is fed <start{i}> first (style 0 keeps <start>), so the decoder
- * knows from its first input which annotator's wording to follow, and decoding from <start> asks for
- * annotator 0's. The data set names each caption's annotator (CaptionedImage.annotators; the
- * synthetic sets' five styles, src/data/synthetic/captions.ts).
+ * then <pad>=0, words 1..V, <unk>=V+1, <start>=V+2, <end>=V+3.
  */
 
 export const PAD = '<pad>';
 export const UNK = '<unk>';
 export const START = '<start>';
 export const END = '<end>';
-/** The start token of annotator style i (style 0 is <start>). */
-export const styleStart = (style: number): string => (style === 0 ? START : `<start${style}>`);
 
 export interface VocabularyJSON {
   formatVersion: 1;
@@ -24,8 +17,6 @@ export interface VocabularyJSON {
 
 export class Vocabulary {
   readonly words: readonly string[];
-  /** startIds[i]: the id fed first for a caption in annotator style i; [startId] without styles. */
-  readonly startIds: readonly number[];
   private readonly index: Map<string, number>;
 
   private constructor(words: string[]) {
@@ -34,25 +25,20 @@ export class Vocabulary {
     for (const special of [PAD, UNK, START, END]) {
       if (!this.index.has(special)) throw new Error(`Vocabulary lacks the special token ${special}`);
     }
-    const startIds = [this.index.get(START)!];
-    for (let i = 1; this.index.has(styleStart(i)); i++) startIds.push(this.index.get(styleStart(i))!);
-    this.startIds = startIds;
   }
 
   /**
    * Builds the word map from tokenised captions. Words are ordered by descending count, ties broken
    * alphabetically, so the same captions always give the same ids (the reference uses dict order).
    */
-  static build(captions: Iterable<readonly string[]>, minWordFreq = 5, styles = 1): Vocabulary {
-    if (!(Number.isInteger(styles) && styles >= 1)) throw new RangeError(`Vocabulary.build: styles must be an integer >= 1 (got ${styles})`);
+  static build(captions: Iterable<readonly string[]>, minWordFreq = 5): Vocabulary {
     const counts = new Map<string, number>();
     for (const tokens of captions) for (const t of tokens) counts.set(t, (counts.get(t) ?? 0) + 1);
     const kept = [...counts.entries()]
       .filter(([w, c]) => c > minWordFreq && ![PAD, UNK, START, END].includes(w))
       .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
       .map(([w]) => w);
-    const styleStarts = Array.from({ length: styles - 1 }, (_, i) => styleStart(i + 1));
-    return new Vocabulary([PAD, ...kept.filter((w) => !styleStarts.includes(w)), UNK, START, END, ...styleStarts]);
+    return new Vocabulary([PAD, ...kept, UNK, START, END]);
   }
 
   static fromJSON(json: unknown, source = 'vocabulary'): Vocabulary {
@@ -82,14 +68,6 @@ export class Vocabulary {
   get endId(): number {
     return this.index.get(END)!;
   }
-  /** Annotator styles the vocabulary has start tokens for (1: none beyond <start>). */
-  get styleCount(): number {
-    return this.startIds.length;
-  }
-  /** True for <start> and every style's start token: fed as inputs, never predicted. */
-  isStart(id: number): boolean {
-    return this.startIds.includes(id);
-  }
 
   idOf(word: string): number {
     return this.index.get(word) ?? this.unkId;
@@ -101,14 +79,10 @@ export class Vocabulary {
     return w;
   }
 
-  /**
-   * <start> w1..wn <end> padded with <pad> to maxLen + 2 ids; returns the ids and n + 2. `style` (the
-   * caption's annotator) picks the start token of style `style % styleCount`, so without styles every
-   * caption starts with <start>.
-   */
-  encode(tokens: readonly string[], maxLen: number, style = 0): { ids: number[]; length: number } {
+  /** <start> w1..wn <end> padded with <pad> to maxLen + 2 ids; returns the ids and n + 2. */
+  encode(tokens: readonly string[], maxLen: number): { ids: number[]; length: number } {
     if (tokens.length > maxLen) throw new RangeError(`Caption of ${tokens.length} tokens exceeds maxLen ${maxLen}`);
-    const ids = [this.startIds[style % this.startIds.length]!, ...tokens.map((t) => this.idOf(t)), this.endId];
+    const ids = [this.startId, ...tokens.map((t) => this.idOf(t)), this.endId];
     const length = ids.length;
     while (ids.length < maxLen + 2) ids.push(this.padId);
     return { ids, length };
@@ -118,7 +92,7 @@ export class Vocabulary {
   decode(ids: Iterable<number>): string[] {
     const out: string[] = [];
     for (const id of ids) {
-      if (this.isStart(id) || id === this.padId) continue;
+      if (id === this.startId || id === this.padId) continue;
       if (id === this.endId) break;
       out.push(this.wordOf(id));
     }

@@ -5,11 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { PreprocessConfig } from '../data/types.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CheckpointError } from './checkpoint-error.js';
-import { writeFileAtomic } from '../io/write-file-atomic.js';
 import { validateModelConfig } from './config.js';
-import { modelIdOf } from './model-id.js';
-import { BIGRAM_END, BIGRAM_START, featureCount } from './rerank-features.js';
-import { readReranker, RERANKER_FILE, type Reranker } from './reranker.js';
 import { ShowAttendTell } from './show-attend-tell.js';
 import type { SerializedTensor, Trainer, TrainerState } from './trainer.js';
 import type { ModelConfig } from './types.js';
@@ -247,57 +243,5 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       ...(av ? { averaging: { updates: av.updates, live: read(av.live), average: read(av.average) } } : {}),
     };
   }
-  try {
-    model.reranker = await loadReranker(target, model, vocab);
-  } catch (err) {
-    model.dispose();
-    throw err;
-  }
   return { model, vocab, preprocess, trainerState, training, meta: mf.meta ?? {} };
-}
-
-/** The directory's reranker.json, checked against the model it must have been trained for. */
-async function loadReranker(dir: string, model: ShowAttendTell, vocab: Vocabulary): Promise<Reranker | undefined> {
-  let reranker: Reranker | undefined;
-  try {
-    reranker = await readReranker(dir);
-  } catch (err) {
-    throw new CheckpointError(dir, (err as Error).message, { cause: err });
-  }
-  if (!reranker) return undefined;
-  const fix = `retrain it (captioner rerank-train --model ${dir}) or delete it`;
-  const id = modelIdOf(model);
-  if (reranker.modelId !== id) throw new CheckpointError(dir, `${RERANKER_FILE} was trained for model ${reranker.modelId}, not this one (${id}): ${fix}`);
-  const inputs = featureCount(model.config.vocabSize, model.config.phrases?.length ?? 0, reranker.bigrams.length);
-  if (reranker.inputs !== inputs) throw new CheckpointError(dir, `${RERANKER_FILE} takes ${reranker.inputs} features, this model gives ${inputs}: ${fix}`);
-  // An unknown word would be completed as <unk>: a candidate no caption of the model can be.
-  const unknown = reranker.openings.find((o) => !o.every((w) => vocab.words.includes(w)));
-  if (unknown) throw new CheckpointError(dir, `${RERANKER_FILE} opening "${unknown.join(' ')}" has a word outside vocabulary.json: ${fix}`);
-  const known = new Set([...vocab.words, BIGRAM_START, BIGRAM_END]);
-  const stray = reranker.bigrams.find((b) => !b.split(' ').every((w) => known.has(w)));
-  if (stray) throw new CheckpointError(dir, `${RERANKER_FILE} bigram "${stray}" has a word outside vocabulary.json: ${fix}`);
-  return reranker;
-}
-
-/**
- * Rewrites a checkpoint's model config in place (weights untouched), for settings learned after
- * training such as config.countablePhrases: model.json is replaced temp-then-rename, and the new
- * config must validate first. Other files in the directory (a README, examples) are kept.
- */
-export async function updateCheckpointConfig(dir: string, update: (config: ModelConfig) => ModelConfig): Promise<ModelConfig> {
-  const target = path.resolve(dir);
-  const mf = (await readJson(target, 'model.json')) as ModelFile;
-  if (mf.formatVersion !== CHECKPOINT_FORMAT_VERSION || mf.kind !== 'show-attend-tell') {
-    throw new CheckpointError(target, `was written by another version (formatVersion ${String(mf.formatVersion)}, kind ${String(mf.kind)})`);
-  }
-  const config = update(mf.config);
-  try {
-    validateModelConfig(config, 'updated config');
-  } catch (err) {
-    throw new CheckpointError(target, (err as Error).message, { cause: err });
-  }
-  await writeFileAtomic(path.join(target, 'model.json'), JSON.stringify({ ...mf, config }, null, 2));
-  // A new config is a new model id: a re-ranker trained for the old one no longer applies.
-  await fs.rm(path.join(target, RERANKER_FILE), { force: true });
-  return config;
 }

@@ -78,22 +78,10 @@ export function validateModelConfig(config: ModelConfig, source = 'model config'
     if (!ok) throw new TypeError(`${source}: phrases must be a list of [id, id] pairs of vocabulary ids below vocabSize (${String(config.vocabSize)})`);
     if (config.wordDetector !== true) throw new TypeError(`${source}: phrases (the phrase detector) needs wordDetector: true`);
   }
-  for (const key of ['countablePhrases', 'twinMarks'] as const) {
-    const c = config[key];
-    if (c === undefined) continue;
-    const n = config.phrases?.length ?? 0;
-    const ok = Array.isArray(c) && c.every((q, i) => Number.isInteger(q) && q >= 0 && q < n && (i === 0 || q > c[i - 1]!));
-    if (!ok) throw new TypeError(`${source}: ${key} must be increasing indices into phrases (${n} phrases); got ${JSON.stringify(c)}`);
-  }
-  if (config.orderMarks !== undefined && (typeof config.orderMarks !== 'boolean' || (config.orderMarks && !config.twinMarks))) {
-    throw new TypeError(`${source}: orderMarks must be true or false, and needs twinMarks (got ${String(config.orderMarks)})`);
-  }
-  const defaults = config.searchDefaults;
-  if (defaults !== undefined) {
-    const bonuses = Object.entries(defaults);
-    if (typeof defaults !== 'object' || defaults === null || !config.twinMarks || !bonuses.every(([k, b]) => (k === 'groupBonus' || k === 'orderBonus') && typeof b === 'number' && b >= 0 && Number.isFinite(b))) {
-      throw new TypeError(`${source}: searchDefaults must be { groupBonus?, orderBonus? } of numbers >= 0, and needs twinMarks (got ${JSON.stringify(defaults)})`);
-    }
+  // Settings of synthetic-grammar machinery this version does not have: a config naming one was
+  // trained or captioned with it, and would silently behave otherwise here.
+  for (const key of ['twinMarks', 'orderMarks', 'countablePhrases', 'searchDefaults']) {
+    if (key in config) throw new TypeError(`${source}: ${key} is not a setting of this version; remove it (twinMarks and orderMarks change the weights: retrain without them)`);
   }
   if (config.initState !== undefined && config.initState !== 'mean' && config.initState !== 'bias') {
     throw new TypeError(`${source}: initState must be 'mean' or 'bias' (got ${String(config.initState)})`);

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedVariable } from './named-variable.js';
 import { uniformArray } from './random.js';
-import { markCount } from './twin-marks.js';
 import type { ModelConfig } from './types.js';
 
 /** The decoder's weights; kernels are [in, out] so every product is a plain matMul. */
@@ -34,8 +33,6 @@ export interface DecoderWeights {
   /** [enc, P] and [P]: the phrase detector (config.phrases), the word detector's two-word companion. */
   phraseKernel?: tf.Variable;
   phraseBias?: tf.Variable;
-  /** [markCount(config.orderMarks), enc]: where the twin (and order) marks (config.twinMarks) move an annotation; zero at first. */
-  twinMarkKernel?: tf.Variable;
 }
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`);
@@ -91,7 +88,6 @@ export function createDecoderWeights(config: ModelConfig, prefix: string, rng: (
     weights.phraseKernel = make('phraseKernel', [enc, config.phrases.length], lin(enc));
     weights.phraseBias = make('phraseBias', [config.phrases.length], 0, -6);
   }
-  if (config.twinMarks) weights.twinMarkKernel = make('twinMarkKernel', [markCount(config.orderMarks), enc], 0);
   return { weights, named };
 }
 

@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Vocabulary } from '../data/vocabulary.js';
 import { detectorLogits, phraseLogits } from './loss.js';
-import { phraseBlobs, phraseOccurrences, type PhraseBlob } from './phrase-count.js';
-import { phraseIndex, type PhraseLookup } from './phrases.js';
+import { phraseIndex, phraseOccurrences, type PhraseLookup } from './phrases.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 
 /**
@@ -10,10 +9,10 @@ import type { ShowAttendTell } from './show-attend-tell.js';
  * "From Captions to Visual Concepts and Back") re-rank sentences with their MIL word detectors. The
  * detector says, per image, how likely each word is to be in a caption of it, and per grid cell
  * where; a caption that leaves out a word the detector is sure of, names one it is sure is absent, or
- * puts side by side two words no one cell shows together, loses score. Why: on the shipped model
- * (fresh scenes, beam 4) a right caption was among the beam's finished ones for 96% of scenes while
- * the top one was right for 86%; the lost ones name an object twice or bind a colour to the wrong
- * shape, which leaves a detected word out or pairs words seen apart.
+ * puts side by side two words no one cell shows together, loses score. Why: a beam's finished
+ * captions often include a right one that the decoder's own log-probability ranks below one that
+ * leaves a detected word out or binds two words no single region shows; the detector, trained on
+ * the same captions, sees those errors. In the search it is a re-scorer (src/decoding/detector-rescorer.ts).
  */
 
 /** Presence probabilities below this (or above 1 - this) are not confident enough to count. */
@@ -25,8 +24,7 @@ const MIN_PROB = 1e-3;
 /**
  * Weight and threshold of the pair term: two confidently present words side by side in a caption
  * ("purple star") should be seen in one cell; a pair whose best cell has p(w1) p(w2) >= 0.2 costs
- * nothing, below that it costs 0.3 log(p / 0.2). Chosen on fresh seed 8089 (content 0.880 with the
- * words alone, 0.906 with pairs) and checked on seed 10007 (0.896, 0.914).
+ * nothing, below that it costs 0.3 log(p / 0.2). Tuned on held-out synthetic scenes (docs/research-history.md).
  */
 const PAIR_WEIGHT = 0.3;
 const PAIR_THRESHOLD = 0.2;
@@ -41,33 +39,17 @@ export interface DetectorView {
   phrases?: {
     presence: Float32Array;
     find: PhraseLookup;
-    /** Models with countable phrases (config.countablePhrases): which ones, and how many objects each one's map shows. */
-    counting?: { countable: ReadonlySet<number>; instances: Int32Array; blobs?: PhraseBlob[][] };
   };
 }
 
 /**
  * The phrase term (models with a phrase detector): each distinct phrase a caption names whose
  * presence P is at most PHRASE_ABSENT costs PHRASE_RERANK_WEIGHT x log P (floored like the words).
- * Chosen on fresh seeds 8089 and 10007 (models/default/README.md, eighth round): weights 2 to 5 and
- * an absence threshold of 0.1 gave content accuracy 0.906-0.914 / 0.946-0.950, against 0.876 / 0.906
- * for the words and the cell pairs; the pair term added nothing beside it and is dropped for these models.
+ * Weights from 2 to 5 did about equally well on held-out scenes (docs/research-history.md); with the
+ * phrase term the pair term adds nothing, so models with a phrase detector leave it out.
  */
 export const PHRASE_RERANK_WEIGHT = 3;
 export const PHRASE_ABSENT = 0.1;
-
-/**
- * The count term (models with countable phrases): each time a caption names a countable phrase
- * beyond the number of objects its map shows, it pays as much as naming a phrase the detector is
- * sure is absent, PHRASE_RERANK_WEIGHT x log(MIN_PROB) ~ -20.7. Why: naming one object twice ("a
- * blue cross and a blue cross" for one blue cross) was 33 of the 45 wrong captions on fresh seed 8089
- * (15 of 26 on seed 10007).
- */
-const COUNT_EXCESS_COST = PHRASE_RERANK_WEIGHT * Math.log(MIN_PROB);
-
-function countingView(countable: ReadonlySet<number>, blobs: PhraseBlob[][]): NonNullable<NonNullable<DetectorView['phrases']>['counting']> {
-  return { countable, instances: Int32Array.from(blobs, (b) => b.length), blobs };
-}
 
 /** The detector's view of every image of a batch of annotations [B, L, enc]. Frees what it makes. */
 export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): DetectorView[] {
@@ -76,26 +58,17 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
   const phrases = model.config.phrases ?? [];
   // 1 - exp(-sum_i softplus(z_i)) = 1 - prod_i (1 - sigmoid(z_i)).
   const noisyOr = (z: tf.Tensor3D) => tf.sub(1, tf.exp(tf.neg(tf.sum(tf.softplus(z), 1))));
-  const countable = new Set(model.config.countablePhrases ?? []);
-  const [presence, cells, phrasePresence, phraseCells] = tf.tidy(() => {
-    // As in training: the word detector reads the annotations with their twin marks, the phrase detector without.
-    const z = detectorLogits(model, model.decoderAnnotations(features));
+  const [presence, cells, phrasePresence] = tf.tidy(() => {
+    const z = detectorLogits(model, features);
     const zp = phrases.length > 0 ? phraseLogits(model, features) : undefined;
-    return [
-      noisyOr(z).dataSync() as Float32Array,
-      tf.sigmoid(z).dataSync() as Float32Array,
-      zp && (noisyOr(zp).dataSync() as Float32Array),
-      zp && countable.size > 0 ? (tf.sigmoid(zp).dataSync() as Float32Array) : undefined,
-    ];
+    return [noisyOr(z).dataSync() as Float32Array, tf.sigmoid(z).dataSync() as Float32Array, zp && (noisyOr(zp).dataSync() as Float32Array)];
   });
   const n = phrases.length;
   const find = n > 0 ? phraseIndex(phrases) : undefined;
-  const counting = (i: number) =>
-    phraseCells ? { counting: countingView(countable, phraseBlobs(phraseCells.subarray(i * l * n, (i + 1) * l * n), model.config.gridSize, n)) } : {};
   return Array.from({ length: b }, (_, i) => ({
     presence: presence.slice(i * v, (i + 1) * v),
     cells: cells.slice(i * l * v, (i + 1) * l * v),
-    ...(phrasePresence && find ? { phrases: { presence: phrasePresence.slice(i * n, (i + 1) * n), find, ...counting(i) } } : {}),
+    ...(phrasePresence && find ? { phrases: { presence: phrasePresence.slice(i * n, (i + 1) * n), find } } : {}),
   }));
 }
 
@@ -108,9 +81,7 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
  *   relative to 0.2, capped at 0);
  * - phrases (models with a phrase detector): for each distinct phrase the caption names that the
  *   phrase detector is sure is absent (P <= PHRASE_ABSENT), PHRASE_RERANK_WEIGHT log P. A phrase
- *   left out costs nothing: a caption may describe an object without naming its colour;
- * - counts (models with countable phrases): each naming of a countable phrase beyond the objects its
- *   map shows costs PHRASE_RERANK_WEIGHT log MIN_PROB (phrases named twice or more).
+ *   left out costs nothing: a caption may describe an object without naming its colour.
  * Special tokens never count.
  */
 export function detectorAgreement(ids: readonly number[], view: DetectorView, vocab: Vocabulary, confidence = DEFAULT_RERANK_CONFIDENCE): number {
@@ -127,8 +98,7 @@ export function detectorAgreement(ids: readonly number[], view: DetectorView, vo
   }
   // The phrase detector learned what the cell pairs approximate: with it, pairs are not counted twice.
   if (!view.phrases) return sum + pairTerm(ids, view, (w) => !special.has(w) && presence[w]! >= confidence);
-  const named = phraseOccurrences(ids, view.phrases.find);
-  return sum + phraseTerm(named, view.phrases.presence) + (view.phrases.counting ? countTerm(named, view.phrases.counting) : 0);
+  return sum + phraseTerm(phraseOccurrences(ids, view.phrases.find), view.phrases.presence);
 }
 
 /** For each two adjacent words both confidently present, PAIR_WEIGHT log of how well one cell shows both. */
@@ -151,18 +121,6 @@ function phraseTerm(named: ReadonlyMap<number, number>, presence: Float32Array):
   for (const q of named.keys()) {
     const p = presence[q]!;
     if (p <= PHRASE_ABSENT) sum += PHRASE_RERANK_WEIGHT * Math.log(Math.max(p, MIN_PROB));
-  }
-  return sum;
-}
-
-/**
- * COUNT_EXCESS_COST for each naming of a countable phrase beyond the blobs of its map, for phrases
- * named twice or more: whether a phrase named once is there at all is the phrase term's question.
- */
-function countTerm(named: ReadonlyMap<number, number>, { countable, instances }: NonNullable<NonNullable<DetectorView['phrases']>['counting']>): number {
-  let sum = 0;
-  for (const [q, k] of named) {
-    if (k >= 2 && countable.has(q) && k > instances[q]!) sum += COUNT_EXCESS_COST * (k - instances[q]!);
   }
   return sum;
 }

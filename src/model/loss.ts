@@ -98,9 +98,8 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   const { batchSize: b, steps } = p;
   const embed = (ids: tf.Tensor1D): tf.Tensor2D =>
     o.oneHotEmbedding ? tf.matMul(tf.cast(tf.oneHot(ids, cfg.vocabSize), 'float32'), w.embedding as tf.Tensor2D) : (tf.gather(w.embedding, ids) as tf.Tensor2D);
-  const annotations = model.decoderAnnotations(features);
-  const ctx = { ...attendPrecompute(w, annotations), kernelsT: transposedKernels(w) };
-  let { h, c } = initialState(w, annotations, cfg.initState);
+  const ctx = { ...attendPrecompute(w, features), kernelsT: transposedKernels(w) };
+  let { h, c } = initialState(w, features, cfg.initState);
   let memory = initialMemory(w, b, features.shape[1]);
   const alphas: tf.Tensor2D[] = [];
   let logits: tf.Tensor2D;
@@ -110,8 +109,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   if (!o.sampleMask) {
     // Teacher forcing: embed every step at once and apply fc once to all hidden states. As in the
     // reference, step t runs only the rows whose caption is still going (the first rowsAt[t]: the
-    // trainer orders a batch longest caption first); with the grammar's caption lengths that made a
-    // step ~6% faster (models/default/README.md, fifteenth round).
+    // trainer orders a batch longest caption first), which saves the work of the padded rows.
     if (!o.everyRowEveryStep) rowsAt = activeRowsPerStep(p);
     const embs = tf.unstack(tf.reshape(embed(tf.tensor1d(p.inputs, 'int32')), [steps, b, cfg.embedDim])) as tf.Tensor2D[];
     const contextsFor = new Map<number, typeof ctx>([[b, ctx]]);
@@ -174,9 +172,7 @@ export function teacherForcedLoss(model: ShowAttendTell, features: tf.Tensor3D, 
   }
   const guided = o.attentionGuidance !== undefined && o.attentionGuidance > 0;
   if ((o.wordDetection !== undefined && o.wordDetection > 0) || guided) {
-    // The word detector reads the marked annotations: its maps of "two" and "are" teach the attention
-    // that says them (ShowAttendTell.decoderAnnotations).
-    const z = detectorLogits(model, annotations);
+    const z = detectorLogits(model, features);
     if (o.wordDetection !== undefined && o.wordDetection > 0) {
       loss = tf.add(loss, tf.mul(wordDetectionLossFromLogits(z, p), o.wordDetection)) as tf.Scalar;
     }

@@ -78,3 +78,13 @@ export function captionPhraseLabels(outputs: Int32Array, mask: Float32Array, bat
   }
   return labels;
 }
+
+/** How many times a caption (word ids) names each phrase, by phrase index (`find`: phraseIndex of the list). */
+export function phraseOccurrences(ids: readonly number[], find: PhraseLookup): Map<number, number> {
+  const out = new Map<number, number>();
+  for (let t = 0; t + 1 < ids.length; t++) {
+    const q = find(ids[t]!, ids[t + 1]!);
+    if (q !== undefined) out.set(q, (out.get(q) ?? 0) + 1);
+  }
+  return out;
+}

@@ -4,10 +4,9 @@
  * well it matches the image's references, and the mean reward of the k is the baseline, so a caption
  * better than its siblings is made more likely and a worse one less. Teacher forcing makes the model
  * predict each reference word given the one before; it never sees its own whole captions, and with
- * five annotators' styles it learns a blend of them. The reward asks for one whole caption that a
- * reference would say. Only captions reach the reward: no box or location.
+ * references in several annotators' wordings it learns a blend of them. The reward asks for one
+ * whole caption that a reference would say. Only captions reach the reward: no box or location.
  */
-import type { CaptionedImage } from '../data/types.js';
 import { closestRefLength, ngramCounts } from '../metrics/bleu.js';
 import type { CaptionTargets } from './loss.js';
 
@@ -42,25 +41,12 @@ export function sentenceBleu4(caption: readonly string[], references: readonly (
 /**
  * The reward: the caption's BLEU-4 against the one reference it matches best. Multi-reference BLEU
  * clips each n-gram by its count in any reference, so a caption that stitches two annotators' styles
- * together ("there is a green diamond and a small green triangle", the listing with the sized style's
- * words) scores as well as one that says what a single annotator would; rewarded that way, the model
- * learned such blends (exact reference matches fell from 360 to 229 of 500 while BLEU-4 rose). Scored
- * against each reference alone, only a whole annotator's caption earns the full reward.
+ * together scores as well as one that says what a single annotator would, and a model rewarded that
+ * way learns such blends. Scored against each reference alone, only a whole annotator's caption
+ * earns the full reward.
  */
 export function bestReferenceBleu4(caption: readonly string[], references: readonly (readonly string[])[]): number {
   return references.reduce((best, r) => Math.max(best, sentenceBleu4(caption, [r])), 0);
-}
-
-/**
- * The references a caption searched in annotator style `style` is rewarded against: for a vocabulary
- * with `styleCount` > 1 styles, the image's captions by that style's annotators (annotator mod
- * styleCount), since the start token asked for their wording and another annotator's is not what it
- * asked for; all of them without styles, or when the image names none of that style.
- */
-export function styleReferences(image: Pick<CaptionedImage, 'captions' | 'annotators'>, styleCount: number, style = 0): string[][] {
-  if (styleCount <= 1 || !image.annotators) return image.captions;
-  const own = image.captions.filter((_, k) => image.annotators![k]! % styleCount === style);
-  return own.length > 0 ? own : image.captions;
 }
 
 /** The rewards minus their mean: what each of one image's captions did better than its siblings. */

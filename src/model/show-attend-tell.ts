@@ -3,10 +3,8 @@ import { CompactCnnEncoder } from './compact-cnn.js';
 import { validateModelConfig } from './config.js';
 import { createDecoderWeights, type DecoderWeights } from './decoder.js';
 import { ExternalEncoder } from './external-encoder.js';
-import type { Reranker } from './reranker.js';
 import type { NamedVariable } from './named-variable.js';
 import { createRng } from './random.js';
-import { addTwinMarks, readTwinMarks } from './twin-marks.js';
 import type { ModelConfig } from './types.js';
 
 /** How the decoder embeds word ids when gradients are needed. */
@@ -38,11 +36,6 @@ export class ShowAttendTell {
    * Inference always gathers.
    */
   embeddingMode: EmbeddingMode = 'auto';
-  /**
-   * The learned re-ranker trained for these weights (reranker.ts; loadCheckpoint attaches the one in
-   * reranker.json). Beam search ranks with it by default (BeamOptions.learnedRerank).
-   */
-  reranker?: Reranker;
   private readonly encoder: Encoder | null;
   private readonly decoderNamed: NamedVariable[];
 
@@ -97,21 +90,6 @@ export class ShowAttendTell {
       throw new Error(`encoder produced [${shape}], the config expects [B, ${want[0]}, ${want[1]}]: fix gridSize/encoderDim`);
     }
     return out;
-  }
-
-  /**
-   * The annotations the decoder reads: `features` with their twin marks (config.twinMarks;
-   * twin-marks.ts) as a new tensor the caller owns, or `features` itself for a model without marks.
-   * `marks`: the images' marks when the caller has read them already (readTwinMarks).
-   * The word detector reads these too: its maps of "two" and "are" are the attention's teacher when
-   * the decoder says them (attentionGuidance), and without the marks they could not find the twins.
-   * The phrase detector reads `features` unmarked: its blobs are what the marks are counted from,
-   * and seeing the marks it learned to lose them (seventeenth round).
-   */
-  decoderAnnotations(features: tf.Tensor3D, marks?: readonly Float32Array[]): tf.Tensor3D {
-    const kernel = this.decoder.twinMarkKernel;
-    if (!this.config.twinMarks || !kernel) return features;
-    return addTwinMarks(features, marks ?? readTwinMarks(this, features), kernel);
   }
 
   /** True when the encoder has weights that training updates (compact CNN, or external with fineTune). */

@@ -5,15 +5,11 @@ import type { NamedVariable } from './named-variable.js';
 import { mixSeed, createRng } from './random.js';
 import type { ShowAttendTell } from './show-attend-tell.js';
 import type { StepStats, TrainerOptions } from './types.js';
+import type { SerializedTensor } from './serialized-tensor.js';
 import { WeightAverage, type AveragingState } from './weight-average.js';
 
 /** One optimizer tensor as plain data. */
-export interface SerializedTensor {
-  name: string;
-  shape: number[];
-  dtype: 'float32' | 'int32';
-  values: Float32Array | Int32Array;
-}
+export type { SerializedTensor };
 
 /** Everything needed to resume training exactly: Adam moments and iteration counts, step count, learning rates. */
 export interface TrainerState {

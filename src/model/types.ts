@@ -69,26 +69,6 @@ export interface ModelConfig {
    */
   phrases?: Array<[number, number]>;
   /**
-   * Indices into phrases whose detector maps count objects (phrase-count.ts): calibrated after
-   * training from the validation captions (pipelines/calibrate-counting.ts). Re-ranking makes a
-   * caption that names one of them more often than its map has blobs pay. Needs phrases. Absent: none.
-   */
-  countablePhrases?: number[];
-  /**
-   * Indices into phrases whose blobs mark twins in the annotations (twin-marks.ts): every cell of a
-   * phrase seen two or more times learns to say so before the decoder reads it. Needs phrases.
-   * Absent: no marks.
-   */
-  twinMarks?: number[];
-  /** The marked phrases' blobs also mark where each object's centre is (twin-marks.ts). Needs twinMarks. */
-  orderMarks?: boolean;
-  /**
-   * The search bonuses this model is captioned with when a caller gives none (BeamOptions.groupBonus,
-   * orderBonus): a recipe that was measured with them records them here, so `caption`, `watch`,
-   * `kafka` and `eval` use them too. Needs twinMarks. Absent: 0.
-   */
-  searchDefaults?: { groupBonus?: number; orderBonus?: number };
-  /**
    * Xu et al.'s deep output (eq. 7), which the reference PyTorch code leaves out: the word logits add
    * a linear readout of the current gated context to fc(h), so a word can be read straight off the
    * attended annotation and attention must be on what the word names. Absent: false.
@@ -103,48 +83,14 @@ export interface ModelConfig {
   attentionMemory?: boolean;
 }
 
+/** The search's own options (src/decoding/beam-search.ts); whatever steers or re-ranks it goes through its hooks. */
 export interface BeamOptions {
   /** k; 1 is greedy decoding. */
   beamSize: number;
   /** Step cap (reference: 50). */
   maxSteps: number;
-  /** 0 (default) ranks by summed log-prob as the reference; a > 0 divides by length^a. */
-  lengthPenalty?: number;
   /** How many ranked hypotheses to return per image (default 1 = only the best). */
   returnAlternatives?: number;
-  /**
-   * Weight of the word detector's agreement in the final ranking (detector-rerank.ts); 0 ranks as the
-   * reference. Default: DEFAULT_DETECTOR_RERANK for models with a word detector, else 0.
-   */
-  detectorRerank?: number;
-  /**
-   * Rank the beam's finished captions and the completions of the re-ranker's openings with the model's
-   * learned re-ranker (learned-rerank.ts). Default: on when the model has one (model.reranker, from its
-   * checkpoint's reranker.json); true for a model without one is an error.
-   */
-  learnedRerank?: boolean;
-  /**
-   * The annotator style to caption in, for a vocabulary with annotator styles (Vocabulary.startIds):
-   * the search starts from that style's start token. Default 0 (<start>). The learned re-ranker's
-   * openings start from <start>, so a style other than 0 needs learnedRerank false.
-   */
-  style?: number;
-  /**
-   * Nats added to the log-probability of "two", "three" and "are" on images whose twin marks
-   * (config.twinMarks) see a repeated object: a search that tries the grouped caption where the
-   * decoder alone gives its one deciding word too little (seventeenth round). Default: the model's
-   * config.searchDefaults, else 0.
-   */
-  groupBonus?: number;
-  /**
-   * Nats added, at each step, to the word that names next the leftmost kind of object the
-   * hypothesis has not named, as the phrase detector places them (object-order.ts; needs
-   * config.twinMarks): annotators name objects left to right. Default: the model's
-   * config.searchDefaults, else 0.
-   */
-  orderBonus?: number;
-  /** Kinds of object closer than this (fraction of the image's width) are not ordered by orderBonus. Default DEFAULT_ORDER_MARGIN. */
-  orderMargin?: number;
 }
 
 export interface Hypothesis {
@@ -152,11 +98,11 @@ export interface Hypothesis {
   ids: number[];
   /** Words without <start>/<end>. */
   words: string[];
-  /** Summed log-probability (the ranking score when lengthPenalty is 0). */
+  /** Summed log-probability (the ranking score of the bare search). */
   logProb: number;
-  /** The score used for ranking: logProb, length-normalised and plus the detector's agreement when those are on. */
+  /** The score used for ranking: logProb as changed by the search's re-scorers, if any (decoding/hooks.ts). */
   score: number;
-  /** False when the step cap was reached without <end>: the reference crashes here, we flag it. */
+  /** False when the step cap was reached without <end>: the reference crashes there, this search returns the best unfinished one. */
   finished: boolean;
   /** One attention map (grid*grid, row-major, sums to 1) per emitted token including <end>. */
   attention: Float32Array[];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { NamedVariable } from './named-variable.js';
-import type { SerializedTensor } from './trainer.js';
+import type { SerializedTensor } from './serialized-tensor.js';
 
 /** The two sets of weights an averaging trainer resumes from. */
 export interface AveragingState {
@@ -16,9 +16,8 @@ export interface AveragingState {
  * Polyak averaging: an exponential moving average of the trainable weights, updated after every
  * optimizer step. At a learning rate high enough to keep learning, the live weights jitter from step
  * to step; their average sits nearer the middle of the valley they move in and can score better than
- * any one step's weights (the mean of two checkpoints two epochs apart raised content accuracy 0.802 ->
- * 0.818), though it lags a model that is still improving (models/default/README.md, sixth round: no
- * gain on the default recipe, whose encoder anneal already steadies it). The decay ramps up as
+ * any one step's weights, though it lags a model that is still improving (a recipe whose learning
+ * rate is annealed gains little from it; docs/research-history.md). The decay ramps up as
  * (1 + n) / (10 + n) over the first updates, as TensorFlow's
  * ExponentialMovingAverage does with num_updates, so early averages do not drag the random init.
  */

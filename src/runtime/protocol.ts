@@ -3,7 +3,7 @@
  * transferred Float32Arrays, results come back as plain objects; no tensor ever crosses a thread.
  */
 import type { PreparedImage, PreprocessConfig } from '../data/types.js';
-import type { BeamOptions } from '../model/types.js';
+import type { CaptionOptions } from '../decoding/caption-options.js';
 import type { NativeInfo } from '../backend/select-backend.js';
 
 /** Passed as workerData when a replica starts. */
@@ -25,7 +25,7 @@ export interface ReplicaInfo {
   native?: NativeInfo;
   preprocess: PreprocessConfig;
   gridSize: number;
-  /** The model has a word detector, so its beams can be re-ranked by it (BeamOptions.detectorRerank). */
+  /** The model has a word detector, so its beams can be re-ranked by it (CaptionOptions.detectorRerank). */
   wordDetector: boolean;
 }
 
@@ -46,7 +46,7 @@ export interface ReplicaCaption extends PlainHypothesis {
   gridSize: number;
 }
 
-export type ToReplica = { type: 'run'; batchId: number; images: PreparedImage[]; beam: BeamOptions };
+export type ToReplica = { type: 'run'; batchId: number; images: PreparedImage[]; beam: CaptionOptions };
 
 export type FromReplica =
   | { type: 'ready'; info: ReplicaInfo; memory: { numTensors: number; numBytes: number } }

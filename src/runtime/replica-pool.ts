@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
-import type { BeamOptions } from '../model/types.js';
+import type { CaptionOptions } from '../decoding/caption-options.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
 import { replicasFor, startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
 
@@ -52,7 +52,7 @@ export class ReplicaCrashError extends Error {
 
 interface Pending {
   images: PreparedImage[];
-  beam: BeamOptions;
+  beam: CaptionOptions;
   queuedAt: number;
   resolve: (out: BatchOutput) => void;
   reject: (e: Error) => void;
@@ -152,7 +152,7 @@ export class ReplicaPool {
    * arrays become detached). Rejects with ReplicaCrashError if the replica dies, or with the
    * replica's error message if captioning throws.
    */
-  run(images: PreparedImage[], beam: BeamOptions): Promise<BatchOutput> {
+  run(images: PreparedImage[], beam: CaptionOptions): Promise<BatchOutput> {
     if (this.disposed) return Promise.reject(new ReplicaCrashError('replica pool is disposed', -1));
     if (this.replicas.length === 0 && this.starting === 0) {
       return Promise.reject(new ReplicaCrashError(`no replica is running (all crashed; ${this.restarts} replacements used)`, -1));
@@ -174,13 +174,13 @@ export class ReplicaPool {
    * service asked to re-rank with a word detector its model lacks fails at start (pool disposed), not
    * on every batch.
    */
-  async serviceBeam(beamSize: number, detectorRerank: number | undefined, learnedRerank?: false): Promise<BeamOptions> {
+  async serviceBeam(beamSize: number, detectorRerank: number | undefined): Promise<CaptionOptions> {
     if (detectorRerank !== undefined && detectorRerank > 0 && !this.info.wordDetector) {
       await this.dispose();
-      throw new RangeError(`--detector-rerank ${detectorRerank}: model ${this.info.modelId} has no word detector to re-rank with; use 0 or a model trained with --word-detection`);
+      throw new RangeError(`detectorRerank ${detectorRerank}: model ${this.info.modelId} has no word detector (config.wordDetector) to re-rank with; use 0`);
     }
-    // learnedRerank false turns a model's re-ranker off; undefined lets each replica's model decide (on when it has one).
-    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank, learnedRerank };
+    // An absent detectorRerank lets each replica's model decide (on when it has a word detector).
+    return { beamSize, maxSteps: 50, returnAlternatives: Math.min(3, beamSize), detectorRerank };
   }
 
   /** Terminates every replica; queued and running batches reject. Idempotent. */

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendInfo } from '../backend/index.js';
-import { loadCaptioner } from '../model/index.js';
+import { loadCaptioner } from '../decoding/index.js';
 import type { Hypothesis } from '../model/types.js';
 import type { FromReplica, PlainHypothesis, ReplicaInit, ToReplica } from './protocol.js';
 

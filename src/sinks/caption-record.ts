@@ -17,10 +17,7 @@ export interface CaptionRecord {
   source: string;
   caption: string;
   words: string[];
-  /**
-   * The ranking score: logProb, plus the word detector's agreement when the beams were re-ranked; with
-   * a model's learned re-ranker, the re-ranker's score (learned-rerank.ts).
-   */
+  /** The ranking score: logProb as the search's re-scorers left it (plus the word detector's agreement when on). */
   score: number;
   /** Summed log-probability of the caption's words. */
   logProb: number;

@@ -1,9 +1,9 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSynthetic } from '../../src/data/index.js';
+import { saveTinyModel } from '../fixtures/tiny-model.js';
 import { runCli } from './run-cli.js';
 import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
@@ -48,35 +48,11 @@ describe('captioner CLI: help and user errors', () => {
     expectOneLineError(rerank, /--detector-rerank <w>.*'lots' is invalid.*>= 0/);
   });
 
-  it('caption --style names the styles a model has: one for the default model, trained without annotator styles', async () => {
-    const ds = await generateSynthetic({ outDir: join(dir, 'style-data'), count: 1, seed: 5 });
-    const r = await runCli(['caption', '-i', join(ds.imageDir, 'synth-00000.png'), '-o', join(dir, 'style-out'), '--style', '1', '--no-learned-rerank']);
-    expectOneLineError(r, /captioner caption: style \(--style\) must be 0: the model was trained without annotator styles \(got 1\)/);
-  });
-
-  it('eval and caption search bonuses need a model with twin marks, and --order-margin a fraction below 1', async () => {
-    const data = join(dir, 'order-data');
-    await generateSynthetic({ outDir: data, count: 2, seed: 5 });
-    const [bonus, margin, caption] = await Promise.all([
-      runCli(['eval', '--data', data, '--split', 'train', '--order-bonus', '2', '--no-learned-rerank']),
-      runCli(['eval', '--data', data, '--order-bonus', '2', '--order-margin', '1']),
-      runCli(['caption', '-i', join(data, 'images', 'synth-00000.png'), '-o', join(dir, 'order-out'), '--group-bonus', '4', '--no-learned-rerank']),
-    ]);
-    expectOneLineError(bonus, /captioner eval: orderBonus \(--order-bonus\) reads the object phrases of the twin marks: the model was trained without them/);
-    expectOneLineError(margin, /--order-margin <fraction>.*'1' is invalid.*\[0, 1\)/);
-    expectOneLineError(caption, /captioner caption: groupBonus \(--group-bonus\) reads the twin marks: the model was trained without them/);
-  }, 60_000);
-
-  it('rerank-train names a missing model directory and an opening outside the model\'s vocabulary', async () => {
-    const data = join(dir, 'rerank-data');
-    await generateSynthetic({ outDir: data, count: 30, seed: 5 });
-    const shipped = fileURLToPath(new URL('../../models/default', import.meta.url));
-    const [missing, opening] = await Promise.all([
-      runCli(['rerank-train', '--model', join(dir, 'no-model'), '--data', data]),
-      runCli(['rerank-train', '--model', shipped, '--data', data, '--extra-opening', 'there are zebras']),
-    ]);
-    expectOneLineError(missing, /^captioner rerank-train: .*no-model.*does not exist/);
-    expectOneLineError(opening, /^captioner rerank-train: extra opening "there are zebras" is empty or has a word outside the model's vocabulary/);
+  it('speaks in flags where the library names its options: --detector-rerank for a model without a word detector', async () => {
+    const model = await saveTinyModel(join(dir, 'tiny'));
+    const ds = await generateSynthetic({ outDir: join(dir, 'flag-data'), count: 1, seed: 5 });
+    const r = await runCli(['caption', '--model', model, '-i', join(ds.imageDir, 'synth-00000.png'), '-o', join(dir, 'flag-out'), '--detector-rerank', '1']);
+    expectOneLineError(r, /^captioner caption: --detector-rerank needs a model trained with a word detector \(config.wordDetector\); this one has none$/);
   }, 60_000);
 
   it('names a missing file, a malformed JSON file and a missing data set', async () => {

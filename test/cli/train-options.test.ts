@@ -37,15 +37,6 @@ describe('captioner train options -> training configuration', () => {
     expect(() => parse(['--word-detection', '1', '--phrase-detection', '1', '--phrases', '0'])).toThrow(/--phrases.*integer >= 1/);
   });
 
-  it('marks twins (and object order) only on a model with a phrase detector', () => {
-    const withPhrases = ['--word-detection', '1', '--phrase-detection', '1'];
-    expect(parse(withPhrases).twinMarks).toBeUndefined();
-    expect(parse([...withPhrases, '--twin-marks'])).toMatchObject({ twinMarks: true });
-    expect(parse([...withPhrases, '--twin-marks', '--order-marks'])).toMatchObject({ twinMarks: true, orderMarks: true });
-    expect(() => parse(['--twin-marks'])).toThrow(/--twin-marks reads the phrase detector: add --phrase-detection W/);
-    expect(() => parse([...withPhrases, '--order-marks'])).toThrow(/--order-marks comes with the twin marks: add --twin-marks/);
-  });
-
   it('passes a learning-rate anneal through only when --anneal-minutes is given', () => {
     expect(parse([]).annealMinutes).toBeUndefined();
     expect(parse(['--anneal-minutes', '30', '--anneal-groups', 'encoder'])).toMatchObject({ annealMinutes: 30, annealFloor: 0.05, annealGroups: 'encoder' });

@@ -1,6 +1,6 @@
 /**
- * Captions of the bundled models on fixed fresh scenes, as the demo makes them (beam 4, 30 steps,
- * the model's own re-ranking): what test/default-model/backend-captions.test.ts compares between
+ * Captions of the bundled model on fixed fresh scenes, as the demo makes them (beam 4, 30 steps,
+ * the default re-ranking): what test/default-model/backend-captions.test.ts compares between
  * backends. Record the fixture on wasm (the reference backend) with
  *   CAPTIONER_BACKEND=wasm npx tsx test/default-model/backend-captions.ts
  */
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy, prepareImage } from '../../src/data/index.js';
-import { loadCaptioner } from '../../src/model/index.js';
+import { loadCaptioner } from '../../src/decoding/index.js';
 // The bundled-model tests' fresh seed (bundled-model.ts imports vitest, so it is not imported here).
 const FRESH_SEED = 777;
 
@@ -19,7 +19,7 @@ export const SCENE_SETS = [
   { seed: 424242, count: 4 },
   { seed: FRESH_SEED, count: 24 },
 ] as const;
-export const MODELS = ['models/default', 'models/thirty-minute'] as const;
+export const MODELS = ['models/default'] as const;
 export const FIXTURE = fileURLToPath(new URL('../fixtures/backend-captions.json', import.meta.url));
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 

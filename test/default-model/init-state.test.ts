@@ -11,7 +11,7 @@ import { initialState } from '../../src/model/decoder.js';
 // 'bias' starts the LSTM from learned biases instead of a projection of the mean annotation ('mean',
 // the reference and the default model's choice): with the mean the decoder knows every object before
 // it attends anywhere, which makes captions name every object but lets attention drift
-// (models/default/README.md, third and fourth rounds).
+// (docs/research-history.md).
 describe('initState', () => {
   beforeAll(async () => {
     await initBackend();

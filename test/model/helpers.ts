@@ -101,9 +101,10 @@ export function decodingFixture(vocab: Vocabulary): { model: ShowAttendTell; fea
 /**
  * Decoding written independently of beamSearch and sampleCaptions, one image at a time: the `forced`
  * ids while there are any (a prefix, or a whole hypothesis to rescore), then the argmax of each step
- * (never <pad> or <start>, as the searches), until <end> or maxSteps. Call inside tf.tidy.
+ * (never <pad> or <start>, as sampling and the captioning hooks, unless banSpecial is false, as the
+ * bare search), until <end> or maxSteps. Call inside tf.tidy.
  */
-export function referenceDecode(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number, forced: readonly number[] = []): { ids: number[]; logProb: number } {
+export function referenceDecode(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary, maxSteps: number, forced: readonly number[] = [], banSpecial = true): { ids: number[]; logProb: number } {
   const ids: number[] = [];
   let logProb = 0;
   const w = m.decoder;
@@ -115,7 +116,7 @@ export function referenceDecode(m: ShowAttendTell, f: tf.Tensor3D, v: Vocabulary
     const out = decoderStep(w, ctx, tf.gather(w.embedding, tf.tensor1d([word], 'int32')) as tf.Tensor2D, h, c, m.config.attentionActivation, 1, memory);
     ({ h, c, memory } = out);
     const logp = tf.logSoftmax(outputLogits(w, h, out.context, 0, false)).dataSync();
-    const allowed = logp.map((x, id) => (id === v.padId || id === v.startId ? -Infinity : x));
+    const allowed = logp.map((x, id) => (banSpecial && (id === v.padId || id === v.startId) ? -Infinity : x));
     word = forced[t] ?? allowed.indexOf(Math.max(...allowed));
     logProb += logp[word]!;
     ids.push(word);

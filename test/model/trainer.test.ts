@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
-import { ShowAttendTell, Trainer, beamSearch, defaultModelConfig, type ModelConfig, type TrainerOptions } from '../../src/model/index.js';
+import { beamSearch } from '../../src/decoding/index.js';
+import { ShowAttendTell, Trainer, defaultModelConfig, type ModelConfig, type TrainerOptions } from '../../src/model/index.js';
 import { createRng } from '../../src/model/random.js';
 import { S, tinyVocab, toyBatch } from './helpers.js';
 

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { runScript } from '../cli/run-cli.js';
 
 /**
- * pipelines/default-model.ts replaces the shipped model after a long run, so a bad flag must stop it
- * before anything starts: with a one-line message that names the flag, and nothing written to --work.
+ * pipelines/default-model.ts installs a model after a long run, so a bad flag must stop it before
+ * anything starts: with a one-line message that names the flag, and nothing written to --work.
  */
 describe('default-model.ts flags', () => {
   const refused = async (args: string[], message: RegExp): Promise<void> => {
@@ -13,22 +13,11 @@ describe('default-model.ts flags', () => {
     expect(r.stdout).not.toMatch(/synthesised/);
   };
 
-  it('refuses empty, negative or all-zero --annotator-weights (or an empty item), naming the flag', async () => {
-    await refused(['--annotator-weights', ''], /--annotator-weights '': expected comma-separated weights >= 0, not all 0/);
-    await refused(['--annotator-weights', '0,0'], /--annotator-weights '0,0'/);
-    await refused(['--annotator-weights', '1,-1'], /--annotator-weights '1,-1'/);
-    await refused(['--annotator-weights', '4,,1'], /--annotator-weights '4,,1'/);
-  }, 60_000);
-
-  it('refuses two budgets, an unknown flag, and a re-ranker of no networks', async () => {
+  it('refuses two budgets, an unknown flag, a bad step count and too few scenes', async () => {
     await refused(['--minutes', '3', '--steps', '10'], /--minutes and --steps are two budgets/);
-    await refused(['--twin-mark'], /Unknown option '--twin-mark'/);
-    await refused(['--rerank-networks', '0'], /--rerank-networks 0: expected an integer >= 1/);
-  }, 60_000);
-
-  it('refuses search bonuses that are not nats >= 0, or without the twin marks they read', async () => {
-    await refused(['--twin-marks', '--group-bonus=-1'], /--group-bonus '-1': expected a number of nats >= 0/);
-    await refused(['--twin-marks', '--order-bonus', ''], /--order-bonus '': expected a number of nats >= 0/);
-    await refused(['--order-bonus', '5'], /--group-bonus and --order-bonus read the twin marks: pass --twin-marks too/);
+    await refused(['--twin-marks'], /Unknown option '--twin-marks'/);
+    await refused(['--steps', '2.5'], /--steps 2.5: expected a positive integer/);
+    await refused(['--scenes', '10'], /--scenes 10: expected an integer >= 100/);
+    await refused(['--finetune-only', '--finetune-steps', '0'], /--finetune-only fine-tunes the installed model/);
   }, 60_000);
 });

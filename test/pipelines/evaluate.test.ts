@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { IMAGENET_PREPROCESS, Vocabulary, generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
 import { scoreFiles } from '../../src/metrics/score-file.js';
-import { Captioner, ShowAttendTell, defaultModelConfig } from '../../src/model/index.js';
+import { Captioner } from '../../src/decoding/index.js';
+import { ShowAttendTell, defaultModelConfig } from '../../src/model/index.js';
 import { evaluate } from '../../pipelines/evaluate.js';
 
 describe('evaluate', () => {

@@ -27,7 +27,7 @@ describe('trainEpoch backpressure', () => {
       for (let i = 0; i < opts.n; i++) {
         pulled++;
         maxOutstanding = Math.max(maxOutstanding, pulled - settled);
-        yield { id: String(i), path: `p${i}`, tokens: ['a', 'red'], style: 0 };
+        yield { id: String(i), path: `p${i}`, tokens: ['a', 'red'] };
       }
     }
     const load = async (x: TrainExample): Promise<PreparedImage> => {

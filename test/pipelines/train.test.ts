@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -6,12 +6,12 @@ import { Subject, lastValueFrom, tap, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
-import { loadCaptioner, loadCheckpoint } from '../../src/model/index.js';
+import { loadCaptioner } from '../../src/decoding/index.js';
+import { loadCheckpoint } from '../../src/model/index.js';
 import { evaluate } from '../../pipelines/evaluate.js';
 import { trainPipeline, type TrainOptions } from '../../pipelines/train.js';
 import type { TrainEvent } from '../../pipelines/train-events.js';
 import { annealFactor } from '../../pipelines/train-schedule.js';
-import { Vocabulary } from '../../src/data/vocabulary.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const of = <K extends TrainEvent['type']>(events: TrainEvent[], type: K) => events.filter((e): e is Extract<TrainEvent, { type: K }> => e.type === type);
@@ -150,33 +150,6 @@ describe('trainPipeline on a tiny synthetic set', () => {
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad2'), patience: 0 }))).rejects.toThrow(/patience/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad3'), resume: true }))).rejects.toThrow(/holds no checkpoint to resume/);
     await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'bad4'), workers: 5 }))).rejects.toThrow(/workers \(5\) must be <= batchSize \(4\)/);
-  });
-
-  it('with annotatorStyles, the vocabulary saved has a start token per annotator; data that names no annotators is refused', async () => {
-    const out = join(root, 'styles');
-    await lastValueFrom(trainPipeline({ ...base(), outDir: out, epochs: 1, annotatorStyles: 5, annotatorWeights: [4, 1, 1, 1, 1] }));
-    const vocab = Vocabulary.fromJSON(JSON.parse(await readFile(join(out, 'last', 'vocabulary.json'), 'utf8')));
-    expect(vocab.words.slice(-4)).toEqual(['<start1>', '<start2>', '<start3>', '<start4>']);
-    expect(vocab.styleCount).toBe(5);
-    const unnamed = { ...data, images: data.images.map(({ annotators: _, ...im }) => im) };
-    await expect(lastValueFrom(trainPipeline({ ...base(), dataset: unnamed, outDir: join(root, 'styles-unnamed'), annotatorStyles: 5 }))).rejects.toThrow(/annotatorStyles 5: .*does not name its captions' annotators/);
-  });
-
-  it('with twinMarks, the model marks its colour-shape phrases (and order); without a phrase detector it is refused', async () => {
-    const out = join(root, 'twins');
-    const detectors = { ...base(), model: { ...base().model, wordDetector: true }, trainer: { wordDetection: 1, phraseDetection: 1 }, phrases: 12 };
-    await lastValueFrom(trainPipeline({ ...detectors, outDir: out, epochs: 1, twinMarks: true, orderMarks: true }));
-    const ck = await loadCheckpoint(join(out, 'last'));
-    const marked = ck.model.config.twinMarks!;
-    expect(marked.length).toBeGreaterThan(0);
-    const named = (q: number) => ck.model.config.phrases![q]!.map((id) => ck.vocab.wordOf(id));
-    for (const q of marked) expect(named(q)).toEqual([expect.stringMatching(/^(red|green|blue|yellow|purple|orange|pink)$/), expect.stringMatching(/^(circle|square|triangle|diamond|star|cross)$/)]);
-    expect(ck.model.config.phrases!.length).toBeGreaterThan(marked.length);
-    expect(ck.model.config.orderMarks).toBe(true);
-    expect(ck.model.decoder.twinMarkKernel!.shape).toEqual([5, ck.model.config.encoderDim]);
-    ck.model.dispose();
-    await expect(lastValueFrom(trainPipeline({ ...base(), outDir: join(root, 'twins-no-phrases'), twinMarks: true }))).rejects.toThrow(/twinMarks: the marks are read from the phrase detector; set phrases > 0/);
-    await expect(lastValueFrom(trainPipeline({ ...detectors, outDir: join(root, 'order-alone'), orderMarks: true }))).rejects.toThrow(/orderMarks: the order marks come with the twin marks/);
   });
 
   it('with annealMinutes, the learning rates follow the anneal and its clock is saved for resume', async () => {

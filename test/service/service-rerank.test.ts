@@ -1,11 +1,11 @@
-import { cp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCaptionFolder } from '../../pipelines/caption-folder.js';
 import { captionFiles } from '../../src/cli/commands/caption.js';
 import { DEFAULT_MODEL_DIR } from '../../src/cli/default-model.js';
 import { prepareImage } from '../../src/data/index.js';
-import { loadCaptioner } from '../../src/model/index.js';
+import { loadCaptioner } from '../../src/decoding/index.js';
 import type { CaptionRecord } from '../../src/sinks/caption-record.js';
 import { dropImages, imageBytes, makeTinyModel, tempDir, waitFor } from './helpers.js';
 
@@ -19,11 +19,11 @@ describe('caption-folder service: detector re-ranking', () => {
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   /** Captions one image with a model (default: the shipped one) and returns its record. */
-  async function captionOnce(name: string, detectorRerank: number | undefined, modelDir = DEFAULT_MODEL_DIR, learnedRerank?: false): Promise<CaptionRecord> {
+  async function captionOnce(name: string, detectorRerank: number | undefined, modelDir = DEFAULT_MODEL_DIR): Promise<CaptionRecord> {
     const inbox = join(root, name);
     await mkdir(inbox);
     await dropImages(inbox, 1);
-    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank, learnedRerank });
+    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
     try {
       const out = service.outDir;
       await waitFor(async () => (await readdir(out)).some((f) => f.endsWith('.json')), 'a result');
@@ -35,12 +35,8 @@ describe('caption-folder service: detector re-ranking', () => {
   }
 
   it('re-ranks by default with the shipped model\'s detector, and ranks as the reference with 0', async () => {
-    // Without its learned re-ranker, whose score would replace logProb + agreement (tested below).
-    const detectorOnly = join(root, 'detector-only');
-    await cp(DEFAULT_MODEL_DIR, detectorOnly, { recursive: true });
-    await rm(join(detectorOnly, 'reranker.json'));
-    const plain = await captionOnce('plain', 0, detectorOnly);
-    const reranked = await captionOnce('default', undefined, detectorOnly);
+    const plain = await captionOnce('plain', 0);
+    const reranked = await captionOnce('default', undefined);
     // Agreement is <= 0 and the re-ranked best maximises logProb + agreement, so its score can only be
     // lower than the best logProb; it is strictly lower unless the detector agrees perfectly.
     expect(reranked.score).toBeLessThan(plain.score);
@@ -50,26 +46,18 @@ describe('caption-folder service: detector re-ranking', () => {
     expect(plain.alternatives.map((a) => a.score)).toEqual([...plain.alternatives.map((a) => a.score)].sort((x, y) => y - x));
   });
 
-  it('captions with the shipped model\'s learned re-ranker in the replicas, as the library does, and without it when asked', async () => {
-    const record = await captionOnce('learned', undefined);
+  it('captions in the replicas as the library does, and so does captionFiles', async () => {
+    const record = await captionOnce('library', undefined);
     const captioner = await loadCaptioner(DEFAULT_MODEL_DIR);
     try {
-      expect(captioner.model.reranker).toBeDefined();
       const image = await prepareImage(await imageBytes(0), captioner.preprocess);
       const [direct] = await captioner.caption([image], { beamSize: 4, maxSteps: 50 });
       expect(record.caption).toBe(direct!.caption);
       expect(record.score).toBeCloseTo(direct!.best.score, 4);
-      // The learned score is the network's, not the model's log-probability plus agreement.
-      expect(record.score).not.toBeCloseTo(record.logProb, 2);
-      // --no-learned-rerank reaches the replicas and captionFiles: both then rank as the library does without it.
-      const [own] = await captioner.caption([image], { beamSize: 4, maxSteps: 50, learnedRerank: false });
-      const off = await captionOnce('learned-off', undefined, DEFAULT_MODEL_DIR, false);
-      expect(off.caption).toBe(own!.caption);
-      expect(off.score).toBeCloseTo(own!.best.score, 4);
       const file = join(root, 'one.png');
       await writeFile(file, await imageBytes(0));
-      const [fromFiles] = await captionFiles(captioner, [file], join(root, 'files-out'), { beamSize: 4, maxSteps: 50, figure: false, alternatives: 1, learnedRerank: false });
-      expect(fromFiles!.caption).toBe(own!.caption);
+      const [fromFiles] = await captionFiles(captioner, [file], join(root, 'files-out'), { beamSize: 4, maxSteps: 50, figure: false, alternatives: 1 });
+      expect(fromFiles!.caption).toBe(direct!.caption);
     } finally {
       captioner.dispose();
     }
@@ -80,7 +68,7 @@ describe('caption-folder service: detector re-ranking', () => {
     const inbox = join(root, 'tiny');
     await mkdir(inbox);
     await expect(startCaptionFolder({ dir: inbox, modelDir: tiny, workers: 1, backend: 'wasm', port: null, detectorRerank: 1 })).rejects.toThrow(
-      /--detector-rerank 1: model \w+ has no word detector to re-rank with; use 0 or a model trained with --word-detection/,
+      /detectorRerank 1: model \w+ has no word detector \(config.wordDetector\) to re-rank with; use 0/,
     );
   });
 });

@@ -1,11 +1,12 @@
 import { basename, extname, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { ImageDecodeError, prepareImage } from '../../data/index.js';
-import { loadCaptioner, type Captioner, type CaptionResult } from '../../model/index.js';
+import { loadCaptioner, type Captioner } from '../../decoding/index.js';
+import type { CaptionResult } from '../../model/index.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { writeFileAtomic } from '../../io/write-file-atomic.js';
 import { DEFAULT_MODEL_DIR, modelDirOrDefault } from '../default-model.js';
-import { GROUP_BONUS_HELP, LEARNED_RERANK_OFF_HELP, ORDER_BONUS_HELP, RERANK_HELP, STYLE_HELP, exists, int, positive, setupBackend, withBackend } from '../options.js';
+import { RERANK_HELP, exists, int, positive, setupBackend, withBackend } from '../options.js';
 import { UserError, action } from '../user-error.js';
 
 /** Where `caption` looks for a model when --model is not given (kept here for existing importers). */
@@ -24,7 +25,7 @@ export interface CaptionFileResult {
  * alternatives, attention maps) and NAME.attention.png (the reference's attention figure), each
  * atomically. Names that collide (same base name from two folders) get a numeric suffix.
  */
-export async function captionFiles(captioner: Captioner, files: string[], outDir: string, opts: { beamSize: number; maxSteps: number; figure: boolean; alternatives: number; batchSize?: number; detectorRerank?: number; learnedRerank?: false; style?: number; groupBonus?: number; orderBonus?: number }): Promise<CaptionFileResult[]> {
+export async function captionFiles(captioner: Captioner, files: string[], outDir: string, opts: { beamSize: number; maxSteps: number; figure: boolean; alternatives: number; batchSize?: number; detectorRerank?: number }): Promise<CaptionFileResult[]> {
   const used = new Set<string>();
   const results: CaptionFileResult[] = [];
   // Images go through the model in batches (one encoder pass and one batched beam search each).
@@ -38,10 +39,6 @@ export async function captionFiles(captioner: Captioner, files: string[], outDir
       maxSteps: opts.maxSteps,
       returnAlternatives: Math.min(opts.alternatives, opts.beamSize),
       detectorRerank: opts.detectorRerank,
-      learnedRerank: opts.learnedRerank,
-      style: opts.style,
-      groupBonus: opts.groupBonus,
-      orderBonus: opts.orderBonus,
     });
     rs.forEach((r, j) => captioned.push({ file: chunk[j]!, r }));
   }
@@ -91,20 +88,16 @@ export function captionCommand(): Command {
     .option('--max-steps <n>', 'beam search step cap', int(1), 50)
     .option('--alternatives <n>', 'ranked alternatives to store in NAME.json', int(1), 3)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
-    .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
-    .option('--style <n>', STYLE_HELP, int(0), 0)
-    .option('--group-bonus <nats>', GROUP_BONUS_HELP, positive(true))
-    .option('--order-bonus <nats>', ORDER_BONUS_HELP, positive(true))
     .option('--no-figure', 'skip the attention figure');
   withBackend(cmd);
   return cmd.action(
-    action('caption', async (o: { input: string[]; out: string; model?: string; beamSize: number; maxSteps: number; alternatives: number; figure: boolean; detectorRerank?: number; learnedRerank: boolean; style: number; groupBonus?: number; orderBonus?: number; backend?: string }) => {
+    action('caption', async (o: { input: string[]; out: string; model?: string; beamSize: number; maxSteps: number; alternatives: number; figure: boolean; detectorRerank?: number; backend?: string }) => {
       for (const f of o.input) if (!(await exists(f))) throw new UserError(`-i ${f}: no such file`);
       await setupBackend(o.backend);
       const dir = await modelDirOrDefault(o.model);
       const captioner = await loadCaptioner(dir);
       try {
-        const results = await captionFiles(captioner, o.input, o.out, { beamSize: o.beamSize, maxSteps: o.maxSteps, figure: o.figure, alternatives: o.alternatives, detectorRerank: o.detectorRerank, learnedRerank: o.learnedRerank ? undefined : false, style: o.style, groupBonus: o.groupBonus, orderBonus: o.orderBonus });
+        const results = await captionFiles(captioner, o.input, o.out, { beamSize: o.beamSize, maxSteps: o.maxSteps, figure: o.figure, alternatives: o.alternatives, detectorRerank: o.detectorRerank });
         for (const r of results) console.log(`${r.image}: ${r.caption}${r.figure ? `  [${r.figure}]` : ''}`);
       } catch (err) {
         if (err instanceof ImageDecodeError) throw new UserError(`-i ${err.file}: cannot decode image (${err.reason}); pass a JPEG, PNG, WebP, GIF, TIFF or AVIF file`);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { checkCaption, generateSynthetic, loadKarpathy } from '../../data/index.js';
-import { loadCaptioner } from '../../model/index.js';
+import { loadCaptioner } from '../../decoding/index.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { exists, int, positive, setupBackend, withBackend } from '../options.js';
 import { threadsFor } from '../../runtime/worker-entry.js';

@@ -4,7 +4,7 @@ import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { KafkaConfigError } from '../../kafka/errors.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
 import { modelDirOrDefault } from '../default-model.js';
-import { LEARNED_RERANK_OFF_HELP, RERANK_HELP, int, positive, withBackend } from '../options.js';
+import { RERANK_HELP, int, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
@@ -30,7 +30,6 @@ export function kafkaCommand(): Command {
     .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
-    .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int(1))
     .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
@@ -72,8 +71,7 @@ export function kafkaCommand(): Command {
           maxDelayMs: o.maxDelayMs,
           beamSize: o.beamSize,
           detectorRerank: o.detectorRerank,
-          learnedRerank: o.learnedRerank ? undefined : false,
-          highWater: o.highWater,
+                    highWater: o.highWater,
           sessionTimeout: o.sessionTimeout,
           port: o.feed ? o.port : null,
           portFallback: command.getOptionValueSource('port') === 'default',
@@ -112,7 +110,6 @@ interface KafkaCommandOptions {
   maxDelayMs: number;
   beamSize: number;
   detectorRerank?: number;
-  learnedRerank: boolean;
   highWater?: number;
   sessionTimeout: number;
   createTopics?: boolean;

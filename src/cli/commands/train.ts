@@ -10,8 +10,6 @@ import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.
 import { atLeast, int, loadData, positive, probability, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { trainProgress } from '../train-progress.js';
 import { UserError, action } from '../user-error.js';
-import { calibrateCounting, hasPhraseDetector } from '../../../pipelines/calibrate-counting.js';
-import { describeCalibration } from './calibrate.js';
 
 interface TrainCliOptions extends DataOptions {
   out: string;
@@ -39,9 +37,6 @@ interface TrainCliOptions extends DataOptions {
   lr: number;
   encoderLr: number;
   minWordFreq: number;
-  annotatorStyles: number;
-  twinMarks?: boolean;
-  orderMarks?: boolean;
   allCaptions?: boolean;
   seed: number;
   cache: boolean;
@@ -105,8 +100,6 @@ function encoderOf(o: TrainCliOptions): Pick<ModelConfig, 'encoder'> & Partial<P
 export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'> {
   if (o.attentionGuidance > 0 && !(o.wordDetection > 0)) throw new UserError('--attention-guidance learns from the word detector: add --word-detection W');
   if (o.phraseDetection > 0 && !(o.wordDetection > 0)) throw new UserError('--phrase-detection works beside the word detector: add --word-detection W');
-  if (o.twinMarks && !(o.phraseDetection > 0)) throw new UserError('--twin-marks reads the phrase detector: add --phrase-detection W');
-  if (o.orderMarks && !o.twinMarks) throw new UserError('--order-marks comes with the twin marks: add --twin-marks');
   if (o.annealMinutes !== undefined && o.annealSteps !== undefined) throw new UserError('--anneal-minutes and --anneal-steps are two clocks for one anneal: pass one');
   const anneal = o.annealMinutes !== undefined ? { annealMinutes: o.annealMinutes } : o.annealSteps !== undefined ? { annealSteps: o.annealSteps } : undefined;
   if (!anneal && o.annealGroups !== 'both') throw new UserError(`--anneal-groups ${o.annealGroups} shapes an anneal: add --anneal-minutes M or --anneal-steps N`);
@@ -119,7 +112,7 @@ export function trainOptionsOf(o: TrainCliOptions): Omit<TrainOptions, 'dataset'
       decoderLr: o.lr, encoderLr: o.encoderLr, alphaC: o.alphaC, attentionEntropy: o.attentionEntropy, wordDetection: o.wordDetection, attentionGuidance: o.attentionGuidance, guidanceSharpness: o.guidanceSharpness, phraseDetection: o.phraseDetection, averageDecay: o.averageDecay, clipValue: o.clipValue, clipNorm: o.clipNorm, scheduledSampling: o.scheduledSampling,
     },
     ...(o.phraseDetection > 0 ? { phrases: o.phrases } : {}),
-    minWordFreq: o.minWordFreq, annotatorStyles: o.annotatorStyles, maxLen: o.maxLen, ...(o.twinMarks ? { twinMarks: true } : {}), ...(o.orderMarks ? { orderMarks: true } : {}),
+    minWordFreq: o.minWordFreq, maxLen: o.maxLen,
     captionSampling: o.allCaptions ? 'all' : 'one-random', seed: o.seed, cacheImages: o.cache ? 'auto' : false,
     checkpointEverySteps: o.checkpointEvery,
     ...(anneal ? { ...anneal, annealFloor: o.annealFloor, annealGroups: o.annealGroups } : {}),
@@ -228,9 +221,6 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--lr <x>', 'decoder learning rate (Adam)', positive(), 4e-4)
     .option('--encoder-lr <x>', 'encoder learning rate (Adam)', positive(), 1e-4)
     .option('--min-word-freq <n>', 'keep words seen more often than this', int(0), 5)
-    .option('--annotator-styles <k>', "a start token per annotator: each caption is fed its annotator's (mod k), and captions follow annotator 0's wording; needs data whose sentences name their annotator, as the synthetic sets' five do (1: off)", int(1), 1)
-    .option('--twin-marks', 'mark in every annotation whether the phrase detector sees its kind of object (a colour-shape phrase) two or more times, so the decoder can say "two" before it names them; needs --phrase-detection')
-    .option('--order-marks', "with --twin-marks, also mark each object's centre x, read from the phrase detector's blobs, for naming objects left to right")
     .option('--all-captions', 'train on every reference caption per epoch (default: one random caption per image)')
     .option('--seed <n>', 'seed of initialisation, shuffling and caption choice', int(0), 1)
     .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)')
@@ -258,10 +248,6 @@ export function trainCommand(): Command {
       const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
       if (!end) return;
-      // A phrase detector's counting is calibrated once its weights are final (pipelines/calibrate-counting.ts).
-      for (const dir of [end.bestDir, end.lastDir]) {
-        if (await hasPhraseDetector(dir)) console.log(describeCalibration(dir, await calibrateCounting({ modelDir: dir, dataset })));
-      }
       console.log(`best model: ${end.bestDir}  (resume point: ${end.lastDir})`);
     }),
   );

@@ -3,7 +3,7 @@ import { startCaptionFolder } from '../../../pipelines/caption-folder.js';
 import { renderAttentionFigure } from '../../render/index.js';
 import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
 import { modelDirOrDefault } from '../default-model.js';
-import { LEARNED_RERANK_OFF_HELP, RERANK_HELP, int, isDir, positive, withBackend } from '../options.js';
+import { RERANK_HELP, int, isDir, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
 import { UserError, action } from '../user-error.js';
 
@@ -20,7 +20,6 @@ interface WatchOptions {
   ext: string[];
   beamSize: number;
   detectorRerank?: number;
-  learnedRerank: boolean;
   figures?: boolean;
   backend?: string;
   highWater?: number;
@@ -54,7 +53,6 @@ export function watchCommand(): Command {
     .option('--ext <list>', 'image extensions to take', extList, DEFAULT_EXTENSIONS)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
-    .option('--no-learned-rerank', LEARNED_RERANK_OFF_HELP)
     .option('--figures', 'also write NAME.attention.png per image')
     .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
   withBackend(cmd);
@@ -80,8 +78,7 @@ export function watchCommand(): Command {
         extensions: o.ext,
         beamSize: o.beamSize,
         detectorRerank: o.detectorRerank,
-        learnedRerank: o.learnedRerank ? undefined : false,
-        renderFigure: o.figures ? renderAttentionFigure : undefined,
+                renderFigure: o.figures ? renderAttentionFigure : undefined,
         highWater: o.highWater,
         log,
       });
