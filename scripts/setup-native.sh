@@ -166,8 +166,9 @@ if [ "$gpu" = 1 ] && [ -f "$nvidia_dir/.complete" ]; then
 fi
 
 # Compile the binding. node-pre-gyp places it where the package's loader looks (lib/napi-v<N>);
-# --build-from-source skips the prebuilt-addon download; --nodedir uses the running node's headers
-# instead of downloading them. npm 11 does not run a dependency's install script unless allowed,
+# `install` builds only the N-API version this node loads (`rebuild` would build all six the package
+# lists); --build-from-source skips the prebuilt-addon download; --nodedir uses the running node's
+# headers instead of downloading them. npm 11 does not run a dependency's install script unless allowed,
 # so the build is invoked directly rather than through `npm rebuild`.
 say "compiling the binding against TensorFlow $TF_VERSION (node headers from $node_prefix)"
 pre_gyp=$(node -p "require.resolve('@mapbox/node-pre-gyp/bin/node-pre-gyp', { paths: [require('node:path').resolve('$pkgdir')] })") ||
@@ -175,7 +176,7 @@ pre_gyp=$(node -p "require.resolve('@mapbox/node-pre-gyp/bin/node-pre-gyp', { pa
 node_gyp=$(node -p "require.resolve('node-gyp/bin/node-gyp.js', { paths: [require('node:path').dirname(require('node:fs').realpathSync(process.env.npm_execpath || '$(command -v npm)')) + '/..'] })" 2>/dev/null || true)
 log="$CACHE/build-${pkg##*/}.log"
 if ! (cd "$pkgdir" && npm_config_node_gyp="${npm_config_node_gyp:-$node_gyp}" \
-  node "$pre_gyp" rebuild --build-from-source --nodedir="$node_prefix" >"$log" 2>&1); then
+  node "$pre_gyp" install --build-from-source --nodedir="$node_prefix" >"$log" 2>&1); then
   tail -n 20 "$log" >&2
   fail "compiling $pkg failed (full log: $log)"
 fi
