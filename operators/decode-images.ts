@@ -36,6 +36,8 @@ export interface DecodeImagesOptions {
   limitInputPixels?: number;
   /** Refuse files larger than this many bytes before reading them (default 64 MiB). */
   maxFileBytes?: number;
+  /** The option that raises maxFileBytes, named in the too-large message (e.g. --max-file-bytes); none when omitted. */
+  maxFileBytesOption?: string;
 }
 
 /**
@@ -58,7 +60,8 @@ export function decodeImages(options: DecodeImagesOptions): OperatorFunction<Job
         const path = job.path!;
         const size = await stat(path).then((s) => s.size, () => undefined);
         if (size !== undefined && size > maxFileBytes) {
-          throw new ImageDecodeError(name, 'too-large', `the file has ${size} bytes, more than the limit of ${maxFileBytes} (raise --max-file-bytes)`);
+          const hint = options.maxFileBytesOption ? ` (raise ${options.maxFileBytesOption})` : '';
+          throw new ImageDecodeError(name, 'too-large', `the file has ${size} bytes, more than the limit of ${maxFileBytes}${hint}`);
         }
         bytes = await readFile(path).catch(() => undefined);
         // Let prepareImage name the read error (not-found, is a directory...).

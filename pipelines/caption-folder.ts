@@ -23,7 +23,7 @@ import { PROTOCOL_VERSION, quantiseAttention, type FeedMessage } from '../src/pr
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
 import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome, CaptionRecord } from '../src/sinks/caption-record.js';
-import { FeedServer } from '../src/sinks/feed-server.js';
+import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createFilesSink, type FigureRenderer } from '../src/sinks/files-sink.js';
 import { ServiceMetrics } from '../src/sinks/service-metrics.js';
 import { createFolderSource, DEFAULT_EXTENSIONS, type FolderSource } from '../src/sources/folder-source.js';
@@ -54,6 +54,8 @@ export interface CaptionGraphOptions {
   onBatch?: (size: number) => void;
   limitInputPixels?: number;
   maxFileBytes?: number;
+  /** The command-line option that raises maxFileBytes, named in too-large messages. */
+  maxFileBytesOption?: string;
 }
 
 /**
@@ -66,7 +68,7 @@ export function captionJobs(jobs$: Observable<Job>, opts: CaptionGraphOptions): 
   const beam = opts.beam ?? { beamSize: 3, maxSteps: 50, returnAlternatives: 3 };
   const toOutcome = toResults(opts.meta);
   return jobs$.pipe(
-    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes }),
+    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes, maxFileBytesOption: opts.maxFileBytesOption }),
     connect((decoded$) =>
       merge(
         decoded$.pipe(filter((d): d is FailedJob => !d.ok)),
@@ -126,6 +128,12 @@ export interface CaptionFolderOptions {
   portFallback?: boolean;
   host?: string;
   token?: string;
+  /** Origins besides the feed's own whose pages may use it (FeedServerOptions.allowOrigins). */
+  allowOrigins?: string[];
+  /** Host names served besides loopback names and the bound address (FeedServerOptions.allowHosts). */
+  allowHosts?: string[];
+  /** A POST /caption must arrive within this, else 408 [30000 ms]. */
+  requestTimeoutMs?: number;
   recursive?: boolean;
   extensions?: string[];
   beamSize?: number;
@@ -135,13 +143,19 @@ export interface CaptionFolderOptions {
   renderFigure?: FigureRenderer;
   /** Jobs in flight at most (the source's credit window) [max(16, 4 * maxBatch * workers)]. */
   highWater?: number;
-  /** How long a file must be unchanged before it is taken, ms [300]. */
+  /** How long a file must be unchanged before it is taken, ms [1000]. */
   stabilityMs?: number;
+  /** How long a file whose format says it is incomplete waits unchanged before it is taken anyway, ms [10000]. */
+  incompleteGraceMs?: number;
+  /** How long a file that failed to decode is watched for changes that earn it another try, ms [120000]. */
+  retryFailedWithinMs?: number;
   statsIntervalMs?: number;
   /** Refuse images with more pixels than this [40 MP]. */
   limitInputPixels?: number;
   /** Refuse files larger than this many bytes [64 MiB]. */
   maxFileBytes?: number;
+  /** The command-line option that raises maxFileBytes, named in too-large messages. */
+  maxFileBytesOption?: string;
   /** Largest POST /caption body [20 MiB]. */
   maxBodyBytes?: number;
   /** Feed server tuning for slow clients. */
@@ -167,6 +181,7 @@ export interface CaptionFolderService {
 /** Starts the folder caption service: replicas first (so a bad model fails fast), then source and feed. */
 export async function startCaptionFolder(options: CaptionFolderOptions): Promise<CaptionFolderService> {
   const log = options.log ?? (() => undefined);
+  if (options.port !== null) checkFeedOptions(options);
   const dir = resolve(options.dir);
   const outDir = resolve(options.outDir ?? join(dir, 'captions'));
   const maxBatch = options.maxBatch ?? 8;
@@ -186,8 +201,11 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
     extensions: options.extensions ?? DEFAULT_EXTENSIONS,
     highWater: options.highWater ?? Math.max(16, 4 * maxBatch * pool.size),
     stabilityMs: options.stabilityMs,
+    incompleteGraceMs: options.incompleteGraceMs,
+    retryFailedWithinMs: options.retryFailedWithinMs,
     hasResult: files.hasResult,
     ignore: [outDir],
+    onRefused: (file, message) => log(`refused ${file}: ${message}`),
   });
   const http = createHttpSource<CaptionRecord>();
   let feed: FeedServer | undefined;
@@ -198,6 +216,10 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
         fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
+        allowOrigins: options.allowOrigins,
+        allowHosts: options.allowHosts,
+        requestTimeoutMs: options.requestTimeoutMs,
+        warn: log,
         metrics,
         statsIntervalMs: options.statsIntervalMs,
         softBufferBytes: options.softBufferBytes,
@@ -256,6 +278,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       onBatch: (n) => metrics.batch(n),
       limitInputPixels: options.limitInputPixels,
       maxFileBytes: options.maxFileBytes,
+      maxFileBytesOption: options.maxFileBytesOption,
     })
       .pipe(mergeMap(settle, 16))
       .subscribe({ error: rej, complete: res });

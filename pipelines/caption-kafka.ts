@@ -10,16 +10,26 @@
  * At least once: an input offset is committed only after its result or dead letter was acknowledged
  * (see src/sources/kafka-source.ts). Scale out by starting more processes with the same --group:
  * Kafka splits the partitions of IN among them and moves them when one dies.
+ *
+ * The broker going away is weather, not an error: results and dead letters are retried until the
+ * broker takes them (their jobs keep their credit, so the source pauses), readiness reports
+ * 'broker-unreachable' (GET /health/ready, the feed's stats), the client library reconnects by
+ * itself, and processing resumes. Records in flight at the outage may be captioned twice (same key).
+ * Shutdown is bounded by `shutdownGraceMs` whatever the broker does: what is not finished by then
+ * stays uncommitted and is delivered again. At start the broker is awaited for `brokerWaitMs`.
  */
 import { mergeMap, tap } from 'rxjs';
 import { captionJobs, outcomeMessage } from './caption-folder.js';
+import { anyBrokerAnswers, BrokerWatch } from '../src/kafka/broker-watch.js';
+import { deliverPatiently, StopFlag } from '../src/kafka/deliver.js';
 import { createKafkajsClient } from '../src/kafka/kafkajs-client.js';
+import { waitForBroker } from '../src/kafka/wait-for-broker.js';
 import type { KafkaClientOptions } from '../src/kafka/options.js';
 import type { KafkaClient } from '../src/kafka/types.js';
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
 import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome } from '../src/sinks/caption-record.js';
-import { FeedServer } from '../src/sinks/feed-server.js';
+import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createKafkaSink, type KafkaSink } from '../src/sinks/kafka-sink.js';
 import { ServiceMetrics } from '../src/sinks/service-metrics.js';
 import { createKafkaSource, type KafkaSource } from '../src/sources/kafka-source.js';
@@ -62,6 +72,18 @@ export interface CaptionKafkaOptions {
   portFallback?: boolean;
   host?: string;
   token?: string;
+  /** Origins besides the feed's own whose pages may use it (FeedServerOptions.allowOrigins). */
+  allowOrigins?: string[];
+  /** Host names served besides loopback names and the bound address (FeedServerOptions.allowHosts). */
+  allowHosts?: string[];
+  /** How long start-up waits for the cluster to answer, retrying with backoff, ms [30000]. */
+  brokerWaitMs?: number;
+  /** stop() finishes within this whatever the broker does; unfinished records stay uncommitted, ms [10000]. */
+  shutdownGraceMs?: number;
+  /** Bootstrap brokers to probe for readiness when `client` is given instead of `kafka` [kafka.brokers]. */
+  brokers?: string[];
+  /** How often the brokers are probed for readiness, ms [1000]. */
+  brokerProbeMs?: number;
   log?: (line: string) => void;
 }
 
@@ -73,7 +95,9 @@ export interface CaptionKafkaService {
   readonly feed?: FeedServer;
   /** Settles when the graph completes (after stop()) or errors (e.g. the broker is gone for good). */
   readonly done: Promise<void>;
-  /** Graceful: stop fetching, finish and commit in-flight jobs, leave the group, close everything. Idempotent. */
+  /** Why the service is not ready ('warming-up', 'broker-unreachable', 'consumer-reconnecting'), or undefined when it is. */
+  unready(): string | undefined;
+  /** Graceful within shutdownGraceMs: stop fetching, finish and commit in-flight jobs, leave the group, close everything. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -81,16 +105,32 @@ export interface CaptionKafkaService {
 export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<CaptionKafkaService> {
   const log = options.log ?? (() => undefined);
   if (!options.client && !options.kafka) throw new TypeError('startCaptionKafka needs `kafka` options or a `client`');
+  if (options.port !== undefined && options.port !== null) checkFeedOptions(options);
   const client = options.client ?? createKafkajsClient(options.kafka!);
   const groupId = options.groupId ?? 'captioner';
   const deadLetterTopic = options.deadLetterTopic ?? `${options.inTopics[0]}.dead-letter`;
   const maxBatch = options.maxBatch ?? 8;
+  const brokers = options.kafka?.brokers ?? options.brokers;
+  const topics = [...options.inTopics, options.outTopic, deadLetterTopic];
+  // One quiet attempt at a time, one log line per retry: a TCP probe of the bootstrap brokers (the
+  // client library's connect retries for seconds on its own), then an admin call.
+  await waitForBroker(
+    async () => {
+      if (brokers) await anyBrokerAnswers(brokers);
+      const admin = client.admin();
+      try {
+        await admin.missingTopics(topics);
+      } finally {
+        await admin.stop().catch(() => undefined);
+      }
+    },
+    { brokers: brokers ?? ['(client)'], waitMs: options.brokerWaitMs ?? 30_000, log },
+  );
   {
     // Fail before loading the model when a topic is missing: the producer never auto-creates
     // topics, so a typo in --out would otherwise surface as dead letters or a crash much later.
     const admin = client.admin();
     try {
-      const topics = [...options.inTopics, options.outTopic, deadLetterTopic];
       if (options.createTopics) {
         await admin.ensureTopics(topics.map((topic) => ({ topic, partitions: options.partitions ?? 1 })));
       } else {
@@ -110,6 +150,16 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const sink = createKafkaSink({ client, topic: options.outTopic, deadLetterTopic });
+  const grace = options.shutdownGraceMs ?? 10_000;
+  let consumerUp = true;
+  const watch = brokers
+    ? new BrokerWatch(brokers, (ok, detail) =>
+        log(ok ? `Kafka reachable again ${detail}` : `Kafka unreachable (${detail}): results and offsets wait; reconnecting by itself`),
+      options.brokerProbeMs ?? 1000)
+    : undefined;
+  watch?.start();
+  const unready = (): string | undefined =>
+    !pool.warm ? 'warming-up' : watch && !watch.reachable ? 'broker-unreachable' : !consumerUp ? 'consumer-reconnecting' : undefined;
   const source = createKafkaSource({
     client,
     topics: options.inTopics,
@@ -118,6 +168,12 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
     allowRoot: options.allowRoot,
     maxBytes: options.maxBytes,
     highWater: options.highWater ?? Math.max(16, 4 * maxBatch * pool.size),
+    drainTimeoutMs: grace,
+    onConnection: (up, detail) => {
+      if (up === consumerUp) return;
+      consumerUp = up;
+      log(up ? `consumer ${detail} again` : `consumer lost the cluster: ${detail}`);
+    },
   });
   let feed: FeedServer | undefined;
   try {
@@ -127,13 +183,18 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
         fallbackToFreePort: options.portFallback,
         host: options.host,
         token: options.token,
+        allowOrigins: options.allowOrigins,
+        allowHosts: options.allowHosts,
+        warn: log,
         metrics,
         hello: { server: 'captioner', modelId: info.modelId, backend: info.backend, mode: 'kafka' },
-        isReady: () => pool.warm,
+        isReady: () => unready() === undefined,
+        unreadyStatus: () => unready() ?? 'ready',
       });
       log(`dashboard: ${feed.address().url}/  (WebSocket feed, /metrics, /health/ready)`);
     }
   } catch (e) {
+    watch?.stop();
     await pool.dispose();
     await sink.close();
     throw e;
@@ -145,17 +206,20 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
     workers: () => pool.size,
   });
 
-  let stopping = false;
+  const stopping = new StopFlag();
   const settle = async (o: CaptionOutcome): Promise<void> => {
     let outcome = o;
     if (o.ok) {
       try {
-        await sink.write(o.record);
+        if (!(await deliverPatiently(() => sink.write(o.record), stopping))) {
+          log(`left for redelivery ${o.job.source}: the broker did not take its result before shutdown`);
+          return;
+        }
       } catch (e) {
         outcome = { ok: false, job: o.job, reason: 'sink-error', message: `producing the result to ${options.outTopic} failed: ${(e as Error).message}` };
       }
     }
-    if (!outcome.ok && (outcome.reason === 'shutdown' || (stopping && outcome.reason === 'replica-crashed'))) {
+    if (!outcome.ok && (outcome.reason === 'shutdown' || (stopping.stopped && outcome.reason === 'replica-crashed'))) {
       // Not the input's fault: leave the offset uncommitted so the record is captioned after restart.
       log(`left for redelivery ${outcome.job.source}: ${outcome.reason}`);
       return;
@@ -176,6 +240,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       maxDelayMs: options.maxDelayMs,
       batchConcurrency: pool.size,
       maxFileBytes: options.maxBytes,
+      maxFileBytesOption: '--max-bytes',
       beam,
       onBatch: (n) => metrics.batch(n),
     })
@@ -186,6 +251,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   try {
     await Promise.race([source.ready, done]);
   } catch (e) {
+    watch?.stop();
     await source.close().catch(() => undefined);
     await Promise.allSettled([sink.close(), feed?.close(), pool.dispose()]);
     throw e;
@@ -195,12 +261,23 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      stopping = true;
-      await source.close();
-      await done.catch((e: unknown) => log(`pipeline error: ${(e as Error).message}`));
-      await sink.close();
-      await feed?.close();
-      await pool.dispose();
+      stopping.stop();
+      const graceful = (async () => {
+        await source.close();
+        await done.catch((e: unknown) => log(`pipeline error: ${(e as Error).message}`));
+        await sink.close();
+        await feed?.close();
+        await pool.dispose();
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = await Promise.race([graceful.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), grace)))]);
+      clearTimeout(timer);
+      watch?.stop();
+      if (expired) {
+        // The broker (or a replica) did not let us finish: what is not committed is delivered again.
+        log(`shutdown grace of ${grace} ms passed with ${source.stats().inFlight} record(s) in flight; they stay uncommitted and are delivered again at the next start`);
+        await feed?.close();
+      }
     })());
-  return { pool, source, sink, metrics, feed, done, stop };
+  return { pool, source, sink, metrics, feed, done, unready, stop };
 }

@@ -34,12 +34,16 @@ export function stopOnSignals(stop: () => Promise<void>, log: (line: string) => 
 
 /**
  * Runs a started service until it ends by itself or by a signal (see stopOnSignals), then stops it
- * and logs `summary()`.
+ * and logs `summary()`. After a signal, returns as soon as `stop()` resolves, even if the service's
+ * `done` is still pending (a Kafka service whose broker is gone stops within its grace period while
+ * the client library still retries in the background).
  */
 export async function runUntilStopped(service: { done: Promise<unknown>; stop(): Promise<void> }, log: (line: string) => void, summary: () => string): Promise<void> {
-  const removeHandlers = stopOnSignals(() => service.stop(), log);
+  let stoppedBySignal!: () => void;
+  const signalled = new Promise<void>((res) => (stoppedBySignal = res));
+  const removeHandlers = stopOnSignals(() => service.stop().finally(stoppedBySignal), log);
   try {
-    await service.done;
+    await Promise.race([service.done, signalled]);
   } finally {
     await service.stop();
     removeHandlers();

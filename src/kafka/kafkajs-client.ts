@@ -95,6 +95,19 @@ function consumerConfig(o: ConsumerOptions) {
   };
 }
 
+/**
+ * Connects once for concurrent callers; a failed attempt is forgotten so the next call tries again
+ * (a broker that was away at the first send must not leave the client broken for good).
+ */
+function connector(connect: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () =>
+    (p ??= connect().catch((e: unknown) => {
+      p = undefined;
+      throw e;
+    }));
+}
+
 /** Shares one promise among concurrent callers and never runs `fn` twice. */
 function once(fn: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;
@@ -102,7 +115,7 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 }
 
 class KafkajsConsumer implements MessageConsumer {
-  private connected?: Promise<void>;
+  private readonly connect = connector(() => this.consumer.connect());
   private running = false;
   private lastHeartbeat?: () => Promise<void>;
   private readonly removers: Array<() => void> = [];
@@ -113,14 +126,14 @@ class KafkajsConsumer implements MessageConsumer {
   ) {}
 
   async subscribe(topics: string[], opts: { fromBeginning?: boolean } = {}): Promise<void> {
-    await (this.connected ??= this.consumer.connect());
+    await this.connect();
     await this.consumer.subscribe({ topics, fromBeginning: opts.fromBeginning ?? false });
   }
 
   async run(handlers: ConsumerHandlers): Promise<void> {
     if (this.running) throw new Error(`consumer of group ${this.groupId}: run() was already called`);
     this.running = true;
-    await (this.connected ??= this.consumer.connect());
+    await this.connect();
     await this.consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: 1,
@@ -188,6 +201,20 @@ class KafkajsConsumer implements MessageConsumer {
     return remove;
   }
 
+  onConnection(listener: (up: boolean, detail: string) => void): () => void {
+    const { FETCH, GROUP_JOIN, CRASH } = this.consumer.events;
+    const removers = [
+      this.consumer.on(FETCH, () => listener(true, 'fetching')),
+      this.consumer.on(GROUP_JOIN, () => listener(true, 'joined the group')),
+      this.consumer.on(CRASH, (e) => {
+        if (e.payload.restart) listener(false, `${e.payload.error.name}: ${e.payload.error.message}; the client restarts itself`);
+      }),
+    ];
+    const remove = (): void => removers.forEach((r) => r());
+    this.removers.push(remove);
+    return remove;
+  }
+
   readonly stop = once(async () => {
     this.running = false;
     for (const r of this.removers.splice(0)) r();
@@ -196,14 +223,14 @@ class KafkajsConsumer implements MessageConsumer {
 }
 
 class KafkajsProducer implements MessageProducer {
-  private connected?: Promise<void>;
+  private readonly connect = connector(() => this.producer.connect());
   private stopped = false;
 
   constructor(private readonly producer: Producer) {}
 
   async send(topic: string, records: OutgoingRecord[]): Promise<ProducedRecordMetadata[]> {
     if (this.stopped) throw new Error(`producer: send to ${topic} after stop()`);
-    await (this.connected ??= this.producer.connect());
+    await this.connect();
     const meta = await this.producer.send({
       topic,
       acks: -1,
@@ -224,13 +251,10 @@ class KafkajsProducer implements MessageProducer {
 }
 
 class KafkajsAdmin implements MessageAdmin {
-  private connected?: Promise<void>;
 
   constructor(private readonly admin: Admin) {}
 
-  private connect(): Promise<void> {
-    return (this.connected ??= this.admin.connect());
-  }
+  private readonly connect = connector(() => this.admin.connect());
 
   async ensureTopics(topics: Array<{ topic: string; partitions?: number }>): Promise<void> {
     await this.connect();

@@ -86,6 +86,11 @@ export interface MessageConsumer {
   onAssignment(listener: (assigned: TopicPartition[]) => void): () => void;
   /** Called when the client gives up (non-retriable error, retries exhausted). Returns the remover. */
   onCrash(listener: (error: Error) => void): () => void;
+  /**
+   * Optional: told `false` when the client lost the cluster and restarts itself (a retriable crash:
+   * broker gone), `true` when it fetches or joins again. Returns the remover.
+   */
+  onConnection?(listener: (up: boolean, detail: string) => void): () => void;
   /** Leaves the group and disconnects. Idempotent: concurrent callers share one promise. */
   stop(): Promise<void>;
 }

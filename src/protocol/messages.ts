@@ -77,6 +77,10 @@ export interface StatsMessage extends Envelope<'stats'> {
   latencyMs: { p50: number; p95: number; p99: number };
   workers: number;
   tensors: number;
+  /** What GET /health/ready says: false while warming up or (Kafka) while the broker is away. */
+  ready?: boolean;
+  /** Why not ready ('warming-up', 'broker-unreachable', ...), or 'ready'. */
+  status?: string;
 }
 
 export interface TrainStepMessage extends Envelope<'train.step'> {

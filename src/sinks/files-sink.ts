@@ -7,7 +7,11 @@ import type { CaptionRecord } from './caption-record.js';
 export type FigureRenderer = (opts: { image: string | Buffer; words: string[]; maps: ArrayLike<number>[]; gridSize: number }) => Promise<Buffer>;
 
 export interface FilesSinkOptions {
-  /** Where `<id>.json` (and `<id>.attention.png`) go; created if missing. */
+  /**
+   * Where `<id>.json` (and `<id>.attention.png`) go; created if missing. For the folder service the id
+   * is the input's name with a short content hash before the extension (x.3fa2b1c9e0d1.jpg.json), so
+   * a result names the one input it belongs to (see src/sources/folder/journal.ts).
+   */
   outDir: string;
   /** Renders an attention figure per image when given (the --figures flag). */
   renderFigure?: FigureRenderer;

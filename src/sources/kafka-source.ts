@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Observable, type Subscriber } from 'rxjs';
 import { settleOnce, type FailureReason, type Job } from './job.js';
+import { deliverPatiently, StopFlag } from '../kafka/deliver.js';
 import { PoisonRecordError } from '../kafka/errors.js';
 import { parseInputRecord, recordSource } from '../kafka/formats.js';
 import { OffsetTracker } from '../kafka/offset-tracker.js';
@@ -48,6 +49,10 @@ export interface KafkaSourceOptions {
   heartbeatMs?: number;
   /** How long close() waits for in-flight jobs to settle before leaving the group (ms, default 30000). */
   drainTimeoutMs?: number;
+  /** Told when the consumer loses the cluster (false) and when it fetches or joins again (true). */
+  onConnection?: (up: boolean, detail: string) => void;
+  /** Told when a dead letter could not be produced and is retried (the broker is away). */
+  onDeadLetterRetry?: (source: string, attempt: number, error: unknown) => void;
 }
 
 export interface KafkaSourceStats {
@@ -97,6 +102,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let consumer: MessageConsumer | undefined;
   let subscriber: Subscriber<Job> | undefined;
   let closing = false;
+  const stopFlag = new StopFlag();
   const creditWaiters: Array<() => void> = [];
   const drainWaiters: Array<() => void> = [];
   let committing: Promise<void> | undefined;
@@ -152,16 +158,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     };
   };
 
+  // A dead letter that cannot be produced (broker away) is retried until it is, or until close():
+  // then the record stays uncommitted and is delivered again after the restart. Never lost.
   const toDeadLetter = async (record: ConsumedRecord, reason: string, message: string, finish: () => void) => {
-    try {
-      await options.deadLetter(record, reason, message);
-    } catch (e) {
-      // The record stays uncommitted (redelivered after a restart); the service cannot go on
-      // silently with a hole in a partition's commit point, so it fails loudly.
-      subscriber?.error(new Error(`kafka source: dead-letter for ${recordSource(record)} failed: ${(e as Error).message}`, { cause: e }));
-      return;
-    }
-    finish();
+    const delivered = await deliverPatiently(
+      () => options.deadLetter(record, reason, message),
+      stopFlag,
+      (attempt, e) => options.onDeadLetterRetry?.(recordSource(record), attempt, e),
+    );
+    if (delivered) finish();
+    else settled();
   };
 
   // Waits, heartbeating, until the credit window has room again. Returns false if the wait was cut
@@ -254,6 +260,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       sub.error(e);
     };
     c.onCrash(fatal);
+    if (options.onConnection) c.onConnection?.(options.onConnection);
     (async () => {
       await c.subscribe(options.topics, { fromBeginning });
       await c.run({ eachBatch: handleBatch });
@@ -261,6 +268,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return () => {
       subscriber = undefined;
       closing = true;
+      stopFlag.stop();
       for (const w of creditWaiters.splice(0)) w();
       void stopConsumer().catch((e: unknown) => console.warn('kafka source: stop failed:', e));
     };
@@ -270,6 +278,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const close = (): Promise<void> =>
     (closed ??= (async () => {
       closing = true;
+      stopFlag.stop();
       for (const w of creditWaiters.splice(0)) w();
       consumer?.pause(assigned);
       if (inFlight > 0) {

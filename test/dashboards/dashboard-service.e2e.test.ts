@@ -101,6 +101,7 @@ describe('dashboard on the real caption service', () => {
     await page.click('[data-tab="health"]');
     // A native backend's tile adds its TensorFlow version and threads after the name.
     await page.waitForFunction((name) => document.querySelector('[data-tile="backend"] .tile-value')?.textContent?.split(' ')[0] === name, SUITE_BACKEND);
+    await page.waitForFunction(() => document.querySelector('[data-tile="ready"] .tile-value')?.textContent === 'ready');
     await page.waitForFunction(() => Number(document.querySelector('[data-tile="images out"] .tile-value')?.textContent) >= 4);
     expect(await page.$$eval('#view-health .chart canvas', (cs) => cs.length)).toBeGreaterThanOrEqual(4);
     // Stats arrive every 2 s, so the failure count may trail the caption.failed message.

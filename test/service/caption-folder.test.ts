@@ -7,7 +7,7 @@ import { WebSocket } from 'ws';
 import { startCaptionFolder, type CaptionFolderService } from '../../pipelines/caption-folder.js';
 import type { FeedMessage } from '../../src/protocol/messages.js';
 import { dequantiseAttention } from '../../src/protocol/messages.js';
-import { dropImages, imageBytes, makeTinyModel, tempDir, waitFor } from './helpers.js';
+import { dropImages, hashedName, imageBytes, makeTinyModel, tempDir, unhashed, waitFor } from './helpers.js';
 import { SUITE_BACKEND, SUITE_TF_BACKEND } from '../fixtures/suite-backend.js';
 
 const TOKEN = 's3cret-token';
@@ -20,8 +20,8 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
   const messages: FeedMessage[] = [];
   let url: string;
 
-  const results = async (): Promise<string[]> => (await readdir(service.outDir)).filter((f) => f.endsWith('.json'));
-  const listing = async (sub: string): Promise<string[]> => (await readdir(join(inbox, sub))).sort();
+  const results = async (): Promise<string[]> => (await readdir(service.outDir)).filter((f) => f.endsWith('.json')).map(unhashed);
+  const listing = async (sub: string): Promise<string[]> => (await readdir(join(inbox, sub))).map(unhashed).sort();
 
   beforeAll(async () => {
     root = await tempDir('service');
@@ -38,6 +38,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
       maxDelayMs: 20,
       beamSize: 2,
       stabilityMs: 250,
+      incompleteGraceMs: 2000,
       statsIntervalMs: 200,
       limitInputPixels: 1_000_000,
       maxBodyBytes: 200_000,
@@ -68,8 +69,9 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect(await listing('processed')).toEqual(names.sort());
     expect(await listing('.processing')).toEqual([]);
     expect(await listing('failed')).toEqual([]);
-    const record = JSON.parse(await readFile(join(service.outDir, 'img-007.png.json'), 'utf8'));
-    expect(record).toMatchObject({ id: 'img-007.png', source: 'img-007.png', backend: SUITE_BACKEND, modelId: service.pool.info.modelId, gridSize: 4 });
+    const record = JSON.parse(await readFile(await hashedName(service.outDir, 'img-007.png.json'), 'utf8'));
+    expect(unhashed(record.id)).toBe('img-007.png');
+    expect(record).toMatchObject({ source: 'img-007.png', backend: SUITE_BACKEND, modelId: service.pool.info.modelId, gridSize: 4 });
     expect(typeof record.caption).toBe('string');
     expect(record.attention.length).toBeGreaterThan(0);
     expect(record.attention[0]).toHaveLength(16);
@@ -99,10 +101,10 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     await fh.close();
     const writtenAt = Date.now();
     await waitFor(async () => (await results()).includes('slow.jpg.json'), 'slow.jpg result');
-    const record = JSON.parse(await readFile(join(service.outDir, 'slow.jpg.json'), 'utf8'));
+    const record = JSON.parse(await readFile(await hashedName(service.outDir, 'slow.jpg.json'), 'utf8'));
     expect(Date.parse(record.createdAt)).toBeGreaterThanOrEqual(writtenAt);
     expect(await listing('failed')).toEqual([]);
-    expect((await readFile(join(inbox, 'processed', 'slow.jpg'))).equals(bytes)).toBe(true);
+    expect((await readFile(await hashedName(join(inbox, 'processed'), 'slow.jpg'))).equals(bytes)).toBe(true);
   });
 
   it('waits for the end marker of a file whose writer paused longer than the stability window', async () => {
@@ -133,7 +135,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     }, 'four failures', 40_000);
     const reasons: Record<string, string> = {};
     for (const b of bad) {
-      const rec = JSON.parse(await readFile(join(inbox, 'failed', `${b}.error.json`), 'utf8'));
+      const rec = JSON.parse(await readFile(await hashedName(join(inbox, 'failed'), `${b}.error.json`), 'utf8'));
       expect(rec.message).toContain(b);
       reasons[b] = rec.reason;
     }
@@ -141,7 +143,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     await waitFor(async () => (await results()).includes('img-500.png.json'), 'the good file after the bad ones');
     for (const b of bad) expect(await results()).not.toContain(`${b}.json`);
     expect(await readdir(inbox)).toContain('ignored.txt');
-    const failedMsgs = messages.filter((m) => m.type === 'caption.failed').map((m) => m.type === 'caption.failed' && m.id);
+    const failedMsgs = messages.filter((m) => m.type === 'caption.failed').map((m) => m.type === 'caption.failed' && unhashed(m.id));
     expect(failedMsgs.sort()).toEqual(bad);
   });
 

@@ -152,7 +152,7 @@ describe('FeedServer: per-client backpressure and heartbeat (real sockets)', () 
   });
 
   it('rejects an empty token instead of silently disabling auth', async () => {
-    await expect(FeedServer.start({ port: 0, token: '' })).rejects.toThrow(/non-empty/);
+    await expect(FeedServer.start({ port: 0, token: '' })).rejects.toThrow(/--token must not be empty/);
   });
 
   it('fails on a taken port, or falls back to a free one when asked (default ports)', async () => {

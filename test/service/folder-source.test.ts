@@ -4,7 +4,8 @@ import type { Subscription } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFolderSource, type FolderSource } from '../../src/sources/folder-source.js';
 import type { Job } from '../../src/sources/job.js';
-import { dropImages, tempDir, waitFor } from './helpers.js';
+import { contentHash, contentId } from '../../src/sources/folder/journal.js';
+import { dropImages, tempDir, unhashed, waitFor } from './helpers.js';
 
 describe('folder source: credits, settle moves, recovery (real files, chokidar)', () => {
   let root: string;
@@ -60,23 +61,32 @@ describe('folder source: credits, settle moves, recovery (real files, chokidar)'
     await jobs[0]!.fail('unsupported', 'img-000.png: not an image');
     await jobs[0]!.ack();
     expect(await readdir(join(inbox, 'processed'))).toEqual([]);
-    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual(['img-000.png', 'img-000.png.error.json']);
-    const rec = JSON.parse(await readFile(join(inbox, 'failed', 'img-000.png.error.json'), 'utf8'));
-    expect(rec).toMatchObject({ id: 'img-000.png', reason: 'unsupported', message: 'img-000.png: not an image' });
+    const id = jobs[0]!.id;
+    expect(unhashed(id)).toBe('img-000.png');
+    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual([id, `${id}.error.json`]);
+    const rec = JSON.parse(await readFile(join(inbox, 'failed', `${id}.error.json`), 'utf8'));
+    expect(rec).toMatchObject({ id, file: 'img-000.png', reason: 'unsupported', message: 'img-000.png: not an image' });
   });
 
   it('recovers .processing after a crash: redoes unfinished jobs, only moves finished ones', async () => {
     const processing = join(inbox, '.processing');
     await mkdir(processing);
     await mkdir(join(inbox, 'failed'));
-    await dropImages(processing, 3); // img-000 finished, img-001 failed, img-002 never finished
-    await writeFile(join(inbox, 'failed', 'img-001.png.error.json'), '{}');
-    const jobs = run({ hasResult: async (id) => id === 'img-000.png' });
+    // img-000 finished, img-001 failed, img-002 never finished; img-003 has an id from a layout without
+    // the content hash and a result under that id (which may belong to another image): it runs again.
+    const ids: string[] = [];
+    for (const name of await dropImages(processing, 4)) {
+      const id = name === 'img-003.png' ? name : contentId(name, await contentHash(join(processing, name)));
+      await rename(join(processing, name), join(processing, id));
+      ids.push(id);
+    }
+    await writeFile(join(inbox, 'failed', `${ids[1]}.error.json`), '{}');
+    const jobs = run({ hasResult: async (id) => id === ids[0] || id === 'img-003.png' });
     await source!.ready;
-    expect(jobs.map((j) => j.id)).toEqual(['img-002.png']);
-    expect(await readdir(join(inbox, 'processed'))).toEqual(['img-000.png']);
-    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual(['img-001.png', 'img-001.png.error.json']);
-    expect(source!.stats().recovered).toBe(3);
+    expect(jobs.map((j) => j.id)).toEqual([ids[2], contentId('img-003.png', await contentHash(join(processing, jobs[1]!.id)))]);
+    expect(await readdir(join(inbox, 'processed'))).toEqual([ids[0]]);
+    expect((await readdir(join(inbox, 'failed'))).sort()).toEqual([ids[1], `${ids[1]}.error.json`]);
+    expect(source!.stats().recovered).toBe(4);
   });
 
   it('gives a re-dropped name a fresh id, filters extensions, and ignores its own folders', async () => {
@@ -89,7 +99,9 @@ describe('folder source: credits, settle moves, recovery (real files, chokidar)'
     await mkdir(join(inbox, 'sub'));
     const [name] = await dropImages(join(inbox, 'sub'), 1, 7);
     await waitFor(() => jobs.length === 3, 'the re-dropped and the nested file');
-    expect(jobs.map((j) => j.id).sort()).toEqual(['img-000-2.png', 'img-000.png', `sub__${name}`]);
+    expect(jobs.map((j) => unhashed(j.id)).sort()).toEqual(['img-000.png', 'img-000.png', `sub__${name}`]);
+    // Same bytes under the same name again: a distinct id all the same.
+    expect(jobs[1]!.id).toBe(jobs[0]!.id.replace(/\.png$/, '-2.png'));
     await new Promise((r) => setTimeout(r, 300));
     expect(jobs).toHaveLength(3);
     expect(await readdir(inbox)).toContain('readme.txt');

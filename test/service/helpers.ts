@@ -1,5 +1,5 @@
 /** Fixtures of the caption service tests: a tiny random-weights checkpoint and real image files. */
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -53,4 +53,16 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
 export function tsxImport(): string {
   const pkg = createRequire(import.meta.url).resolve('tsx/package.json');
   return pathToFileURL(join(dirname(pkg), 'dist', 'loader.mjs')).href;
+}
+
+/** A journal file name without its content hash (`x.3fa2b1c9e0d1.png.json` -> `x.png.json`), to compare with input names. */
+export function unhashed(name: string): string {
+  return name.replace(/\.[0-9a-f]{12}(?:-\d+)?(?=\.)/, '');
+}
+
+/** The real (hashed) name in `dir` of the journal file whose unhashed name is `name`. */
+export async function hashedName(dir: string, name: string): Promise<string> {
+  const all = (await readdir(dir)).filter((f) => unhashed(f) === name);
+  if (all.length !== 1) throw new Error(`expected one file named like ${name} in ${dir}, found ${all.length}: ${all.join(', ')}`);
+  return join(dir, all[0]!);
 }

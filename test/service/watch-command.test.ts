@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropImages, makeTinyModel, tempDir, tsxImport, waitFor } from './helpers.js';
+import { dropImages, hashedName, makeTinyModel, tempDir, tsxImport, unhashed, waitFor } from './helpers.js';
 import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
@@ -43,9 +43,9 @@ describe('captioner watch options (real child processes)', () => {
     );
     expect(code).toBe(0);
     expect(stderr).toMatch(/stopped: 2 captioned, 0 failed/);
-    const files = (await readdir(out)).sort();
+    const files = (await readdir(out)).map(unhashed).sort();
     expect(files).toEqual(['img-000.png.attention.png', 'img-000.png.json', 'img-001.png.attention.png', 'img-001.png.json']);
-    const meta = await sharp(await readFile(join(out, 'img-000.png.attention.png'))).metadata();
+    const meta = await sharp(await readFile(await hashedName(out, 'img-000.png.attention.png'))).metadata();
     expect(meta.format).toBe('png');
     expect(await readdir(inbox)).toContain('skip.jpg');
   });
@@ -67,5 +67,29 @@ describe('captioner watch options (real child processes)', () => {
     const bad = await runWatch([root, '--max-batch', '0'], root);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/--max-batch.*expected an integer >= 1/);
+  });
+
+  it('refuses an empty --token and a bad --allow-origin before loading any model', async () => {
+    const nowhere = join(root, 'no-model-here');
+    const empty = await runWatch([root, '--model', nowhere, '--token', ''], root);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr.trim()).toBe('captioner watch: --token must not be empty (omit it to run without authentication)');
+    const origin = await runWatch([root, '--model', nowhere, '--allow-origin', 'localhost:5173'], root);
+    expect(origin.code).toBe(1);
+    expect(origin.stderr.trim()).toMatch(/^captioner watch: --allow-origin "localhost:5173" is not an origin; give scheme:\/\/host\[:port\]/);
+  });
+
+  it('names --max-file-bytes, an option watch has, when a file is too large', async () => {
+    const inbox = join(root, 'inbox-large');
+    await mkdir(inbox);
+    await dropImages(inbox, 1);
+    const failed = join(inbox, 'failed');
+    const { code } = await runWatch([inbox, '--model', modelDir, '--max-file-bytes', '20', '--port', '0', '--workers', '1', '--backend', SUITE_BACKEND, '--stable-ms', '200'], root, async () =>
+      (await readdir(failed).catch(() => [])).some((f) => f.endsWith('.error.json')),
+    );
+    expect(code).toBe(0);
+    const rec = JSON.parse(await readFile(await hashedName(failed, 'img-000.png.error.json'), 'utf8'));
+    expect(rec).toMatchObject({ reason: 'too-large' });
+    expect(rec.message).toMatch(/more than the limit of 20 \(raise --max-file-bytes\)$/);
   });
 });

@@ -11,7 +11,7 @@ import { Tiles } from './tiles.js';
  */
 export class HealthView {
   readonly root: HTMLElement;
-  private readonly tiles = new Tiles(['backend', 'workers', 'throughput', 'queue', 'in flight', 'latency p95', 'images in', 'images out', 'failed', 'tensors']);
+  private readonly tiles = new Tiles(['ready', 'backend', 'workers', 'throughput', 'queue', 'in flight', 'latency p95', 'images in', 'images out', 'failed', 'tensors']);
   private readonly throughput = new LineChart({ title: 'Throughput (images/s)', time: true, series: [{ label: 'img/s', color: '#4e79a7' }] });
   private readonly latency = new LineChart({
     title: 'Latency (ms)',
@@ -83,6 +83,8 @@ export class HealthView {
 
   private renderTiles(s: StatsMessage): void {
     const failed = Object.values(s.imagesFailed).reduce((a, b) => a + b, 0);
+    // Servers that do not report readiness leave the tile at its dash.
+    if (s.ready !== undefined) this.tiles.set('ready', s.ready ? 'ready' : (s.status ?? 'not ready'), s.ready ? 'good' : 'bad');
     this.tiles.set('backend', s.backendDetail ? `${s.backend} (${s.backendDetail})` : s.backend);
     this.tiles.set('workers', String(s.workers));
     this.tiles.set('throughput', `${fmt(s.throughput, 1)} img/s`);

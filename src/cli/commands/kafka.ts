@@ -2,7 +2,9 @@ import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { startCaptionKafka } from '../../../pipelines/caption-kafka.js';
 import { KafkaConfigError } from '../../kafka/errors.js';
+import { BrokerUnreachableError } from '../../kafka/wait-for-broker.js';
 import { parseBrokerList, resolveKafkaOptions, type KafkaLogLevel } from '../../kafka/options.js';
+import { checkFeedOptions } from '../../sinks/feed-server.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { RERANK_HELP, int, positive, withBackend } from '../options.js';
 import { runUntilStopped } from '../stop-on-signals.js';
@@ -31,6 +33,8 @@ export function kafkaCommand(): Command {
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--high-water <n>', 'images in flight at most (partitions pause above it)', int(1))
+    .option('--broker-wait-ms <ms>', 'at start, how long to wait for the brokers to answer (one line per retry), then exit 1', int(0), 30000)
+    .option('--shutdown-grace-ms <ms>', 'on SIGTERM, finish within this whatever the broker does; unfinished records stay uncommitted (redelivered)', int(0), 10000)
     .option('--session-timeout <ms>', 'group session timeout: how fast a dead worker\'s partitions move', int(6000), 30000)
     .option('--create-topics', 'create missing topics before starting')
     .option('--partitions <n>', 'partitions of topics created by --create-topics', int(1), 1)
@@ -38,8 +42,12 @@ export function kafkaCommand(): Command {
     .option('--no-feed', 'run without the dashboard and feed server')
     .option('--host <addr>', 'feed server interface', '127.0.0.1')
     .option('--token <t>', 'bearer token the feed requires')
+    .option('--allow-origin <origin...>', 'also let pages from these origins (scheme://host[:port]) use the feed')
+    .option('--allow-host <name...>', 'also serve these Host names (e.g. a reverse proxy\'s), besides loopback names and --host')
     .addOption(new Option('--log-level <level>', 'Kafka client log level').choices(['nothing', 'error', 'warn', 'info', 'debug'])))
     .action(action('kafka', async (o: KafkaCommandOptions, command: Command) => {
+      // Before anything connects or loads: a wrong option fails at once.
+      if (o.feed) checkFeedOptions({ token: o.token, allowOrigins: o.allowOrigin, allowHosts: o.allowHost });
       let kafka;
       try {
         kafka = await resolveKafkaOptions(o.config, {
@@ -77,9 +85,14 @@ export function kafkaCommand(): Command {
           portFallback: command.getOptionValueSource('port') === 'default',
           host: o.host,
           token: o.token,
+          allowOrigins: o.allowOrigin,
+          allowHosts: o.allowHost,
+          brokerWaitMs: o.brokerWaitMs,
+          shutdownGraceMs: o.shutdownGraceMs,
           log,
         });
       } catch (e) {
+        if (e instanceof BrokerUnreachableError) throw new UserError(e.message);
         // The client library's connection and protocol errors are about the user's setup, not a bug.
         if (e instanceof Error && e.name.startsWith('KafkaJS')) {
           throw new UserError(`Kafka at ${kafka.brokers.join(',')}: ${e.message}. Check --brokers / --config and that the broker is up (for tests: .ci/kafka/broker.sh start)`);
@@ -90,6 +103,9 @@ export function kafkaCommand(): Command {
         const s = service.source.stats();
         return `${s.acked} captioned, ${s.failed + s.rejected} dead-lettered`;
       });
+      // The client library may still hold timers and sockets (a broker that went away): stop() has
+      // committed what it could within the grace period, so nothing is left to wait for.
+      process.exit(process.exitCode ?? 0);
     }));
 }
 
@@ -118,6 +134,10 @@ interface KafkaCommandOptions {
   feed: boolean;
   host: string;
   token?: string;
+  brokerWaitMs: number;
+  shutdownGraceMs: number;
+  allowOrigin?: string[];
+  allowHost?: string[];
   logLevel?: KafkaLogLevel;
 }
 

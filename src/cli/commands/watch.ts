@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { startCaptionFolder } from '../../../pipelines/caption-folder.js';
 import { renderAttentionFigure } from '../../render/index.js';
+import { checkFeedOptions } from '../../sinks/feed-server.js';
 import { DEFAULT_EXTENSIONS } from '../../sources/folder-source.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { RERANK_HELP, int, isDir, positive, withBackend } from '../options.js';
@@ -23,6 +24,12 @@ interface WatchOptions {
   figures?: boolean;
   backend?: string;
   highWater?: number;
+  stableMs: number;
+  incompleteWaitMs: number;
+  allowOrigin?: string[];
+  allowHost?: string[];
+  maxFileBytes?: number;
+  requestTimeoutMs: number;
 }
 
 const extList = (v: string): string[] => {
@@ -49,18 +56,26 @@ export function watchCommand(): Command {
     .option('--port <port>', 'port of the dashboard and feed server (0 picks a free one; when the default is taken a free one is used)', int(0), 8080)
     .option('--host <host>', 'interface to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--token <token>', 'require this bearer token for the feed, /caption and /metrics (default: $CAPTIONER_TOKEN)')
+    .option('--allow-origin <origin...>', 'also let pages from these origins (scheme://host[:port]) use the feed and POST /caption')
+    .option('--allow-host <name...>', 'also serve these Host names (e.g. a reverse proxy\'s), besides loopback names and --host')
+    .option('--request-timeout-ms <ms>', 'a POST /caption (headers and body) must arrive within this, else 408', int(1000), 30000)
+    .option('--max-file-bytes <n>', 'refuse images larger than this many bytes (default 64 MiB)', int(1))
     .option('--recursive', 'watch subfolders too')
     .option('--ext <list>', 'image extensions to take', extList, DEFAULT_EXTENSIONS)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--figures', 'also write NAME.attention.png per image')
-    .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1));
+    .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1))
+    .option('--stable-ms <ms>', 'how long a file must be unchanged (size and mtime) before it is taken', int(0), 1000)
+    .option('--incomplete-wait-ms <ms>', 'how long a file without its end marker (JPEG, PNG, GIF, WebP, AVIF) may sit unchanged before it is taken anyway (and fails)', int(0), 10000);
   withBackend(cmd);
   cmd.action(
     action('watch', async (dir: string, o: WatchOptions, command: Command) => {
       if (!(await isDir(dir))) throw new UserError(`${dir}: no such directory; create it or pass the folder to watch`);
-      const modelDir = await modelDirOrDefault(o.model);
       const token = o.token ?? (process.env.CAPTIONER_TOKEN || undefined);
+      // Before the model is looked for or loaded: a wrong option fails at once.
+      checkFeedOptions({ token, allowOrigins: o.allowOrigin, allowHosts: o.allowHost });
+      const modelDir = await modelDirOrDefault(o.model);
       const log = (line: string): void => console.error(`[${new Date().toISOString()}] ${line}`);
       const service = await startCaptionFolder({
         dir,
@@ -80,6 +95,13 @@ export function watchCommand(): Command {
         detectorRerank: o.detectorRerank,
                 renderFigure: o.figures ? renderAttentionFigure : undefined,
         highWater: o.highWater,
+        allowOrigins: o.allowOrigin,
+        allowHosts: o.allowHost,
+        requestTimeoutMs: o.requestTimeoutMs,
+        maxFileBytes: o.maxFileBytes,
+        maxFileBytesOption: '--max-file-bytes',
+        stabilityMs: o.stableMs,
+        incompleteGraceMs: o.incompleteWaitMs,
         log,
       });
       await runUntilStopped(service, log, () => {
