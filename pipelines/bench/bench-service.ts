@@ -108,7 +108,8 @@ async function withService<T>(backend: string, workers: number, maxBatch: number
   const arrivals = new Map<string, number>();
   ws.on('message', (d) => {
     const m = JSON.parse(String(d)) as FeedMessage;
-    if (m.type === 'caption' || m.type === 'caption.failed') arrivals.set(m.id, performance.now());
+    // Keyed by file name: a message's id adds a content hash to it (the journal's id).
+    if (m.type === 'caption' || m.type === 'caption.failed') arrivals.set(m.source, performance.now());
   });
   await new Promise((res, rej) => ws.once('open', res).once('error', rej));
   const drop = async (n: number, rate: number | 'burst'): Promise<number[]> => {

@@ -9,8 +9,8 @@ export interface ReplicaPoolOptions {
   /** Checkpoint directory every replica loads with loadCaptioner. */
   modelDir: string;
   /**
-   * Number of replicas. Default: replicasFor(backend): one per core on CPU backends (wasm, cpu and
-   * native), one on a GPU backend (replicas would only contend for the same device).
+   * Number of replicas. Default: replicasFor(backend): one per core on wasm and cpu, one on a
+   * native or GPU backend (TensorFlow's thread pool already uses every core; one device).
    */
   workers?: number;
   /** Backend request for initBackend in each replica (default: its own default). */

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { describeNative, initBackend, nativeInfo } from '../../src/backend/index.js';
 import { ServiceMetrics } from '../../src/sinks/service-metrics.js';
+import { replicasFor, threadsFor } from '../../src/runtime/worker-entry.js';
 
 describe('nativeInfo', () => {
   it('reads the thread settings TensorFlow reads, defaulting to the core count', () => {
@@ -43,5 +44,16 @@ describe('ServiceMetrics backend', () => {
     metrics.setBackend({ backend: 'wasm', tfBackend: 'wasm', gpu: false });
     expect(await metrics.metricsText()).not.toMatch(/^captioner_tensorflow_info\{/m);
     expect(metrics.stats()).not.toHaveProperty('backendDetail');
+  });
+});
+
+describe('threads and replicas per backend', () => {
+  it('runs one per core on wasm and cpu, one on a native backend (its thread pool uses every core) and on a GPU', () => {
+    const native = { tensorflow: '2.16.2', intraOpThreads: 2, interOpThreads: 2, oneDnn: true };
+    expect(threadsFor({ gpu: false })).toBe(availableParallelism());
+    expect(replicasFor({ gpu: false })).toBe(availableParallelism());
+    expect(threadsFor({ gpu: false, native })).toBe(1);
+    expect(replicasFor({ gpu: false, native })).toBe(1);
+    expect(replicasFor({ gpu: true, native })).toBe(1);
   });
 });
