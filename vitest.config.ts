@@ -1,10 +1,29 @@
+import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The backend the whole suite runs on, passed to every test process as CAPTIONER_BACKEND so that
+ * in-process tests, worker threads and spawned CLIs agree: the variable when set, else the native
+ * backend when @tensorflow/tfjs-node loads (npm run setup:native), else wasm. Probed in a child
+ * process: importing tfjs-node here would switch this process's tfjs to it.
+ */
+function suiteBackend(): string {
+  const requested = process.env.CAPTIONER_BACKEND?.trim();
+  if (requested && requested !== 'auto') return requested;
+  try {
+    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node')"], { stdio: 'ignore', timeout: 30_000 });
+    return 'node';
+  } catch {
+    return 'wasm';
+  }
+}
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    env: { CAPTIONER_BACKEND: suiteBackend() },
     // Each test file gets its own process: tfjs keeps global backend state, and wasm allocations
     // from one file must not count against another file's leak checks.
     pool: 'forks',

@@ -21,6 +21,7 @@ import type { PreprocessConfig } from '../src/data/types.js';
 import type { BeamOptions } from '../src/model/types.js';
 import { PROTOCOL_VERSION, quantiseAttention, type FeedMessage } from '../src/protocol/messages.js';
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
+import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome, CaptionRecord } from '../src/sinks/caption-record.js';
 import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createFilesSink, type FigureRenderer } from '../src/sinks/files-sink.js';
@@ -187,7 +188,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: maxBatch });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
-  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}), ${pool.size} replica(s)`);
+  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const files = createFilesSink({ outDir, renderFigure: options.renderFigure });

@@ -27,6 +27,7 @@ import { waitForBroker } from '../src/kafka/wait-for-broker.js';
 import type { KafkaClientOptions } from '../src/kafka/options.js';
 import type { KafkaClient } from '../src/kafka/types.js';
 import { ReplicaPool } from '../src/runtime/replica-pool.js';
+import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome } from '../src/sinks/caption-record.js';
 import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createKafkaSink, type KafkaSink } from '../src/sinks/kafka-sink.js';
@@ -145,7 +146,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
-  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}), ${pool.size} replica(s)`);
+  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const sink = createKafkaSink({ client, topic: options.outTopic, deadLetterTopic });

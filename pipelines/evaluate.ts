@@ -3,6 +3,7 @@ import type { CaptionedImage, PreprocessConfig, Split } from '../src/data/types.
 import { defaultDetectorRerank } from '../src/decoding/index.js';
 import type { ModelConfig } from '../src/model/index.js';
 import type { Vocabulary } from '../src/data/vocabulary.js';
+import type { NativeInfo } from '../src/backend/index.js';
 import { captionStats, ciderD, corpusBleu, stripSpecialTokens, type AttentionHitResult, type CaptionStats } from '../src/metrics/index.js';
 import { writeFileAtomic } from '../src/io/write-file-atomic.js';
 import { captionBaselines, type CaptionBaselines } from './caption-baselines.js';
@@ -39,6 +40,8 @@ export interface EvaluateOptions {
   loadConcurrency?: number;
   /** Backend name for the report (e.g. currentBackend().name). */
   backend: string;
+  /** A native backend's TensorFlow version and threads, reported with the backend (currentBackend().native). */
+  native?: NativeInfo;
   /** Also write every prediction here as JSON (atomically); readable by `captioner score --hyps`. */
   predictionsPath?: string;
 }
@@ -64,6 +67,8 @@ export interface EvaluationReport {
   /** Weight of the word detector's agreement in the final ranking (0: none, the reference). */
   detectorRerank: number;
   backend: string;
+  /** The TensorFlow library and threads under a native backend. */
+  native?: NativeInfo;
   images: number;
   skipped: Array<{ id: string; file: string; reason: string }>;
   bleu: { bleu1: number; bleu2: number; bleu3: number; bleu4: number };
@@ -120,6 +125,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationReport>
     lengthPenalty,
     detectorRerank,
     backend: opts.backend,
+    ...(opts.native ? { native: opts.native } : {}),
     images: done.length,
     skipped,
     bleu: { bleu1: bleu[0]!, bleu2: bleu[1]!, bleu3: bleu[2]!, bleu4: bleu[3]! },

@@ -12,6 +12,7 @@
  *
  * Run: npx tsx pipelines/bench/bench-service.ts [--model DIR] [--count 40] [--rates 5,20,burst]
  *        [--settings 1/0,8/20,16/50] [--workers 1,2] [--long 1000] [--stability-ms 100] [--json FILE]
+ *        [--backend wasm,node] (each backend in turn, then a side-by-side table; node only where it loads)
  * Without --model a random model of the default compact config (64 px, 8x8 grid) is created; random
  * weights rarely emit <end>, so captions run the full 50 decoder steps (a worst case for the model).
  */
@@ -19,6 +20,7 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { WebSocket } from 'ws';
@@ -39,12 +41,21 @@ const { values: args } = parseArgs({
     long: { type: 'string', default: '1000' },
     'long-workers': { type: 'string', default: '2' },
     'stability-ms': { type: 'string', default: '100' },
-    backend: { type: 'string', default: 'wasm' },
+    backend: { type: 'string', default: 'wasm,node' },
     json: { type: 'string' },
   },
 });
 const count = Number(args.count);
 const stabilityMs = Number(args['stability-ms']);
+/** Whether tfjs-node loads (asked in a child: importing it here would switch this process's tfjs). */
+function nativeLoads(): boolean {
+  try {
+    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node')"], { stdio: 'ignore', timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function makeModel(dir: string): Promise<string> {
@@ -69,6 +80,7 @@ async function makeImages(n: number): Promise<Buffer[]> {
 }
 
 interface RunResult {
+  backend: string;
   workers: number;
   maxBatch: number;
   maxDelayMs: number;
@@ -88,15 +100,16 @@ await mkdir(staging);
 let seq = 0;
 
 /** Starts a service, runs `body` with a drop function and the WebSocket arrival times, stops it. */
-async function withService<T>(workers: number, maxBatch: number, maxDelayMs: number, body: (drop: (n: number, rate: number | 'burst') => Promise<number[]>) => Promise<T>): Promise<T> {
+async function withService<T>(backend: string, workers: number, maxBatch: number, maxDelayMs: number, body: (drop: (n: number, rate: number | 'burst') => Promise<number[]>) => Promise<T>): Promise<T> {
   const inbox = join(root, `inbox-${seq++}`);
   await mkdir(inbox);
-  const service = await startCaptionFolder({ dir: inbox, modelDir, workers, maxBatch, maxDelayMs, backend: args.backend, port: 0, stabilityMs, statsIntervalMs: 0, highWater: 256 });
+  const service = await startCaptionFolder({ dir: inbox, modelDir, workers, maxBatch, maxDelayMs, backend, port: 0, stabilityMs, statsIntervalMs: 0, highWater: 256 });
   const ws = new WebSocket(service.feed!.address().url.replace('http', 'ws'));
   const arrivals = new Map<string, number>();
   ws.on('message', (d) => {
     const m = JSON.parse(String(d)) as FeedMessage;
-    if (m.type === 'caption' || m.type === 'caption.failed') arrivals.set(m.id, performance.now());
+    // Keyed by file name: a message's id adds a content hash to it (the journal's id).
+    if (m.type === 'caption' || m.type === 'caption.failed') arrivals.set(m.source, performance.now());
   });
   await new Promise((res, rej) => ws.once('open', res).once('error', rej));
   const drop = async (n: number, rate: number | 'burst'): Promise<number[]> => {
@@ -131,16 +144,21 @@ async function withService<T>(workers: number, maxBatch: number, maxDelayMs: num
 
 const results: RunResult[] = [];
 const rates = args.rates.split(',').map((r) => (r === 'burst' ? 'burst' : Number(r)));
-for (const workers of args.workers.split(',').map(Number)) {
+// Replicas initialise their own backends, so one process measures every backend side by side; a
+// native backend that does not load here (no `npm run setup:native`) is left out with a note.
+const backends = args.backend.split(',').filter((b) => b !== 'node' || nativeLoads());
+if (backends.length < args.backend.split(',').length) console.log('(node left out: @tensorflow/tfjs-node does not load here; see npm run setup:native)');
+for (const backend of backends) for (const workers of args.workers.split(',').map(Number)) {
   for (const setting of args.settings.split(',')) {
     const [maxBatch, maxDelayMs] = setting.split('/').map(Number) as [number, number];
-    await withService(workers, maxBatch, maxDelayMs, async (drop) => {
+    await withService(backend, workers, maxBatch, maxDelayMs, async (drop) => {
       await drop(Math.min(8, count), 'burst'); // warm-up: first-batch shapes, sharp, chokidar
       for (const rate of rates) {
         const lat = await drop(count, rate);
         const throughput = lat.pop()!;
         const sorted = lat.sort((a, b) => a - b);
         const r: RunResult = {
+          backend,
           workers,
           maxBatch,
           maxDelayMs,
@@ -152,7 +170,7 @@ for (const workers of args.workers.split(',').map(Number)) {
           p99: Math.round(quantile(sorted, 0.99)),
         };
         results.push(r);
-        console.log(`workers ${workers} batch ${String(maxBatch).padStart(2)}/${String(maxDelayMs).padStart(2)}ms rate ${String(rate).padStart(5)}/s: ${r.throughput.toFixed(1).padStart(6)} img/s, latency p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms`);
+        console.log(`${backend.padEnd(4)} workers ${workers} batch ${String(maxBatch).padStart(2)}/${String(maxDelayMs).padStart(2)}ms rate ${String(rate).padStart(5)}/s: ${r.throughput.toFixed(1).padStart(6)} img/s, latency p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms`);
       }
     });
   }
@@ -164,7 +182,7 @@ const memory: number[] = [];
 let longThroughput = 0;
 if (longCount > 0) {
   const sampler = setInterval(() => memory.push(process.memoryUsage().rss), 500);
-  await withService(Number(args['long-workers']), 8, 20, async (drop) => {
+  await withService(backends[0]!, Number(args['long-workers']), 8, 20, async (drop) => {
     const chunk = 100;
     let done = 0;
     const t0 = performance.now();
@@ -185,5 +203,15 @@ const summary = {
   long: longCount > 0 ? { images: longCount, throughput: Math.round(longThroughput * 10) / 10, rssFirstMiB: mib(memory[0] ?? 0), rssPeakMiB: mib(Math.max(...memory)), rssLastMiB: mib(memory[memory.length - 1] ?? 0), samples: memory.length } : undefined,
 };
 if (summary.long) console.log(`long run (${args['long-workers']} workers, batch 8/20ms): ${longCount} images at ${summary.long.throughput} img/s; RSS first ${summary.long.rssFirstMiB} MiB, peak ${summary.long.rssPeakMiB} MiB, last ${summary.long.rssLastMiB} MiB`);
+// Side by side: each setting's throughput and p99 per backend.
+const settingsOf = (r: RunResult): string => `${r.workers} replica(s), batch ${r.maxBatch}/${r.maxDelayMs}ms, rate ${r.rate}/s`;
+console.log(`\n| setting | ${backends.map((b) => `${b} img/s | ${b} p99 ms`).join(' | ')} |\n|---|${backends.map(() => '---|---|').join('')}`);
+for (const setting of [...new Set(results.map(settingsOf))]) {
+  const cells = backends.map((b) => {
+    const r = results.find((x) => x.backend === b && settingsOf(x) === setting);
+    return r ? `${r.throughput} | ${r.p99}` : ' | ';
+  });
+  console.log(`| ${setting} | ${cells.join(' | ')} |`);
+}
 if (args.json) await writeFile(args.json, JSON.stringify(summary, null, 2) + '\n');
 await rm(root, { recursive: true, force: true });

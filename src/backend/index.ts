@@ -4,12 +4,15 @@
  */
 export {
   initBackend,
+  describeNative,
+  nativeInfo,
   currentBackend,
   BACKEND_ENV_VAR,
   BACKEND_REQUESTS,
   type BackendInfo,
   type BackendName,
   type BackendRequest,
+  type NativeInfo,
 } from './select-backend.js';
 export { detectNvidiaGpu, type GpuProbe, type GpuProbeOptions } from './detect-gpu.js';
 export {

@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { detectNvidiaGpu } from './detect-gpu.js';
 import { registerWasmTrainingKernels } from './wasm-kernels/register-wasm-kernels.js';
@@ -16,6 +18,20 @@ export interface BackendInfo {
   gpu: boolean;
   /** One line for logs, /metrics and CLI output, including why faster backends were skipped. */
   description: string;
+  /** Set on the native backends (node, node-gpu): the TensorFlow library under tfjs-node. */
+  native?: NativeInfo;
+}
+
+/** What a native backend runs on, as read from the loaded library and the environment. */
+export interface NativeInfo {
+  /** TF_Version() of the loaded libtensorflow, e.g. '2.16.2'. */
+  tensorflow: string;
+  /** Threads one op may use (TF_NUM_INTRAOP_THREADS, else TensorFlow's default: the core count). */
+  intraOpThreads: number;
+  /** Ops run concurrently (TF_NUM_INTEROP_THREADS, else the core count). */
+  interOpThreads: number;
+  /** oneDNN kernels on x86 (TF_ENABLE_ONEDNN_OPTS, on by default since TF 2.9): results may differ in the last bits. */
+  oneDnn: boolean;
 }
 
 /** The environment variable that picks the backend when the caller does not. */
@@ -25,6 +41,11 @@ export const BACKEND_ENV_VAR = 'CAPTIONER_BACKEND';
 export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'node-gpu', 'node', 'wasm', 'cpu'];
 
 const AUTO_ORDER: readonly BackendName[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+// libtensorflow logs INFO lines (oneDNN, CPU features) to stderr when it loads; warnings stay on.
+// It reads the process environment, which a worker_thread cannot change (its process.env is a
+// copy), so the main thread sets it for the replicas and step workers it starts.
+if (isMainThread) process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
 
 let pending: Promise<BackendInfo> | undefined;
 let current: BackendInfo | undefined;
@@ -173,7 +194,38 @@ async function loadNative(name: 'node' | 'node-gpu', pkg: string, what: string):
   } catch (e) {
     return { ok: false, reason: `${pkg} not loadable (${firstLine(e)})` };
   }
-  return { ok: true, info: { name, tfBackend: 'tensorflow', gpu: name === 'node-gpu', description: `${what} via ${pkg}` } };
+  const native = nativeInfo(process.env);
+  return {
+    ok: true,
+    info: {
+      name,
+      tfBackend: 'tensorflow',
+      gpu: name === 'node-gpu',
+      native,
+      description: `${what} via ${pkg}: ${describeNative(native)}`,
+    },
+  };
+}
+
+/** The loaded TensorFlow's version and the thread settings it reads from the environment. */
+export function nativeInfo(env: NodeJS.ProcessEnv): NativeInfo {
+  const binding = (tf.backend() as unknown as { binding?: { TF_Version?: unknown } }).binding;
+  const threads = (v: string | undefined): number => {
+    const n = Number(v);
+    return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+  };
+  const onednn = env.TF_ENABLE_ONEDNN_OPTS?.trim();
+  return {
+    tensorflow: typeof binding?.TF_Version === 'string' ? binding.TF_Version : 'unknown',
+    intraOpThreads: threads(env.TF_NUM_INTRAOP_THREADS),
+    interOpThreads: threads(env.TF_NUM_INTEROP_THREADS),
+    oneDnn: process.arch === 'x64' && onednn !== '0' && onednn !== 'false',
+  };
+}
+
+/** A short account for logs and the dashboard, e.g. 'TensorFlow 2.16.2, 2 intra-op / 2 inter-op threads, oneDNN'. */
+export function describeNative(n: NativeInfo): string {
+  return `TensorFlow ${n.tensorflow}, ${n.intraOpThreads} intra-op / ${n.interOpThreads} inter-op threads${n.oneDnn ? ', oneDNN' : ''}`;
 }
 
 /**

@@ -65,6 +65,8 @@ export interface CaptionFailedMessage extends Envelope<'caption.failed'> {
 /** Periodic service statistics. */
 export interface StatsMessage extends Envelope<'stats'> {
   backend: string;
+  /** A native backend's TensorFlow version and threads, e.g. 'TF 2.16.2, 2 threads' (absent on wasm and cpu). */
+  backendDetail?: string;
   imagesIn: number;
   imagesOut: number;
   imagesFailed: Record<string, number>;

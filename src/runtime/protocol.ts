@@ -4,6 +4,7 @@
  */
 import type { PreparedImage, PreprocessConfig } from '../data/types.js';
 import type { CaptionOptions } from '../decoding/caption-options.js';
+import type { NativeInfo } from '../backend/select-backend.js';
 
 /** Passed as workerData when a replica starts. */
 export interface ReplicaInit {
@@ -20,6 +21,8 @@ export interface ReplicaInfo {
   backend: string;
   tfBackend: string;
   gpu: boolean;
+  /** The TensorFlow library and thread settings of a native backend. */
+  native?: NativeInfo;
   preprocess: PreprocessConfig;
   gridSize: number;
   /** The model has a word detector, so its beams can be re-ranked by it (CaptionOptions.detectorRerank). */

@@ -2,15 +2,15 @@ import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { CaptionOptions } from '../decoding/caption-options.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
-import { startWorker, threadsFor, workerStarted, type StartupVerdict } from './worker-entry.js';
+import { replicasFor, startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
 
 /** Options of a ReplicaPool. */
 export interface ReplicaPoolOptions {
   /** Checkpoint directory every replica loads with loadCaptioner. */
   modelDir: string;
   /**
-   * Number of replicas. Default: one per core on CPU backends (wasm/cpu/node: one backend instance
-   * uses one core), one on a GPU backend (replicas would only contend for the same device).
+   * Number of replicas. Default: replicasFor(backend): one per core on wasm and cpu, one on a
+   * native or GPU backend (TensorFlow's thread pool already uses every core; one device).
    */
   workers?: number;
   /** Backend request for initBackend in each replica (default: its own default). */
@@ -107,7 +107,7 @@ export class ReplicaPool {
     const pool = new ReplicaPool(opts, info);
     pool.nextIndex = 1;
     pool.adopt(first.worker, 0, first.memory);
-    const wanted = options.workers ?? threadsFor(info);
+    const wanted = options.workers ?? replicasFor(info);
     const others = Array.from({ length: wanted - 1 }, () => pool.add());
     await Promise.all(others);
     return pool;

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
       backend: info.name,
       tfBackend: info.tfBackend,
       gpu: info.gpu,
+      ...(info.native ? { native: info.native } : {}),
       preprocess: captioner.preprocess,
       gridSize: captioner.model.config.gridSize,
       wordDetector: captioner.model.config.wordDetector === true,

@@ -6,11 +6,23 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
- * Threads worth running on a backend: one tfjs wasm/cpu instance uses one core, so one per core;
- * on a GPU one, since more would only contend for the same device.
+ * Training step workers worth running on a backend: one tfjs wasm/cpu instance uses one core, so
+ * one per core; a native backend already spreads each op over every core with TensorFlow's thread
+ * pool, so extra step workers contend (the shipped recipe trained at 78 examples/s on one thread
+ * and 52 on two, docs/native-backend.md); a GPU backend has one device.
  */
-export function threadsFor(backend: { gpu: boolean }): number {
-  return backend.gpu ? 1 : availableParallelism();
+export function threadsFor(backend: { gpu: boolean; native?: unknown }): number {
+  return backend.gpu || backend.native !== undefined ? 1 : availableParallelism();
+}
+
+/**
+ * Model replicas worth running on a backend: one per core on wasm and cpu (one instance, one core);
+ * one on a native backend, whose thread pool already uses every core (default model, burst of 48,
+ * medians of 3: one native replica 65.5 images/s and p99 718 ms, two 48.6 and 916 ms; wasm's two
+ * 41.8 and 1127 ms; docs/native-backend.md); one on a GPU backend, one device.
+ */
+export function replicasFor(backend: { gpu: boolean; native?: unknown }): number {
+  return threadsFor(backend);
 }
 
 /**

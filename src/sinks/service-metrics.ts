@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StatsMessage } from '../protocol/messages.js';
+import type { NativeInfo } from '../backend/select-backend.js';
 import type { CaptionOutcome } from './caption-record.js';
 
 /** Live numbers the metrics read on every scrape; supplied by whoever owns the queues and replicas. */
@@ -37,11 +38,13 @@ export class ServiceMetrics {
   private readonly feedDropped = new Counter({ name: 'captioner_feed_frames_dropped_total', help: 'Feed frames dropped or degraded for slow clients, by kind', labelNames: ['kind'], registers: [this.registry] });
   private readonly feedClients = new Gauge({ name: 'captioner_feed_clients', help: 'Connected WebSocket clients', registers: [this.registry] });
   private readonly backendGauge = new Gauge({ name: 'captioner_backend_info', help: 'The tfjs backend in use (value 1)', labelNames: ['backend', 'tf_backend', 'gpu'], registers: [this.registry] });
+  private readonly tensorflowGauge = new Gauge({ name: 'captioner_tensorflow_info', help: 'The TensorFlow library under a native backend (value 1; absent on wasm and cpu)', labelNames: ['version', 'intra_op_threads', 'inter_op_threads', 'onednn'], registers: [this.registry] });
   private readonly counts = { in: 0, out: 0, failed: {} as Record<string, number> };
   private readonly totals: number[] = [];
   private readonly batches: number[] = [];
   private readonly outTimes: number[] = [];
   private backendName = 'unknown';
+  private backendDetail?: string;
   private gauges?: ServiceGauges;
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
@@ -69,10 +72,17 @@ export class ServiceMetrics {
     this.gauges = gauges;
   }
 
-  setBackend(info: { backend: string; tfBackend: string; gpu: boolean }): void {
+  setBackend(info: { backend: string; tfBackend: string; gpu: boolean; native?: NativeInfo }): void {
     this.backendName = info.backend;
+    // Short enough for a dashboard tile; /metrics carries the full settings as labels.
+    this.backendDetail = info.native ? `TF ${info.native.tensorflow}, ${info.native.intraOpThreads} threads` : undefined;
     this.backendGauge.reset();
     this.backendGauge.set({ backend: info.backend, tf_backend: info.tfBackend, gpu: String(info.gpu) }, 1);
+    this.tensorflowGauge.reset();
+    if (info.native) {
+      const n = info.native;
+      this.tensorflowGauge.set({ version: n.tensorflow, intra_op_threads: String(n.intraOpThreads), inter_op_threads: String(n.interOpThreads), onednn: String(n.oneDnn) }, 1);
+    }
   }
 
   jobIn(): void {
@@ -122,6 +132,7 @@ export class ServiceMetrics {
     const depths = this.gauges?.queueDepths() ?? {};
     return {
       backend: this.backendName,
+      ...(this.backendDetail ? { backendDetail: this.backendDetail } : {}),
       imagesIn: this.counts.in,
       imagesOut: this.counts.out,
       imagesFailed: { ...this.counts.failed },

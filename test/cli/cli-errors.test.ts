@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSynthetic } from '../../src/data/index.js';
 import { saveTinyModel } from '../fixtures/tiny-model.js';
 import { runCli } from './run-cli.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 /** A user error: exit 1, exactly one line on stderr, no stack trace. */
 function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp) {
@@ -79,7 +80,7 @@ describe('captioner CLI: help and user errors', () => {
       runCli(['caption', '-i', img, '-o', join(dir, 'out'), '--model', other]),
       runCli(['caption', '-i', img, '-o', join(dir, 'out'), '--model', dir]),
     ]);
-    expect(version.stdout).toMatch(/^backend: wasm/m);
+    expect(version.stdout).toMatch(new RegExp(`^backend: ${SUITE_BACKEND} `, 'm'));
     expectOneLineError(version, /^captioner caption: .*other-version.*another version/);
     expectOneLineError(notModel, /^captioner caption: --model .*not a model directory/);
   });

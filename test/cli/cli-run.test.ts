@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 async function digest(dir: string): Promise<string> {
   const h = createHash('sha256');
@@ -37,7 +38,7 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
       runCli(['synth', '--out', join(dir, 'c'), '--count', '30', '--seed', '6']),
     ]);
     for (const r of [a, b, c]) expect(r.code).toBe(0);
-    expect(a.stdout).toMatch(/^backend: wasm/m);
+    expect(a.stdout).toMatch(new RegExp(`^backend: ${SUITE_BACKEND} `, 'm'));
     expect(a.stdout).toMatch(/wrote 30 images/);
     expect(await digest(join(dir, 'a'))).toBe(await digest(join(dir, 'b')));
     expect(await digest(join(dir, 'a'))).not.toBe(await digest(join(dir, 'c')));
@@ -61,7 +62,7 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
     const train = await runCli(['train', '--data', data, '--out', model, '--epochs', '1', '--steps-per-epoch', '2', ...tinyModel]);
     expect(train.stderr).toBe('');
     expect(train.code).toBe(0);
-    expect(train.stdout).toMatch(/^backend: wasm/m);
+    expect(train.stdout).toMatch(new RegExp(`^backend: ${SUITE_BACKEND} `, 'm'));
     expect(train.stdout).toMatch(/epoch 1 validation: BLEU-1\.\.4/);
     expect(train.stdout).toMatch(/training completed \(epochs limit\) after 1 epochs, 2 steps/);
     expect((await readdir(model)).sort()).toEqual(['best', 'last']);
@@ -88,10 +89,10 @@ describe('captioner CLI: synth, train, eval, score, caption', () => {
     expect(resumed.stdout).toMatch(/after 2 epochs, 4 steps/);
 
     expect(ev.code).toBe(0);
-    expect(ev.stderr).toMatch(/^backend: wasm/);
+    expect(ev.stderr).toMatch(new RegExp(`^backend: ${SUITE_BACKEND} `));
     const report = JSON.parse(ev.stdout) as { split: string; beamSize: number; backend: string; images: number; bleu: { bleu4: number }; content?: unknown };
     // The tiny model has no word detector: its beams are ranked as the reference ranks them.
-    expect(report).toMatchObject({ split: 'test', beamSize: 2, backend: 'wasm', detectorRerank: 0 });
+    expect(report).toMatchObject({ split: 'test', beamSize: 2, backend: SUITE_BACKEND, detectorRerank: 0 });
     expect(report.images).toBeGreaterThan(0);
     expect(report.content).toBeDefined();
     const score = await runCli(['score', '--hyps', preds, '--refs', join(data, 'dataset.json'), '--split', 'test', '--json']);

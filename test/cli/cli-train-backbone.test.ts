@@ -10,7 +10,7 @@ import { runCli } from './run-cli.js';
 describe('captioner train with a pretrained backbone (--encoder-path)', () => {
   let dir: string;
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     dir = await mkdtemp(join(tmpdir(), 'cli-backbone-'));
     // A tiny stand-in for a pretrained CNN, saved as a tfjs LayersModel directory.
     const backbone = tf.sequential({

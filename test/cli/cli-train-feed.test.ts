@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { FeedMessage } from '../../src/protocol/messages.js';
 import { runCli } from './run-cli.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -25,7 +26,7 @@ describe('captioner train --feed-port', () => {
       process.execPath,
       ['--import', 'tsx', 'src/cli/main.ts', 'train', '--data', join(dir, 'data'), '--out', join(dir, 'model'), '--feed-port', '0',
         '--epochs', '2', '--steps-per-epoch', '3', '--batch-size', '4', '--val-limit', '3', '--channels', '8,8,8,8', '--attention-dim', '8', '--embed-dim', '8', '--decoder-dim', '16'],
-      { cwd: root, env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: root, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const messages: FeedMessage[] = [];
     let stdout = '';
@@ -43,7 +44,7 @@ describe('captioner train --feed-port', () => {
     const closed = new Promise<void>((resolve) => ws.on('close', () => resolve()));
     expect(await exited).toBe(0);
     await closed;
-    expect(messages[0]).toMatchObject({ type: 'hello', mode: 'train', backend: 'wasm' });
+    expect(messages[0]).toMatchObject({ type: 'hello', mode: 'train', backend: SUITE_BACKEND });
     const types = messages.map((m) => m.type);
     expect(types.filter((t) => t === 'train.validation')).toHaveLength(2);
     expect(types.at(-1)).toBe('train.end');

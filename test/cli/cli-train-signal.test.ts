@@ -24,7 +24,7 @@ describe('captioner train and Ctrl-C', () => {
   /** Starts training and sends `signal` once the first step is reported; resolves with exit code and stdout. */
   const trainThenSignal = async (args: string[], signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string }> => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      cwd: root, env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let signalled = false;

@@ -15,6 +15,7 @@ import { launchChromium } from './browser.js';
 import { buildDashboard } from './build-dashboard.js';
 import { DIST_DIR, syntheticImage } from './harness.js';
 import { saveTinyModel } from './tiny-model.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const SHOTS = join(process.cwd(), 'artifacts', 'screenshots');
 const TOKEN = 'dash-token';
@@ -28,7 +29,7 @@ let page: Page;
 const errors: string[] = [];
 
 function start(port: number): Promise<CaptionFolderService> {
-  return startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port, token: TOKEN, beamSize: 3, stabilityMs: 150, statsIntervalMs: 300 });
+  return startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: SUITE_BACKEND, port, token: TOKEN, beamSize: 3, stabilityMs: 150, statsIntervalMs: 300 });
 }
 
 /** Writes scene images elsewhere, then moves them in (the folder source takes only complete files). */
@@ -63,7 +64,7 @@ describe('dashboard on the real caption service', () => {
   it('is served by the feed server and connects with the token from the page URL', async () => {
     await page.goto(`${service.feed!.address().url}/?token=${TOKEN}`);
     await page.waitForSelector('#connection[data-status="open"]');
-    expect(await page.textContent('.server-info')).toMatch(/^watch · model .+ · backend wasm · captioner$/);
+    expect(await page.textContent('.server-info')).toMatch(new RegExp(`^watch · model .+ · backend ${SUITE_BACKEND} · captioner$`));
   });
 
   it('shows dropped images with captions, and hovering a word draws its attention over the thumbnail', async () => {
@@ -98,7 +99,8 @@ describe('dashboard on the real caption service', () => {
 
   it('charts the service stats (throughput, latency, queue, batches, failures by reason)', async () => {
     await page.click('[data-tab="health"]');
-    await page.waitForFunction(() => document.querySelector('[data-tile="backend"] .tile-value')?.textContent === 'wasm');
+    // A native backend's tile adds its TensorFlow version and threads after the name.
+    await page.waitForFunction((name) => document.querySelector('[data-tile="backend"] .tile-value')?.textContent?.split(' ')[0] === name, SUITE_BACKEND);
     await page.waitForFunction(() => document.querySelector('[data-tile="ready"] .tile-value')?.textContent === 'ready');
     await page.waitForFunction(() => Number(document.querySelector('[data-tile="images out"] .tile-value')?.textContent) >= 4);
     expect(await page.$$eval('#view-health .chart canvas', (cs) => cs.length)).toBeGreaterThanOrEqual(4);

@@ -30,7 +30,7 @@ const errors: string[] = [];
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'dashboard-training-'));
   dist = join(root, 'dist');
-  await initBackend('wasm');
+  await initBackend();
   const [b, ds] = await Promise.all([
     launchChromium(),
     generateSynthetic({ outDir: join(root, 'data'), count: 48, seed: 5 }),

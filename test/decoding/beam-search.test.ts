@@ -10,7 +10,7 @@ let model: ShowAttendTell;
 let feats: tf.Tensor3D;
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   ({ model, feats } = decodingFixture(vocab));
 });
 

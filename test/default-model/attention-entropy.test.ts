@@ -6,7 +6,7 @@ import { ShowAttendTell, Trainer, defaultModelConfig, prepareTargets, teacherFor
 // The default model's training adds attentionEntropy * (mean attention entropy over real steps).
 describe('attentionEntropy', () => {
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   it('adds the weighted mean entropy of the attention maps: between 0 and weight * ln(cells)', () => {

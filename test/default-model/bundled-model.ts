@@ -18,7 +18,7 @@ export function useBundledModel(dir: string): { captioner: Captioner; data: Karp
   const fixture = {} as { captioner: Captioner; data: KarpathyDataset };
   let root: string;
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'bundled-model-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 60, seed: FRESH_SEED });
     const loaded = await loadKarpathy(ds.jsonPath, ds.imageDir);

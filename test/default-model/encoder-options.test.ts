@@ -7,7 +7,7 @@ import { ShowAttendTell, defaultModelConfig } from '../../src/model/index.js';
 // and coordinate channels appended to the annotations.
 describe('compact CNN encoder options', () => {
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   it('appends each cell centre (x, y) in [-1, 1] after the conv channels; encoderDim counts them', () => {

@@ -31,7 +31,7 @@ describe('self-critical fine-tuning of the shipped model', () => {
   let dataset: KarpathyDataset;
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'finetune-'));
     data = join(root, 'data');
     await generateSynthetic({ outDir: data, count: 200, seed: 4242 }); // 160 train, 20 val, 20 test scenes
@@ -118,7 +118,7 @@ describe('self-critical fine-tuning of the shipped model', () => {
   it('captioner finetune on SIGINT finishes the step in progress, validates it and exits 0, saying so', async () => {
     const out = join(root, 'interrupted');
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'finetune', '--model', shipped, '--out', out, '--data', data, '--max-steps', '1000', '--batch-size', '4', '--val-limit', '6'], {
-      cwd: repo, env: { ...process.env, CI: 'true', CAPTIONER_BACKEND: 'wasm' }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: repo, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';

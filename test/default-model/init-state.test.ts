@@ -14,7 +14,7 @@ import { initialState } from '../../src/model/decoder.js';
 // (docs/research-history.md).
 describe('initState', () => {
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   it("'bias' starts every image from the same learned state; 'mean' (the default) from its annotations", () => {

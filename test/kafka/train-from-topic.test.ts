@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kafkaBrokers, testClient, unique } from './broker-env.js';
 import { generateSynthetic, loadKarpathy } from '../../src/data/index.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const brokers = kafkaBrokers();
 
@@ -46,7 +47,7 @@ describe.skipIf(!brokers)('captioner train --kafka-topic (real broker)', () => {
     const r = await run([
       'train', '--kafka-topic', topic, '--kafka-brokers', brokers!.join(','), '--allow-root', ds.imageDir, '--out', out,
       '--epochs', '1', '--batch-size', '4', '--steps-per-epoch', '2', '--val-limit', '4', '--beam-size', '1', '--min-word-freq', '0',
-      '--channels', '8,16', '--attention-dim', '16', '--embed-dim', '16', '--decoder-dim', '32', '--backend', 'wasm', '--no-feed',
+      '--channels', '8,16', '--attention-dim', '16', '--embed-dim', '16', '--decoder-dim', '32', '--backend', SUITE_BACKEND, '--no-feed',
     ], { ...process.env, TMPDIR: tmp });
     expect(r.stderr).toMatch(/skipped .*escape|skipped .*outside/i);
     expect(r.code, r.stderr).toBe(0);

@@ -10,7 +10,7 @@ const config = defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'pre
 let model: ShowAttendTell;
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   model = ShowAttendTell.create(config, { seed: 3 });
   // Every attention channel adds its tanh to the score: a cell whose pre-activation the memory drives
   // up (or down) by a lot then wins (or loses) whatever the features say.

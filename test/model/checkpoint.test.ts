@@ -21,7 +21,7 @@ const batch = noiseBatch;
 const images: PreparedImage[] = [1, 2, 3].map((seed) => ({ pixels: noise(S * S * 3, seed + 100), size: S, sourceWidth: S, sourceHeight: S }));
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sat-ckpt-'));
 });
 

@@ -20,7 +20,7 @@ describe('data-parallel training with gradient workers', () => {
   let pool: GradientWorkers;
 
   beforeAll(async () => {
-    const info = await initBackend('wasm');
+    const info = await initBackend();
     pool = await GradientWorkers.start({ workers: 1, config, trainer: options, backend: info.name });
   });
   afterAll(async () => {

@@ -16,7 +16,7 @@ const config = (wordDetector: boolean) =>
   defaultModelConfig({ vocabSize: vocab.size, encoder: { kind: 'precomputed' }, encoderDim: 32, gridSize: 4, attentionDim: 16, embedDim: 16, decoderDim: 32, wordDetector });
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   model = ShowAttendTell.create(config(true), { seed: 11 });
   plain = ShowAttendTell.create(config(false), { seed: 11 });
   for (const m of [model, plain]) makeBeamsDiverse(m, vocab);

@@ -31,7 +31,7 @@ const batch = () => {
 };
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sat-ext-'));
   backboneDir = path.join(tmp, 'backbone');
   // A tiny "pretrained" conv net, saved as a tfjs LayersModel (model.json + weights.bin) with our fs handler.

@@ -8,7 +8,7 @@ import { ShowAttendTell, defaultModelConfig, referenceModelConfig, validateModel
 import { noise } from './helpers.js';
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
 });
 
 describe('model config', () => {

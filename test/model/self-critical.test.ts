@@ -100,7 +100,7 @@ describe('Trainer.weightedDecoderStep', () => {
   const disliked = ids(['a', 'blue', 'square']);
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
   });
 
   /** Per-caption cross-entropy (mean over its targets) of the two captions on the same image. */

@@ -19,7 +19,7 @@ const config: ModelConfig = defaultModelConfig({
 const options: TrainerOptions = { decoderLr: 3e-3, encoderLr: 3e-3, alphaC: 1, clipValue: 5, clipNorm: 0, scheduledSampling: 0, seed: 1 };
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
 });
 
 describe('Trainer', () => {

@@ -21,7 +21,7 @@ const values = (m: ShowAttendTell): Float32Array[] => m.namedWeights().map((w) =
 const maxDiff = (a: Float32Array[], b: Float32Array[]): number => Math.max(...a.map((x, i) => x.reduce((d, v, j) => Math.max(d, Math.abs(v - b[i]![j]!)), 0)));
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend();
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'sat-average-'));
 });
 

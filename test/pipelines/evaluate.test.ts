@@ -17,7 +17,7 @@ describe('evaluate', () => {
   let captioner: Captioner;
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'evaluate-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 40, seed: 11 });
     jsonPath = ds.jsonPath;

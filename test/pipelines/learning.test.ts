@@ -18,7 +18,7 @@ describe('learning: a small model on a small synthetic set', () => {
   let root: string;
   let data: KarpathyDataset;
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'learning-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 400, seed: 5 });
     data = await loadKarpathy(ds.jsonPath, ds.imageDir);

@@ -26,7 +26,7 @@ describe('trainPipeline on a tiny synthetic set', () => {
   });
 
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend();
     root = await mkdtemp(join(tmpdir(), 'train-pipeline-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 40, seed: 7 });
     data = await loadKarpathy(ds.jsonPath, ds.imageDir);

@@ -8,6 +8,7 @@ import { startCaptionFolder, type CaptionFolderService } from '../../pipelines/c
 import type { FeedMessage } from '../../src/protocol/messages.js';
 import { dequantiseAttention } from '../../src/protocol/messages.js';
 import { dropImages, hashedName, imageBytes, makeTinyModel, tempDir, unhashed, waitFor } from './helpers.js';
+import { SUITE_BACKEND, SUITE_TF_BACKEND } from '../fixtures/suite-backend.js';
 
 const TOKEN = 's3cret-token';
 
@@ -30,7 +31,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
       dir: inbox,
       modelDir,
       workers: 2,
-      backend: 'wasm',
+      backend: SUITE_BACKEND,
       port: 0,
       token: TOKEN,
       maxBatch: 8,
@@ -57,7 +58,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
   it('greets WebSocket clients with hello naming model and backend', async () => {
     await waitFor(() => messages.some((m) => m.type === 'hello'), 'hello');
     const hello = messages.find((m) => m.type === 'hello');
-    expect(hello).toMatchObject({ v: 1, type: 'hello', mode: 'watch', backend: 'wasm', modelId: service.pool.info.modelId });
+    expect(hello).toMatchObject({ v: 1, type: 'hello', mode: 'watch', backend: SUITE_BACKEND, modelId: service.pool.info.modelId });
   });
 
   it('captions 200 images dropped at once, each exactly once, and leaks no tensors', async () => {
@@ -70,7 +71,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect(await listing('failed')).toEqual([]);
     const record = JSON.parse(await readFile(await hashedName(service.outDir, 'img-007.png.json'), 'utf8'));
     expect(unhashed(record.id)).toBe('img-007.png');
-    expect(record).toMatchObject({ source: 'img-007.png', backend: 'wasm', modelId: service.pool.info.modelId, gridSize: 4 });
+    expect(record).toMatchObject({ source: 'img-007.png', backend: SUITE_BACKEND, modelId: service.pool.info.modelId, gridSize: 4 });
     expect(typeof record.caption).toBe('string');
     expect(record.attention.length).toBeGreaterThan(0);
     expect(record.attention[0]).toHaveLength(16);
@@ -210,7 +211,7 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect(value(/^captioner_images_out_total (\d+)/m)).toBeGreaterThanOrEqual(203);
     expect(value(/^captioner_images_failed_total\{reason="corrupt"\} (\d+)/m)).toBeGreaterThanOrEqual(2);
     expect(value(/^captioner_images_failed_total\{reason="unsupported"\} (\d+)/m)).toBe(1);
-    expect(text).toMatch(/^captioner_backend_info\{backend="wasm",tf_backend="wasm",gpu="false"\} 1$/m);
+    expect(text).toMatch(new RegExp(`^captioner_backend_info\\{backend="${SUITE_BACKEND}",tf_backend="${SUITE_TF_BACKEND}",gpu="false"\\} 1$`, 'm'));
     expect(value(/^captioner_batch_size_count (\d+)/m)).toBeGreaterThan(0);
     expect(text).toMatch(/^captioner_stage_latency_seconds_bucket\{le="[^"]+",stage="model"\} \d+/m);
     expect(text).toMatch(/^captioner_queue_depth\{stage="source"\} \d+/m);

@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contentHash, HASH_CHARS, idHash } from '../../src/sources/folder/journal.js';
 import { dropImages, imageBytes, makeTinyModel, tempDir, unhashed, waitFor } from './helpers.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
 
 /** Starts `captioner watch` as a real child process; resolves once it is watching. */
 function startWatch(inbox: string, modelDir: string): Promise<{ child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, inbox, '--model', modelDir, '--port', '0', '--workers', '1', '--backend', 'wasm', '--max-batch', '2', '--max-delay-ms', '5'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, inbox, '--model', modelDir, '--port', '0', '--workers', '1', '--backend', SUITE_BACKEND, '--max-batch', '2', '--max-delay-ms', '5'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareImage } from '../../src/data/preprocess.js';
 import { ReplicaPool } from '../../src/runtime/replica-pool.js';
 import { imageBytes, makeTinyModel, tempDir } from './helpers.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 describe('ReplicaPool (real worker_threads, tiny model)', () => {
   let dir: string;
@@ -11,7 +12,7 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
   beforeAll(async () => {
     dir = await tempDir('pool');
     modelDir = await makeTinyModel(dir);
-    pool = await ReplicaPool.start({ modelDir, workers: 2, backend: 'wasm' });
+    pool = await ReplicaPool.start({ modelDir, workers: 2, backend: SUITE_BACKEND });
   });
   afterAll(async () => {
     await pool?.dispose();
@@ -24,7 +25,7 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
   it('loads the model in every replica and reports its info', () => {
     expect(pool.size).toBe(2);
     expect(pool.warm).toBe(true);
-    expect(pool.info.backend).toBe('wasm');
+    expect(pool.info.backend).toBe(SUITE_BACKEND);
     expect(pool.info.preprocess.imageSize).toBe(32);
     expect(pool.info.modelId).toMatch(/^[0-9a-f]{12}$/);
   });
@@ -69,7 +70,7 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
   });
 
   it('merges batches that queued while the replica was busy, up to coalesceUpTo images', async () => {
-    const single = await ReplicaPool.start({ modelDir, workers: 1, backend: 'wasm', coalesceUpTo: 4 });
+    const single = await ReplicaPool.start({ modelDir, workers: 1, backend: SUITE_BACKEND, coalesceUpTo: 4 });
     try {
       const beam = { beamSize: 2, maxSteps: 12 };
       const [b0, b1, b2, b3, b4] = await Promise.all([batch(2), batch(1), batch(1), batch(1), batch(2)]);
@@ -83,6 +84,6 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
   });
 
   it('rejects a model directory that does not exist, naming it', async () => {
-    await expect(ReplicaPool.start({ modelDir: `${dir}/nope`, workers: 1, backend: 'wasm' })).rejects.toThrow(/nope/);
+    await expect(ReplicaPool.start({ modelDir: `${dir}/nope`, workers: 1, backend: SUITE_BACKEND })).rejects.toThrow(/nope/);
   });
 });

@@ -8,6 +8,7 @@ import { prepareImage } from '../../src/data/index.js';
 import { loadCaptioner } from '../../src/decoding/index.js';
 import type { CaptionRecord } from '../../src/sinks/caption-record.js';
 import { dropImages, imageBytes, makeTinyModel, tempDir, waitFor } from './helpers.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 // Detector re-ranking in the folder service: the option travels to the replicas, and a model that
 // cannot honour it is refused at start.
@@ -23,7 +24,7 @@ describe('caption-folder service: detector re-ranking', () => {
     const inbox = join(root, name);
     await mkdir(inbox);
     await dropImages(inbox, 1);
-    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: 'wasm', port: null, beamSize: 4, detectorRerank });
+    const service = await startCaptionFolder({ dir: inbox, modelDir, workers: 1, backend: SUITE_BACKEND, port: null, beamSize: 4, detectorRerank });
     try {
       const out = service.outDir;
       await waitFor(async () => (await readdir(out)).some((f) => f.endsWith('.json')), 'a result');
@@ -67,7 +68,7 @@ describe('caption-folder service: detector re-ranking', () => {
     const tiny = await makeTinyModel(root);
     const inbox = join(root, 'tiny');
     await mkdir(inbox);
-    await expect(startCaptionFolder({ dir: inbox, modelDir: tiny, workers: 1, backend: 'wasm', port: null, detectorRerank: 1 })).rejects.toThrow(
+    await expect(startCaptionFolder({ dir: inbox, modelDir: tiny, workers: 1, backend: SUITE_BACKEND, port: null, detectorRerank: 1 })).rejects.toThrow(
       /detectorRerank 1: model \w+ has no word detector \(config.wordDetector\) to re-rank with; use 0/,
     );
   });

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropImages, hashedName, makeTinyModel, tempDir, tsxImport, unhashed, waitFor } from './helpers.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
 const fixture = fileURLToPath(new URL('./fixtures/watch-main.ts', import.meta.url));
 
@@ -37,7 +38,7 @@ describe('captioner watch options (real child processes)', () => {
     await mkdir(inbox);
     await dropImages(inbox, 2);
     await sharp({ create: { width: 30, height: 30, channels: 3, background: 'red' } }).jpeg().toFile(join(inbox, 'skip.jpg'));
-    const { code, stderr } = await runWatch([inbox, '--model', modelDir, '--out', out, '--figures', '--ext', 'png', '--port', '0', '--workers', '1', '--backend', 'wasm'], root, async () =>
+    const { code, stderr } = await runWatch([inbox, '--model', modelDir, '--out', out, '--figures', '--ext', 'png', '--port', '0', '--workers', '1', '--backend', SUITE_BACKEND], root, async () =>
       (await readdir(out).catch(() => [])).filter((f) => f.endsWith('.json')).length === 2,
     );
     expect(code).toBe(0);
@@ -83,7 +84,7 @@ describe('captioner watch options (real child processes)', () => {
     await mkdir(inbox);
     await dropImages(inbox, 1);
     const failed = join(inbox, 'failed');
-    const { code } = await runWatch([inbox, '--model', modelDir, '--max-file-bytes', '20', '--port', '0', '--workers', '1', '--backend', 'wasm', '--stable-ms', '200'], root, async () =>
+    const { code } = await runWatch([inbox, '--model', modelDir, '--max-file-bytes', '20', '--port', '0', '--workers', '1', '--backend', SUITE_BACKEND, '--stable-ms', '200'], root, async () =>
       (await readdir(failed).catch(() => [])).some((f) => f.endsWith('.error.json')),
     );
     expect(code).toBe(0);

@@ -85,7 +85,7 @@ export class HealthView {
     const failed = Object.values(s.imagesFailed).reduce((a, b) => a + b, 0);
     // Servers that do not report readiness leave the tile at its dash.
     if (s.ready !== undefined) this.tiles.set('ready', s.ready ? 'ready' : (s.status ?? 'not ready'), s.ready ? 'good' : 'bad');
-    this.tiles.set('backend', s.backend);
+    this.tiles.set('backend', s.backendDetail ? `${s.backend} (${s.backendDetail})` : s.backend);
     this.tiles.set('workers', String(s.workers));
     this.tiles.set('throughput', `${fmt(s.throughput, 1)} img/s`);
     this.tiles.set('queue', String(s.queueDepth), s.queueDepth > 100 ? 'warn' : undefined);

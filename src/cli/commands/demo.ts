@@ -41,7 +41,7 @@ export function demoCommand(): Command {
     .option('--seed <n>', 'seed of the data set and the model', int(0), 1)
     .option('--feed-port <port>', 'port of the live training dashboard (a free one when the default is taken)', int(0), 8080)
     .option('--no-feed', 'train without the dashboard server')
-    .option('--workers <n>', 'threads computing each training step (default: one per core on CPU backends, one on GPU)', int(1));
+    .option('--workers <n>', 'threads computing each training step (default: one per core on wasm and cpu, one on native and GPU backends)', int(1));
   withBackend(cmd);
   return cmd.action(
     action('demo', async (o: DemoOptions, command: Command) => {

@@ -53,7 +53,7 @@ export function evalCommand(): Command {
         const captioner = await loadCaptioner(dir);
         try {
           const report = await evaluate({
-            captioner, dataset, split: o.split, beamSize: o.beamSize, maxSteps: o.maxSteps, lengthPenalty: o.lengthPenalty, detectorRerank: o.detectorRerank, limit: o.limit, backend: info.name,
+            captioner, dataset, split: o.split, beamSize: o.beamSize, maxSteps: o.maxSteps, lengthPenalty: o.lengthPenalty, detectorRerank: o.detectorRerank, limit: o.limit, backend: info.name, native: info.native,
             predictionsPath: o.predictions ? resolve(o.predictions) : undefined,
           });
           console.log(o.json ? JSON.stringify(report, null, 2) : formatReport(report));

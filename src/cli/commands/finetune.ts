@@ -61,7 +61,7 @@ export function finetuneCommand(): Command {
     .option('--attention-guidance <w>', 'weight of detector-guided attention on the searched captions (needs a word detector; off, as above)', atLeast(0), 0)
     .option('--guidance-sharpness <k>', 'exponent of the guidance teacher', atLeast(1), 1)
     .option('--seed <n>', 'shuffling seed', int(0), 1)
-    .option('--workers <n>', 'threads per step: worker threads with their own copy of the model search, reward and differentiate shares of every batch (default: one per core on CPU backends, one on GPU)', int(1))
+    .option('--workers <n>', 'threads per step: worker threads with their own copy of the model search, reward and differentiate shares of every batch (default: one per core on wasm and cpu, one on native and GPU backends)', int(1))
     .action(
       action('finetune', async (o: FinetuneCliOptions) => {
         if (o.maxSteps === undefined && o.maxMinutes === undefined) throw new UserError('pass --max-steps N or --max-minutes M: fine-tuning otherwise runs until --patience validations pass without improving');

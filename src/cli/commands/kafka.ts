@@ -27,7 +27,7 @@ export function kafkaCommand(): Command {
     .option('--client-id <id>', 'Kafka client id [captioner]')
     .option('--allow-root <dir>', 'directory that JSON path references must resolve inside (nothing outside is read)')
     .option('--max-bytes <n>', 'largest image accepted in a record, bytes', int(1))
-    .option('--workers <n>', 'model replicas in this process [one per core]', int(1))
+    .option('--workers <n>', 'model replicas in this process [one per core on wasm and cpu, one on native and GPU backends]', int(1))
     .option('--max-batch <n>', 'largest model batch', int(1), 8)
     .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
     .option('--beam-size <k>', 'beam width (1 = greedy)', int(1), 3)

@@ -244,7 +244,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--all-captions', 'train on every reference caption per epoch (default: one random caption per image)')
     .option('--seed <n>', 'seed of initialisation, shuffling and caption choice', int(0), 1)
     .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)')
-    .option('--workers <n>', 'threads computing each step: worker threads with model replicas take shards of every batch (default: one per core on CPU backends, one on GPU)', int(1));
+    .option('--workers <n>', 'threads computing each step: worker threads with model replicas take shards of every batch (default: one per core on wasm and cpu, one on native and GPU backends)', int(1));
 }
 
 /** `captioner train`. */

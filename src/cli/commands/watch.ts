@@ -52,7 +52,7 @@ export function watchCommand(): Command {
     .option('--out <dir>', 'where JSON results go (default: DIR/captions)')
     .option('--max-batch <n>', 'largest batch sent to a model replica', int(1), 8)
     .option('--max-delay-ms <ms>', 'longest wait of a batch for more images after its first', positive(true), 20)
-    .option('--workers <n>', 'model replicas (default: one per core on CPU backends, one on GPU)', int(1))
+    .option('--workers <n>', 'model replicas (default: one per core on wasm and cpu, one on native and GPU backends)', int(1))
     .option('--port <port>', 'port of the dashboard and feed server (0 picks a free one; when the default is taken a free one is used)', int(0), 8080)
     .option('--host <host>', 'interface to bind (0.0.0.0 exposes the service to the network)', '127.0.0.1')
     .option('--token <token>', 'require this bearer token for the feed, /caption and /metrics (default: $CAPTIONER_TOKEN)')
