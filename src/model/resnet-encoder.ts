@@ -58,17 +58,26 @@ interface Block {
   downsample?: ConvBn;
 }
 
+/**
+ * [B, H, W, C] zero-padded by `p` on both sides of H and W: PyTorch's symmetric padding. Done as an
+ * op of its own because tfjs-node's conv2d and maxPool accept only 'valid' and 'same', and 'same'
+ * pads a stride-2 conv asymmetrically.
+ */
+function padSymmetric(x: tf.Tensor4D, p: number): tf.Tensor4D {
+  return p === 0 ? x : tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
+}
+
 /** One conv + frozen-statistics BN (+ ReLU), with PyTorch's symmetric zero padding. */
 function convBn(x: tf.Tensor4D, u: ConvBn, eps: number, relu: boolean, fold: boolean): tf.Tensor4D {
-  const pad: [[number, number], [number, number], [number, number], [number, number]] = [[0, 0], [u.pad, u.pad], [u.pad, u.pad], [0, 0]];
+  const padded = padSymmetric(x, u.pad);
   if (fold) {
     // Inference: BN folded into the conv (one kernel instead of conv + four elementwise passes).
     const scale = tf.div(u.gamma, tf.sqrt(tf.add(u.variance, eps)));
     const filter = tf.mul(u.kernel, scale) as tf.Tensor4D;
     const bias = tf.sub(u.beta, tf.mul(u.mean, scale));
-    return tf.fused.conv2d({ x, filter, strides: u.stride, pad: u.pad === 0 ? 'valid' : pad, bias, activation: relu ? 'relu' : 'linear' });
+    return tf.fused.conv2d({ x: padded, filter, strides: u.stride, pad: 'valid', bias, activation: relu ? 'relu' : 'linear' });
   }
-  const y = tf.conv2d(x, u.kernel as tf.Tensor4D, u.stride, u.pad === 0 ? 'valid' : pad);
+  const y = tf.conv2d(padded, u.kernel as tf.Tensor4D, u.stride, 'valid');
   const bn = tf.batchNorm(y, u.mean, u.variance, u.beta, u.gamma, eps) as tf.Tensor4D;
   return relu ? tf.relu(bn) : bn;
 }
@@ -141,8 +150,8 @@ export class ResnetEncoder {
       // encoder keeps them apart so gamma and beta get their gradients.
       const fold = !(training && this.options.fineTune);
       let x = convBn(images, this.stem, this.eps, true, fold);
-      // Zero padding is exact here: the input is a ReLU output (>= 0), and tfjs skips padded cells anyway.
-      x = tf.maxPool(x, 3, 2, 1);
+      // Zero padding is exact here: the input is a ReLU output (>= 0), so a padded zero never wins.
+      x = tf.maxPool(padSymmetric(x, 1), 3, 2, 'valid');
       for (const stage of this.stages) {
         for (const block of stage) {
           const identity = block.downsample ? convBn(x, block.downsample, this.eps, false, fold) : x;

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 import { prepareImage } from '../../src/data/preprocess.js';
 import { importCheckpoint, REFERENCE_PREPROCESS, type ImportedModel } from '../../src/interop/import-checkpoint.js';
 import { beamSearch } from '../../src/decoding/index.js';
@@ -13,7 +14,7 @@ let imported: ImportedModel;
 const features = new Map<string, tf.Tensor3D>();
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend(SUITE_BACKEND);
   imported = await importCheckpoint(path.join(FIXTURES, 'checkpoint_tiny_legacy.pth.tar'), path.join(FIXTURES, 'WORDMAP_tiny.json'));
   for (const name of images) {
     const img = await prepareImage(path.join(FIXTURES, name), imported.preprocess);

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 import { prepareImage } from '../../src/data/preprocess.js';
 import { REFERENCE_PREPROCESS } from '../../src/interop/import-checkpoint.js';
 import { readPth, type TorchTensor } from '../../src/interop/pth.js';
@@ -15,7 +16,7 @@ const { tensor } = loadOutputs();
 const FILE = path.join(FIXTURES, 'resnet_basic_tiny.pth');
 
 beforeAll(async () => {
-  await initBackend('wasm');
+  await initBackend(SUITE_BACKEND);
 });
 
 async function basicModel(fineTune: boolean, gridSize: number): Promise<ShowAttendTell> {

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, toArray } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
+import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 import { generateSynthetic, loadKarpathy, type KarpathyDataset } from '../../src/data/index.js';
 import { readPth, tensorValues, type TorchTensor } from '../../src/interop/pth.js';
 import { loadCheckpoint } from '../../src/model/index.js';
@@ -19,7 +20,7 @@ describe('training on a torchvision ResNet loaded from a .pth file', () => {
   let root: string;
   let data: KarpathyDataset;
   beforeAll(async () => {
-    await initBackend('wasm');
+    await initBackend(SUITE_BACKEND);
     root = await mkdtemp(join(tmpdir(), 'resnet-train-'));
     const ds = await generateSynthetic({ outDir: join(root, 'data'), count: 16, seed: 3 });
     data = await loadKarpathy(ds.jsonPath, ds.imageDir);
