@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { defineConfig } from 'vitest/config';
+import { nativeBackendLoads } from './src/backend/native-loads.js';
 
 /**
  * The backend the whole suite runs on, passed to every test process as CAPTIONER_BACKEND so that
@@ -10,12 +10,7 @@ import { defineConfig } from 'vitest/config';
 function suiteBackend(): string {
   const requested = process.env.CAPTIONER_BACKEND?.trim();
   if (requested && requested !== 'auto') return requested;
-  try {
-    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node')"], { stdio: 'ignore', timeout: 30_000 });
-    return 'node';
-  } catch {
-    return 'wasm';
-  }
+  return nativeBackendLoads(30_000) ? 'node' : 'wasm';
 }
 
 export default defineConfig({

@@ -30,6 +30,7 @@ import { createRng } from '../../src/model/random.js';
 import { GradientWorkers } from '../../src/runtime/gradient-workers.js';
 import { packageRoot } from '../../src/io/package-root.js';
 import { DEFAULT_MODEL_RECIPE } from '../default-model-recipe.js';
+import { nativeBackendLoads } from '../../src/backend/native-loads.js';
 
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1] ?? 5) || 5;
@@ -164,7 +165,7 @@ async function sideBySide(): Promise<void> {
   const passOn = args.filter((a, i) => a !== '--json' && args[i - 1] !== '--json');
   const torchOutput = async (python: string): Promise<string> =>
     torchResults ? readFile(torchResults, 'utf8') : run(python, [join(packageRoot(), 'pipelines/bench/pytorch_reference.py'), '--runs', String(Math.min(refRuns, 2))], process.env, 'pipe');
-  for (const backend of ['wasm', ...(nativeLoads() ? ['node'] : [])]) {
+  for (const backend of ['wasm', ...(nativeBackendLoads() ? ['node'] : [])]) {
     console.log(`\n== ${backend}`);
     const file = join(dir, `${backend}.json`);
     await run(process.execPath, [...process.execArgv, process.argv[1]!, ...passOn, '--json', file], { ...process.env, CAPTIONER_BACKEND: backend }, 'inherit');
@@ -210,15 +211,6 @@ function torchRows(key: string): string[] {
   return [];
 }
 
-/** Whether the native backend loads here (in a child: importing it would switch this process's tfjs). */
-function nativeLoads(): boolean {
-  try {
-    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node')"], { stdio: 'ignore', timeout: 60_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function torchPython(): string | undefined {
   for (const python of [process.env.CAPTIONER_TORCH_PYTHON, '/usr/bin/python3', 'python3']) {

@@ -20,7 +20,6 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { WebSocket } from 'ws';
@@ -30,6 +29,7 @@ import { defaultModelConfig, saveCheckpoint, ShowAttendTell } from '../../src/mo
 import type { FeedMessage } from '../../src/protocol/messages.js';
 import { quantile } from '../../src/sinks/service-metrics.js';
 import { startCaptionFolder } from '../caption-folder.js';
+import { nativeBackendLoads } from '../../src/backend/native-loads.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,15 +47,6 @@ const { values: args } = parseArgs({
 });
 const count = Number(args.count);
 const stabilityMs = Number(args['stability-ms']);
-/** Whether tfjs-node loads (asked in a child: importing it here would switch this process's tfjs). */
-function nativeLoads(): boolean {
-  try {
-    execFileSync(process.execPath, ['--input-type=module', '-e', "await import('@tensorflow/tfjs-node')"], { stdio: 'ignore', timeout: 60_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function makeModel(dir: string): Promise<string> {
@@ -146,7 +137,7 @@ const results: RunResult[] = [];
 const rates = args.rates.split(',').map((r) => (r === 'burst' ? 'burst' : Number(r)));
 // Replicas initialise their own backends, so one process measures every backend side by side; a
 // native backend that does not load here (no `npm run setup:native`) is left out with a note.
-const backends = args.backend.split(',').filter((b) => b !== 'node' || nativeLoads());
+const backends = args.backend.split(',').filter((b) => b !== 'node' || nativeBackendLoads());
 if (backends.length < args.backend.split(',').length) console.log('(node left out: @tensorflow/tfjs-node does not load here; see npm run setup:native)');
 for (const backend of backends) for (const workers of args.workers.split(',').map(Number)) {
   for (const setting of args.settings.split(',')) {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { adaptiveAvgPoolToGrid } from './adaptive-pool.js';
 import type { NamedVariable } from './named-variable.js';
+import type { EncoderConfig } from './types.js';
 
 /**
  * torchvision's ResNet (v1.5: a Bottleneck's stride is on its 3x3 conv) without its pool and fc, as
@@ -10,19 +11,7 @@ import type { NamedVariable } from './named-variable.js';
  * in tfjs layout (conv kernels [kh, kw, in, out]); src/interop/resnet-weights.ts fills them from a
  * .pth file.
  */
-export interface ResnetOptions {
-  block: 'basic' | 'bottleneck';
-  /** Blocks per stage (torchvision layer1..layer4), e.g. [3, 4, 23, 3] for ResNet-101. */
-  layers: number[];
-  /** Planes of each stage (torchvision: 64, 128, 256, 512); outputs are planes x expansion. */
-  widths?: number[];
-  /** Channels of the 7x7 stem (torchvision: 64). */
-  stem?: number;
-  /** Batch-norm epsilon (PyTorch's default 1e-5; the importer reads it from the file). */
-  bnEpsilon?: number;
-  /** Train stages 2-4 (layer2..layer4) as the reference's fine_tune(True) does; BN statistics stay frozen. */
-  fineTune: boolean;
-}
+export type ResnetOptions = Omit<Extract<EncoderConfig, { kind: 'resnet' }>, 'kind'>;
 
 /** Block type and stage sizes of torchvision's standard depths. */
 export const RESNET_DEPTHS: Record<number, Pick<ResnetOptions, 'block' | 'layers'>> = {
