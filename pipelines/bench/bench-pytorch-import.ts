@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { currentBackend, initBackend } from '../../src/backend/index.js';
 import { prepareImage, stackImages } from '../../src/data/preprocess.js';
-import { beamSearch, captionHooks } from '../../src/decoding/index.js';
+import { captionFeatures } from '../../src/decoding/index.js';
 import { importCheckpoint } from '../../src/interop/import-checkpoint.js';
 
 const args = process.argv.slice(2);
@@ -47,7 +47,7 @@ for (let r = 0; r <= runs; r++) {
     await feats.data();
     p.encode += performance.now() - t;
     t = performance.now();
-    const results = await beamSearch(model, feats, vocab, { beamSize: k, maxSteps: 51 }, captionHooks(model, feats, vocab, { beamSize: k, maxSteps: 51 }));
+    const results = await captionFeatures(model, feats, vocab, { beamSize: k, maxSteps: 51 });
     p.search += performance.now() - t;
     p.steps += results.reduce((n, c) => n + c.best.ids.length, 0);
     tf.dispose([x, feats]);

@@ -42,7 +42,7 @@ export function captionHooks(model: ShowAttendTell, features: tf.Tensor3D, vocab
   if (!(alpha >= 0)) throw new RangeError(`lengthPenalty must be >= 0 (got ${alpha})`);
   if (alpha > 0) rescorers.push(lengthPenalty(alpha));
   const weight = opts.detectorRerank ?? defaultDetectorRerank(model.config);
-  if (!(weight >= 0)) throw new RangeError(`detectorRerank must be >= 0 (got ${weight})`);
-  if (weight > 0) rescorers.push(detectorRescorer(model, features, vocab, weight));
+  // detectorRescorer validates the weight (and refuses a model without a detector) for every caller.
+  if (weight !== 0) rescorers.push(detectorRescorer(model, features, vocab, weight));
   return { logitsProcessors: processors, rescorers };
 }
