@@ -14,6 +14,7 @@ export {
   type BackendRequest,
   type NativeInfo,
 } from './select-backend.js';
+export { shareCoresAmong } from './share-cores.js';
 export { detectNvidiaGpu, type GpuProbe, type GpuProbeOptions } from './detect-gpu.js';
 export {
   registerWasmTrainingKernels,

@@ -4,25 +4,45 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
+import { shareCoresAmong } from '../backend/share-cores.js';
 
 /**
- * Training step workers worth running on a backend: one tfjs wasm/cpu instance uses one core, so
- * one per core; a native backend already spreads each op over every core with TensorFlow's thread
- * pool, so extra step workers contend (the shipped recipe trained at 78 examples/s on one thread
- * and 52 on two, docs/native-backend.md); a GPU backend has one device.
+ * Training step workers worth running on a backend: one per core on wasm and cpu (one tfjs instance
+ * uses one core); on a native CPU backend one per core for a compact model (each with one TensorFlow
+ * thread, see shareCoresAmong) and one using every core for a large one; one on a GPU, one device.
  */
-export function threadsFor(backend: { gpu: boolean; native?: unknown }): number {
-  return backend.gpu || backend.native !== undefined ? 1 : availableParallelism();
+export function threadsFor(backend: { gpu: boolean; native?: unknown }, model: ModelScale = 'large'): number {
+  if (backend.gpu) return 1;
+  return backend.native !== undefined && model === 'large' ? 1 : availableParallelism();
 }
 
 /**
- * Model replicas worth running on a backend: one per core on wasm and cpu (one instance, one core);
- * one on a native backend, whose thread pool already uses every core (default model, burst of 48,
- * medians of 3: one native replica 65.5 images/s and p99 718 ms, two 48.6 and 916 ms; wasm's two
- * 41.8 and 1127 ms; docs/native-backend.md); one on a GPU backend, one device.
+ * Model replicas worth running on a backend: one per core on wasm and cpu, one on a native or GPU
+ * backend. On native, one replica of every core served the default model as fast as two of one core
+ * each (burst of 48: 76.7 and 75.9 images/s; docs/native-backend.md), and a large model faster.
  */
 export function replicasFor(backend: { gpu: boolean; native?: unknown }): number {
-  return threadsFor(backend);
+  return threadsFor(backend, 'large');
+}
+
+/**
+ * Before the backend loads: shares a native backend's cores among the step workers a model of this
+ * scale will run (`requested`, else threadsFor's count for it; see shareCoresAmong).
+ */
+export function planStepWorkers(requested: number | undefined, model: ModelScale): void {
+  shareCoresAmong(requested ?? (model === 'compact' ? availableParallelism() : 1));
+}
+
+/**
+ * A model's size class for parallelism: 'compact' for the project's compact CNN (small ops, where
+ * dispatch costs more than arithmetic), 'large' for everything else (pretrained encoders, reference
+ * sizes).
+ */
+export type ModelScale = 'compact' | 'large';
+
+/** The size class of a model config (see ModelScale). */
+export function modelScale(config: { encoder: { kind: string } }): ModelScale {
+  return config.encoder.kind === 'compact-cnn' ? 'compact' : 'large';
 }
 
 /**

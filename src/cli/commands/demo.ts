@@ -5,7 +5,7 @@ import { checkCaption, generateSynthetic, loadKarpathy } from '../../data/index.
 import { loadCaptioner } from '../../decoding/index.js';
 import { modelDirOrDefault } from '../default-model.js';
 import { exists, int, positive, setupBackend, withBackend } from '../options.js';
-import { threadsFor } from '../../runtime/worker-entry.js';
+import { planStepWorkers, threadsFor } from '../../runtime/worker-entry.js';
 import { action } from '../user-error.js';
 import { captionFiles } from './caption.js';
 import { runTraining } from './train.js';
@@ -41,12 +41,13 @@ export function demoCommand(): Command {
     .option('--seed <n>', 'seed of the data set and the model', int(0), 1)
     .option('--feed-port <port>', 'port of the live training dashboard (a free one when the default is taken)', int(0), 8080)
     .option('--no-feed', 'train without the dashboard server')
-    .option('--workers <n>', 'threads computing each training step (default: one per core on wasm and cpu, one on native and GPU backends)', int(1));
+    .option('--workers <n>', 'threads computing each training step (default: one per core on a CPU backend, one on a GPU)', int(1));
   withBackend(cmd);
   return cmd.action(
     action('demo', async (o: DemoOptions, command: Command) => {
       const t0 = performance.now();
       const out = resolve(o.out);
+      planStepWorkers(o.workers, 'compact');
       const info = await setupBackend(o.backend);
       await captionWithDefaultModel(out, o.captions);
       const dataDir = join(out, 'data');
@@ -63,7 +64,7 @@ export function demoCommand(): Command {
       console.log(`2/3 training for ${o.minutes} min${resume ? ' (continuing the previous demo run)' : ''} into ${modelDir}`);
       await runTraining({
         dataset, outDir: modelDir, resume, epochs: 10_000, maxMinutes: o.minutes, batchSize: 32, beamSize: 1, valLimit: 60,
-        patience: 10_000, seed: o.seed, workers: o.workers ?? threadsFor(info),
+        patience: 10_000, seed: o.seed, workers: o.workers ?? threadsFor(info, 'compact'),
         // A small model with a high learning rate: in test/pipelines/learning.test.ts it reaches test
         // BLEU-4 ~0.27 in 60 steps of 32 (about a minute on one wasm thread).
         model: { encoder: { kind: 'compact-cnn', channels: [16, 32, 64, 64] }, attentionDim: 64, embedDim: 48, decoderDim: 128, dropout: 0.2 },

@@ -4,7 +4,7 @@ import type { ModelConfig } from '../../model/index.js';
 import { RESNET_DEPTHS, resnetOutputDim } from '../../model/resnet-encoder.js';
 import { Subject, lastValueFrom, defaultIfEmpty, tap } from 'rxjs';
 import { FeedServer } from '../../sinks/feed-server.js';
-import { threadsFor } from '../../runtime/worker-entry.js';
+import { modelScale, planStepWorkers, threadsFor } from '../../runtime/worker-entry.js';
 import { ANNEAL_GROUPS, trainPipeline, type AnnealGroups, type TrainOptions } from '../../../pipelines/train.js';
 import { toTrainFeed } from '../../../pipelines/train-feed.js';
 import type { TrainEndEvent, TrainEvent } from '../../../pipelines/train-events.js';
@@ -244,7 +244,7 @@ export function withTrainOptions(cmd: Command, defaults: { epochs: number; batch
     .option('--all-captions', 'train on every reference caption per epoch (default: one random caption per image)')
     .option('--seed <n>', 'seed of initialisation, shuffling and caption choice', int(0), 1)
     .option('--no-cache', 'do not keep decoded images in memory (default: cache when they fit in 512 MiB)')
-    .option('--workers <n>', 'threads computing each step: worker threads with model replicas take shards of every batch (default: one per core on wasm and cpu, one on native and GPU backends)', int(1));
+    .option('--workers <n>', 'threads computing each step: worker threads with model replicas take shards of every batch (default: one per core on wasm and cpu; on native one per core for the compact CNN, one for a larger encoder; one on a GPU)', int(1));
 }
 
 /** `captioner train`. */
@@ -262,8 +262,10 @@ export function trainCommand(): Command {
   withBackend(cmd);
   return cmd.action(
     action('train', async (o: TrainCliOptions, command: Command) => {
+      const scale = modelScale(encoderOf(o));
+      planStepWorkers(o.workers, scale);
       const info = await setupBackend(o.backend);
-      const options = { ...trainOptionsOf(o), workers: o.workers ?? threadsFor(info) };
+      const options = { ...trainOptionsOf(o), workers: o.workers ?? threadsFor(info, scale) };
       const dataset = await loadData(o);
       const feed = o.feed ? { port: o.feedPort, host: o.feedHost, backend: info.name, fallback: command.getOptionValueSource('feedPort') === 'default' } : undefined;
       const end = await runTraining({ ...options, dataset }, feed);
