@@ -20,7 +20,7 @@ import { toResults, type ResultMeta } from '../operators/to-results.js';
 import type { PreprocessConfig } from '../src/data/types.js';
 import type { BeamOptions } from '../src/model/types.js';
 import { PROTOCOL_VERSION, quantiseAttention, type FeedMessage } from '../src/protocol/messages.js';
-import { ReplicaPool } from '../src/runtime/replica-pool.js';
+import { coalesceLimit, ReplicaPool } from '../src/runtime/replica-pool.js';
 import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome, CaptionRecord } from '../src/sinks/caption-record.js';
 import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
@@ -185,7 +185,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const dir = resolve(options.dir);
   const outDir = resolve(options.outDir ?? join(dir, 'captions'));
   const maxBatch = options.maxBatch ?? 8;
-  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: maxBatch });
+  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: coalesceLimit(maxBatch) });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);

@@ -26,7 +26,7 @@ import { createKafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { waitForBroker } from '../src/kafka/wait-for-broker.js';
 import type { KafkaClientOptions } from '../src/kafka/options.js';
 import type { KafkaClient } from '../src/kafka/types.js';
-import { ReplicaPool } from '../src/runtime/replica-pool.js';
+import { coalesceLimit, ReplicaPool } from '../src/runtime/replica-pool.js';
 import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome } from '../src/sinks/caption-record.js';
 import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
@@ -143,7 +143,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       await admin.stop();
     }
   }
-  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend });
+  const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: coalesceLimit(maxBatch) });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
   log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
@@ -238,7 +238,8 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       meta: { modelId: info.modelId, backend: info.backend },
       maxBatch,
       maxDelayMs: options.maxDelayMs,
-      batchConcurrency: pool.size,
+      // A few batches may wait at the pool so that it can merge those that formed small while busy.
+      batchConcurrency: pool.size + 4,
       maxFileBytes: options.maxBytes,
       maxFileBytesOption: '--max-bytes',
       beam,

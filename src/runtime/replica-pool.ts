@@ -22,9 +22,10 @@ export interface ReplicaPoolOptions {
   /**
    * When a replica becomes idle and several batches are waiting, merge them into one model call
    * of at most this many images (default 0: never). Like Triton's queue: batches that formed small
-   * while every replica was busy are captioned together, which raises throughput under load.
+   * while every replica was busy are captioned together, which raises throughput under load. A
+   * function gets the number of live replicas (see coalesceLimit).
    */
-  coalesceUpTo?: number;
+  coalesceUpTo?: number | ((replicas: number) => number);
 }
 
 /** A batch's output: captions in input order, plus the replica's timings and memory. */
@@ -271,7 +272,8 @@ export class ReplicaPool {
       const group = [this.queue.shift()!];
       let size = group[0]!.images.length;
       const beamKey = JSON.stringify(group[0]!.beam);
-      for (let next = this.queue[0]; next && size + next.images.length <= this.opts.coalesceUpTo && JSON.stringify(next.beam) === beamKey; next = this.queue[0]) {
+      const limit = typeof this.opts.coalesceUpTo === 'function' ? this.opts.coalesceUpTo(this.replicas.length) : this.opts.coalesceUpTo;
+      for (let next = this.queue[0]; next && size + next.images.length <= limit && JSON.stringify(next.beam) === beamKey; next = this.queue[0]) {
         group.push(this.queue.shift()!);
         size += next.images.length;
       }
@@ -302,4 +304,14 @@ function spawn(opts: { modelDir: string; backend?: string; warmUp: boolean }, in
     return undefined;
   });
   return { worker, ready, memory };
+}
+
+/**
+ * The services' merge rule for ReplicaPoolOptions.coalesceUpTo: a lone replica merges up to four
+ * waiting batches into one model call (no other replica shares its queue, and a bigger call spreads
+ * the fixed cost of every decoder step over more images); with several replicas each takes one batch,
+ * so none idles while another holds the whole queue.
+ */
+export function coalesceLimit(maxBatch: number): (replicas: number) => number {
+  return (replicas) => (replicas === 1 ? 4 * maxBatch : maxBatch);
 }

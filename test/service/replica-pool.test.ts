@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareImage } from '../../src/data/preprocess.js';
-import { ReplicaPool } from '../../src/runtime/replica-pool.js';
+import { coalesceLimit, ReplicaPool } from '../../src/runtime/replica-pool.js';
 import { imageBytes, makeTinyModel, tempDir } from './helpers.js';
 import { SUITE_BACKEND } from '../fixtures/suite-backend.js';
 
@@ -78,6 +78,20 @@ describe('ReplicaPool (real worker_threads, tiny model)', () => {
       expect(outs.map((o) => o.modelBatchSize)).toEqual([2, 3, 3, 3, 2]);
       expect(outs.map((o) => o.captions.length)).toEqual([2, 1, 1, 1, 2]);
       expect(outs[3]!.waitMs).toBeGreaterThan(0);
+    } finally {
+      await single.dispose();
+    }
+  });
+
+  it('takes coalesceUpTo as a function of the live replicas: the services merge four batches on a lone replica, none on several', async () => {
+    expect([1, 2, 3].map(coalesceLimit(8))).toEqual([32, 8, 8]);
+    const single = await ReplicaPool.start({ modelDir, workers: 1, backend: SUITE_BACKEND, coalesceUpTo: coalesceLimit(2) });
+    try {
+      const beam = { beamSize: 2, maxSteps: 12 };
+      const batches = await Promise.all([batch(2), batch(2), batch(2), batch(2), batch(2), batch(2)]);
+      const outs = await Promise.all(batches.map((b) => single.run(b, beam)));
+      // The first runs alone; the five that queued behind it go as one call of 8 (4 x 2) and one of 2.
+      expect(outs.map((o) => o.modelBatchSize)).toEqual([2, 8, 8, 8, 8, 2]);
     } finally {
       await single.dispose();
     }
