@@ -58,11 +58,18 @@ export function detectorViews(model: ShowAttendTell, features: tf.Tensor3D): Det
   const phrases = model.config.phrases ?? [];
   // 1 - exp(-sum_i softplus(z_i)) = 1 - prod_i (1 - sigmoid(z_i)).
   const noisyOr = (z: tf.Tensor3D) => tf.sub(1, tf.exp(tf.neg(tf.sum(tf.softplus(z), 1))));
-  const [presence, cells, phrasePresence] = tf.tidy(() => {
+  // Computed in a tidy, read outside it: a tidy walks whatever its function returns, typed arrays included.
+  const outputs = tf.tidy(() => {
     const z = detectorLogits(model, features);
     const zp = phrases.length > 0 ? phraseLogits(model, features) : undefined;
-    return [noisyOr(z).dataSync() as Float32Array, tf.sigmoid(z).dataSync() as Float32Array, zp && (noisyOr(zp).dataSync() as Float32Array)];
+    return zp ? [noisyOr(z), tf.sigmoid(z), noisyOr(zp)] : [noisyOr(z), tf.sigmoid(z)];
   });
+  let presence: Float32Array, cells: Float32Array, phrasePresence: Float32Array | undefined;
+  try {
+    [presence, cells, phrasePresence] = outputs.map((t) => t.dataSync() as Float32Array) as [Float32Array, Float32Array, Float32Array?];
+  } finally {
+    tf.dispose(outputs);
+  }
   const n = phrases.length;
   const find = n > 0 ? phraseIndex(phrases) : undefined;
   return Array.from({ length: b }, (_, i) => ({
