@@ -17,7 +17,7 @@ import { initBackend } from '../src/backend/index.js';
 import { generateSynthetic, loadKarpathy } from '../src/data/index.js';
 import { logEvents } from './log-events.js';
 import type { TrainEvent } from './train-events.js';
-import { threadsFor } from '../src/runtime/worker-entry.js';
+import { planStepWorkers, threadsFor } from '../src/runtime/worker-entry.js';
 import { DEFAULT_MODEL_RECIPE } from './default-model-recipe.js';
 import { trainPipeline } from './train.js';
 import { selfCriticalTrain, type SelfCriticalEvent } from './self-critical.js';
@@ -31,7 +31,7 @@ bounds the training run by wall time; --steps N by optimizer steps (the anneal f
 --finetune-steps N (default ${r.finetune.maxSteps}; 0: none) bounds the self-critical fine-tuning;
 --finetune-only fine-tunes the model already in --install. --scenes N (default ${r.data.count}) synthesises
 N scenes of seed ${r.data.seed} to train on (80% train, 10% val). --workers N: threads per step
-(default: one per core on a CPU backend).`;
+(default: one per core on a CPU backend, each with one TensorFlow thread on native).`;
 
 // strict: an unknown or misspelt flag (or --help) must not fall through to a long run.
 const { values: args } = parseArgs({
@@ -72,9 +72,11 @@ const scenes = Number(args.scenes ?? r.data.count);
 if (!(Number.isInteger(scenes) && scenes >= 100)) throw new RangeError(`--scenes ${args.scenes}: expected an integer >= 100`);
 const data = { ...r.data, count: scenes };
 
+const requestedWorkers = args.workers === undefined ? undefined : Number(args.workers);
+if (requestedWorkers !== undefined && !(Number.isInteger(requestedWorkers) && requestedWorkers >= 1)) throw new RangeError(`--workers ${args.workers}: expected a positive integer`);
+planStepWorkers(requestedWorkers, 'compact');
 const backend = await initBackend();
-const workers = Number(args.workers ?? threadsFor(backend));
-if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`--workers ${args.workers}: expected a positive integer`);
+const workers = requestedWorkers ?? threadsFor(backend, 'compact');
 console.log(`backend: ${backend.name} (${backend.description}); ${workers} thread(s) per step`);
 const t0 = performance.now();
 const dataDir = join(work, 'data');
