@@ -98,8 +98,9 @@ describe('self-critical fine-tuning of the shipped model', () => {
     const steps = (events: Awaited<ReturnType<typeof run>>) => events.flatMap((e) => (e.kind === 'step' ? [e] : []));
     const [one, two] = [steps(await run(1)), steps(await run(2))];
     expect(two).toHaveLength(2);
-    // Step 1 starts from the same weights: each image's captions and rewards are the same on either thread.
-    expect(two[0]!.reward).toBe(one[0]!.reward);
+    // Step 1 starts from the same weights: each image's captions and rewards are the same on either
+    // thread (the mean reward summed shard by shard, so equal up to the order of a float sum).
+    expect(two[0]!.reward).toBeCloseTo(one[0]!.reward, 12);
     expect(two[0]!.rows).toBe(one[0]!.rows);
     expect(two[0]!.rows).toBeGreaterThan(0);
     expect(two[0]!.loss).toBeCloseTo(one[0]!.loss, 5);
