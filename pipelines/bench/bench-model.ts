@@ -4,7 +4,8 @@
  * (2048-d on 14x14, 512/512/512, vocabulary 9490, batch 32). Prints medians of several timed runs
  * after a warm-up. Run: npx tsx pipelines/bench/bench-model.ts [--runs 5] [--ref-runs 3] [--skip-reference]
  * [--recipe-batches 32,64] (the default-model recipe on one thread at each batch size: does a bigger
- * batch amortise a per-step overhead?)
+ * batch amortise a per-step overhead?) [--ref-workers 1,2] (reference training on each number of step
+ * workers)
  *
  * Weights are untrained, so beam search runs to a fixed step cap (no hypothesis is forced to end):
  * the captioning numbers are for captions of exactly that many steps.
@@ -40,6 +41,9 @@ const onlyReference = args.includes('--only-reference');
 const torchResults = args.includes('--torch-results') ? args[args.indexOf('--torch-results') + 1] : undefined;
 const recipeBatchesArg = args.includes('--recipe-batches') ? args[args.indexOf('--recipe-batches') + 1] ?? '' : '32';
 const recipeBatches = recipeBatchesArg.split(',').map(Number);
+const refWorkersArg = args.includes('--ref-workers') ? args[args.indexOf('--ref-workers') + 1] ?? '' : '1';
+const refWorkers = refWorkersArg.split(',').map(Number);
+if (!refWorkers.every((w) => Number.isInteger(w) && w > 0)) throw new RangeError(`--ref-workers ${refWorkersArg}: expected comma-separated positive integers`);
 if (!recipeBatches.every((b) => Number.isInteger(b) && b > 0)) throw new RangeError(`--recipe-batches ${recipeBatchesArg}: expected comma-separated positive integers`);
 
 function vocabOf(size: number): Vocabulary {
@@ -163,13 +167,27 @@ async function sideBySide(): Promise<void> {
       child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')} exited with ${code}`))));
     });
   const passOn = args.filter((a, i) => a !== '--json' && args[i - 1] !== '--json');
-  const torchOutput = async (python: string): Promise<string> =>
-    torchResults ? readFile(torchResults, 'utf8') : run(python, [join(packageRoot(), 'pipelines/bench/pytorch_reference.py'), '--runs', String(Math.min(refRuns, 2))], process.env, 'pipe');
+  // PyTorch at its best here: with one thread of its own (a system BLAS, e.g. Debian's OpenBLAS, then
+  // threads the products itself; two pools would contend) and with one per core; the faster per row.
+  const torchOutput = async (python: string): Promise<string> => {
+    if (torchResults) return readFile(torchResults, 'utf8');
+    const script = join(packageRoot(), 'pipelines/bench/pytorch_reference.py');
+    let out = '';
+    for (const threads of [...new Set([1, os.availableParallelism()])]) out += await run(python, [script, '--runs', String(Math.min(refRuns, 2)), '--threads', String(threads)], process.env, 'pipe');
+    return out;
+  };
   for (const backend of ['wasm', ...(nativeBackendLoads() ? ['node'] : [])]) {
     console.log(`\n== ${backend}`);
-    const file = join(dir, `${backend}.json`);
-    await run(process.execPath, [...process.execArgv, process.argv[1]!, ...passOn, '--json', file], { ...process.env, CAPTIONER_BACKEND: backend }, 'inherit');
-    const figures = JSON.parse(await readFile(file, 'utf8')) as BenchRecord[];
+    // On native each part runs as the project runs it by default (shareCoresAmong): the compact
+    // model with one TensorFlow thread per step worker, the reference sizes with every core.
+    const parts = backend === 'node' && !onlyReference && !skipReference ? [['--skip-reference'], ['--only-reference']] : [[]];
+    const figures: BenchRecord[] = [];
+    for (const [i, part] of parts.entries()) {
+      const file = join(dir, `${backend}-${i}.json`);
+      const threads = backend === 'node' && part[0] !== '--only-reference' && !onlyReference ? { TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? '1', TF_NUM_INTEROP_THREADS: process.env.TF_NUM_INTEROP_THREADS ?? '1' } : {};
+      await run(process.execPath, [...process.execArgv, process.argv[1]!, ...passOn, ...part, '--json', file], { ...process.env, ...threads, CAPTIONER_BACKEND: backend }, 'inherit');
+      figures.push(...(JSON.parse(await readFile(file, 'utf8')) as BenchRecord[]));
+    }
     columns.push({ name: backend === 'node' ? 'native' : backend, figures: new Map(figures.map((r) => [r.key, r])) });
   }
   const python = skipReference ? undefined : torchResults ?? torchPython();
@@ -180,7 +198,7 @@ async function sideBySide(): Promise<void> {
     for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
       const r = JSON.parse(line) as { key: string; value: number; unit: BenchRecord['unit']; engine: string };
       console.log(`${r.key}: ${fmt(r.value)} ${r.unit} (${r.engine})`);
-      for (const key of torchRows(r.key)) torch.set(key, { key, value: r.value, unit: r.unit });
+      for (const key of torchRows(r.key)) if ((torch.get(key)?.value ?? -Infinity) < r.value) torch.set(key, { key, value: r.value, unit: r.unit });
     }
     columns.push({ name: 'PyTorch', figures: torch });
   } else if (!skipReference) {
@@ -256,7 +274,7 @@ if (!skipReference) {
   const ref = referenceModelConfig(9490);
   for (const mode of ['gather', 'one-hot'] as const) {
     if (mode === 'gather' && !hasGatherGrad) continue;
-    await benchTraining('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, [8, 14], mode, refRuns);
+    for (const workers of refWorkers) await benchTraining('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, [8, 14], mode, refRuns, workers);
   }
   for (const k of [1, 4]) await benchCaptioning('reference 14x14x2048, 512/512/512, V 9490', ref, 32, 0, k, 16, refRuns);
 }

@@ -89,6 +89,8 @@ const pictures = await makeImages(16);
 const staging = join(root, 'staging');
 await mkdir(staging);
 let seq = 0;
+/** Median per-stage timings (ms) of the last drop, as the service reports them in each caption. */
+let lastStages = '';
 
 /** Starts a service, runs `body` with a drop function and the WebSocket arrival times, stops it. */
 async function withService<T>(backend: string, workers: number, maxBatch: number, maxDelayMs: number, body: (drop: (n: number, rate: number | 'burst') => Promise<number[]>) => Promise<T>): Promise<T> {
@@ -97,10 +99,12 @@ async function withService<T>(backend: string, workers: number, maxBatch: number
   const service = await startCaptionFolder({ dir: inbox, modelDir, workers, maxBatch, maxDelayMs, backend, port: 0, stabilityMs, statsIntervalMs: 0, highWater: 256 });
   const ws = new WebSocket(service.feed!.address().url.replace('http', 'ws'));
   const arrivals = new Map<string, number>();
+  const stages = new Map<string, Record<string, number>>();
   ws.on('message', (d) => {
     const m = JSON.parse(String(d)) as FeedMessage;
     // Keyed by file name: a message's id adds a content hash to it (the journal's id).
     if (m.type === 'caption' || m.type === 'caption.failed') arrivals.set(m.source, performance.now());
+    if (m.type === 'caption') stages.set(m.source, m.timings);
   });
   await new Promise((res, rej) => ws.once('open', res).once('error', rej));
   const drop = async (n: number, rate: number | 'burst'): Promise<number[]> => {
@@ -120,6 +124,10 @@ async function withService<T>(backend: string, workers: number, maxBatch: number
     const deadline = performance.now() + 600_000;
     while (names.some((nm) => !arrivals.has(nm)) && performance.now() < deadline) await sleep(10);
     const lat = names.map((nm) => arrivals.get(nm)! - dropped.get(nm)!);
+    // Where a drop's latency goes: the service's own per-stage timings (median over the drop).
+    const stageNames = Object.keys(stages.get(names[0]!) ?? {});
+    const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+    lastStages = stageNames.map((st) => `${st} ${Math.round(medianOf(names.map((nm) => stages.get(nm)?.[st] ?? NaN).filter((x) => !Number.isNaN(x))))}`).join(', ');
     const last = Math.max(...names.map((nm) => arrivals.get(nm)!));
     lat.push(n / ((last - t0) / 1000)); // throughput rides along as the last element
     return lat;
@@ -161,7 +169,7 @@ for (const backend of backends) for (const workers of args.workers.split(',').ma
           p99: Math.round(quantile(sorted, 0.99)),
         };
         results.push(r);
-        console.log(`${backend.padEnd(4)} workers ${workers} batch ${String(maxBatch).padStart(2)}/${String(maxDelayMs).padStart(2)}ms rate ${String(rate).padStart(5)}/s: ${r.throughput.toFixed(1).padStart(6)} img/s, latency p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms`);
+        console.log(`${backend.padEnd(4)} workers ${workers} batch ${String(maxBatch).padStart(2)}/${String(maxDelayMs).padStart(2)}ms rate ${String(rate).padStart(5)}/s: ${r.throughput.toFixed(1).padStart(6)} img/s, latency p50 ${r.p50} p95 ${r.p95} p99 ${r.p99} ms; median stages: ${lastStages}`);
       }
     });
   }

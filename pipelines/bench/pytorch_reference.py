@@ -166,7 +166,8 @@ def main():
     gen = torch.Generator().manual_seed(1)
     torch.manual_seed(1)
     model = Decoder()
-    meta = f'torch {torch.__version__}, {torch.get_num_threads()} threads'
+    blas = next((kv.split('=', 1)[1] for kv in torch.__config__.show().replace(',', ' ').split() if kv.startswith('BLAS_INFO=')), 'unknown')
+    meta = f'torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS {blas}'
 
     def emit(key, value, unit, runs):
         print(json.dumps({'key': key, 'value': value, 'unit': unit, 'runs': runs, 'engine': meta}), flush=True)
