@@ -24,9 +24,9 @@ describe('captioner demo (the quick start)', () => {
     // Every caption of the shipped model is checked against its scene, whatever the verdict.
     expect(r.stdout.match(/^ {4}model: {5}.+ {3}\((every claim true of the scene|wrong: .+)\)$/gm)).toHaveLength(2);
     expect(r.stdout).toMatch(/^dashboard: http:\/\/127\.0\.0\.1:\d+\/$/m);
-    // Training uses every core (wasm: one thread each; native: TensorFlow's pool in one thread), and
+    // Training uses every core (one step worker per core, on native each with one TensorFlow thread), and
     // validation on the synthetic scenes reports their grounding.
-    const threads = threadsFor({ gpu: false, native: SUITE_TF_BACKEND === 'tensorflow' ? {} : undefined });
+    const threads = threadsFor({ gpu: false, native: SUITE_TF_BACKEND === 'tensorflow' ? {} : undefined }, 'compact');
     if (threads > 1) expect(r.stdout).toMatch(new RegExp(`, ${threads} threads per step$`, 'm'));
     else expect(r.stdout).not.toMatch(/ threads per step$/m);
     expect(r.stdout).toMatch(/^ {2}scenes: content [\d.]+, complete [\d.]+, objects named [\d.]+, attention hits [\d.]+$/m);
