@@ -106,8 +106,14 @@ export interface DecoderContext {
   kernelsT?: TransposedKernels;
 }
 
-/** Above this many values per image, contexts are computed from the transposed annotations. */
+/**
+ * Above this many values per image, contexts are computed from the transposed annotations, on wasm
+ * only: its batched product repacks the big operand per image. TensorFlow's does not, and there the
+ * transpose itself cost more (a 16-step greedy batch at the reference sizes, three alternating rounds:
+ * 407-447 ms with it, 377-395 ms without).
+ */
 const TRANSPOSED_CONTEXT_MIN = 65536;
+const transposedContextPays = (valuesPerImage: number): boolean => valuesPerImage >= TRANSPOSED_CONTEXT_MIN && tf.getBackend() === 'wasm';
 
 /** Where attention has looked so far (config.attentionMemory), per row [rows, L]. */
 export interface AttentionMemory {
@@ -177,7 +183,7 @@ export function attendPrecompute(w: DecoderWeights, features: tf.Tensor3D): Deco
   const [b, l, enc] = features.shape;
   const att = w.encoderAttKernel.shape[1]!;
   const att1 = tf.reshape(dense(tf.reshape(features, [b * l, enc]), w.encoderAttKernel, w.encoderAttBias), [b, l, att]) as tf.Tensor3D;
-  const featuresT = l * enc >= TRANSPOSED_CONTEXT_MIN ? (tf.transpose(features, [0, 2, 1]) as tf.Tensor3D) : undefined;
+  const featuresT = transposedContextPays(l * enc) ? (tf.transpose(features, [0, 2, 1]) as tf.Tensor3D) : undefined;
   return { features, att1, featuresT };
 }
 
