@@ -173,7 +173,7 @@ async function sideBySide(): Promise<void> {
     if (torchResults) return readFile(torchResults, 'utf8');
     const script = join(packageRoot(), 'pipelines/bench/pytorch_reference.py');
     let out = '';
-    for (const threads of [...new Set([1, os.availableParallelism()])]) out += await run(python, [script, '--runs', String(Math.min(refRuns, 2)), '--threads', String(threads)], process.env, 'pipe');
+    for (const threads of [...new Set([1, os.availableParallelism()])]) out += await run(python, [script, '--runs', String(refRuns), '--threads', String(threads)], process.env, 'pipe');
     return out;
   };
   for (const backend of ['wasm', ...(nativeBackendLoads() ? ['node'] : [])]) {
