@@ -1,15 +1,14 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PROTOCOL_VERSION, type FeedMessage, type HelloMessage } from '../protocol/messages.js';
-import { FeedRoutes, sendJson, type HttpCaptionAnswer } from './feed/http-routes.js';
+import { FeedRoutes, sendJson, type FeedRoutesOptions } from './feed/http-routes.js';
 import { isLoopback, OriginPolicy } from './feed/origin-policy.js';
 import { SocketFeed } from './feed/socket-feed.js';
-import type { ServiceMetrics } from './service-metrics.js';
 
 export { sniffImageType, type HttpCaptionAnswer } from './feed/http-routes.js';
 
-/** Options of the feed server. Every field is optional; defaults in brackets. */
-export interface FeedServerOptions {
+/** Options of the feed server: its routes' (token, metrics, readiness, uploads, dashboard) and these. Every field is optional; defaults in brackets. */
+export interface FeedServerOptions extends FeedRoutesOptions {
   /** Port; 0 picks a free one [8080]. */
   port?: number;
   /**
@@ -19,8 +18,6 @@ export interface FeedServerOptions {
   fallbackToFreePort?: boolean;
   /** Interface to bind [127.0.0.1: local only; pass 0.0.0.0 deliberately to expose it]. */
   host?: string;
-  /** When set, WS upgrades, POST /caption and GET /metrics need `Authorization: Bearer <token>` or `?token=`. */
-  token?: string;
   /** Host names served besides loopback names and the bound address (see OriginPolicy). */
   allowHosts?: string[];
   /** Origins besides the server's own whose pages may use the feed and POST /caption. */
@@ -29,16 +26,6 @@ export interface FeedServerOptions {
   warn?: (line: string) => void;
   /** Fields of the hello message every client gets first. */
   hello?: Partial<Omit<HelloMessage, 'v' | 'type' | 'ts'>>;
-  /** Prometheus registry for GET /metrics (without it /metrics answers 404). */
-  metrics?: ServiceMetrics;
-  /** GET /health/ready answers 200 only when this returns true [always true]. */
-  isReady?: () => boolean;
-  /** The `status` /health/ready reports while not ready ['warming-up']. */
-  unreadyStatus?: () => string;
-  /** Captions uploaded bytes through the service's batcher; without it POST /caption answers 404. */
-  caption?: (bytes: Buffer) => Promise<HttpCaptionAnswer>;
-  /** Largest accepted upload in bytes; larger ones get 413 [20 MiB]. */
-  maxBodyBytes?: number;
   /** A request (headers and body) must arrive within this, else 408 [30000 ms]. */
   requestTimeoutMs?: number;
   /** The request headers must arrive within this, else 408 [10000 ms]. */
@@ -53,8 +40,6 @@ export interface FeedServerOptions {
   hardBufferBytes?: number;
   /** A client above the soft limit for longer than this is disconnected [30000 ms]. */
   maxBehindMs?: number;
-  /** Directory of the built dashboard served at / [dashboards/dist of the package]. */
-  dashboardDir?: string;
 }
 
 /**

@@ -12,16 +12,21 @@ export type HttpCaptionAnswer =
   | { ok: true; record: unknown }
   | { ok: false; reason: string; message: string };
 
+/** Options of the HTTP routes; the feed server takes them as they are (FeedServerOptions). */
 export interface FeedRoutesOptions {
+  /** When set, WS upgrades, POST /caption and GET /metrics need `Authorization: Bearer <token>` or `?token=`. */
   token?: string;
+  /** Prometheus registry for GET /metrics (without it /metrics answers 404). */
   metrics?: ServiceMetrics;
   /** GET /health/ready answers 200 only when this returns true [always true]. */
   isReady?: () => boolean;
-  /** The `status` of a 503 from /health/ready ['warming-up']. */
+  /** The `status` /health/ready reports while not ready ['warming-up']. */
   unreadyStatus?: () => string;
+  /** Captions uploaded bytes through the service's batcher; without it POST /caption answers 404. */
   caption?: (bytes: Buffer) => Promise<HttpCaptionAnswer>;
   /** Largest accepted upload in bytes; larger ones get 413 [20 MiB]. */
   maxBodyBytes?: number;
+  /** Directory of the built dashboard served at / [dashboards/dist of the package]. */
   dashboardDir?: string;
 }
 
