@@ -4,11 +4,56 @@ import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Subscription } from 'rxjs';
+import { afterEach, beforeEach } from 'vitest';
+import { createFolderSource, type FolderSource, type FolderSourceOptions } from '../../src/sources/folder-source.js';
+import type { Job } from '../../src/sources/job.js';
 import { saveTinyModel, solidImage } from '../fixtures/tiny-model.js';
 
 /** A fresh temp directory; remove it with `rm(dir, { recursive: true, force: true })`. */
 export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `captioner-${prefix}-`));
+}
+
+/** A test's inbox: `root` (a fresh temp dir), `inbox` (root/inbox) and the folder source `start` made. */
+export interface InboxFixture {
+  root: string;
+  inbox: string;
+  source?: FolderSource;
+  /** The subscription `start` made to the source's jobs. */
+  subscription?: Subscription;
+  /** Starts a folder source on the inbox (`defaults`, then `opts`) and subscribes `onJob` to its jobs. */
+  start(opts: Partial<FolderSourceOptions>, onJob: (job: Job) => void): FolderSource;
+}
+
+/**
+ * For a describe block: before each test a fresh root with an empty inbox; after it, the source that
+ * `start` made is unsubscribed and closed and the root removed. Read the fields inside tests.
+ */
+export function useInbox(prefix: string, defaults: Partial<FolderSourceOptions> = {}): InboxFixture {
+  const box: InboxFixture = {
+    root: '',
+    inbox: '',
+    start(opts, onJob) {
+      const source = createFolderSource({ dir: box.inbox, ...defaults, ...opts });
+      box.source = source;
+      box.subscription = source.jobs$.subscribe(onJob);
+      return source;
+    },
+  };
+  beforeEach(async () => {
+    box.root = await tempDir(prefix);
+    box.inbox = join(box.root, 'inbox');
+    await mkdir(box.inbox);
+  });
+  afterEach(async () => {
+    box.subscription?.unsubscribe();
+    box.subscription = undefined;
+    await box.source?.close();
+    box.source = undefined;
+    await rm(box.root, { recursive: true, force: true });
+  });
+  return box;
 }
 
 /** Saves a tiny Show-Attend-Tell with random weights (quality irrelevant) under dir/model and returns that directory. */
