@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { PreparedImage } from '../data/types.js';
 import type { CaptionOptions } from '../decoding/caption-options.js';
+import { shareCoresAmong } from '../backend/share-cores.js';
 import type { FromReplica, ReplicaCaption, ReplicaInfo, ReplicaInit, ToReplica } from './protocol.js';
 import { replicasFor, startWorker, workerStarted, type StartupVerdict } from './worker-entry.js';
 
@@ -97,6 +98,9 @@ export class ReplicaPool {
     if (options.workers !== undefined && (!Number.isInteger(options.workers) || options.workers < 1)) {
       throw new RangeError(`workers (${options.workers}) must be a positive integer`);
     }
+    // Replicas asked for by number share a native backend's cores (the default count, one replica
+    // there, keeps them all). Effective only before this process first loads TensorFlow.
+    if (options.workers !== undefined) shareCoresAmong(options.workers);
     const first = spawn(opts, 0);
     let info: ReplicaInfo;
     try {

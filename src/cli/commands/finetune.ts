@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { selfCriticalTrain, type SelfCriticalEvent } from '../../../pipelines/self-critical.js';
-import { threadsFor } from '../../runtime/worker-entry.js';
+import { planStepWorkers, threadsFor } from '../../runtime/worker-entry.js';
 import { atLeast, int, loadData, positive, setupBackend, withBackend, withData, type DataOptions } from '../options.js';
 import { logEvents, userFacing } from '../log-events.js';
 import { stopOnSignals } from '../stop-on-signals.js';
@@ -66,6 +66,8 @@ export function finetuneCommand(): Command {
       action('finetune', async (o: FinetuneCliOptions) => {
         if (o.maxSteps === undefined && o.maxMinutes === undefined) throw new UserError('pass --max-steps N or --max-minutes M: fine-tuning otherwise runs until --patience validations pass without improving');
         if (resolve(o.out) === resolve(o.model)) throw new UserError(`--out ${o.out} is the --model directory: write the fine-tuned model elsewhere, so the one it started from stays`);
+        // The model's scale is known only once it loads: one worker with every core, unless --workers.
+        planStepWorkers(o.workers, 'large');
         const info = await setupBackend(o.backend);
         const dataset = await loadData(o);
         const abort = new AbortController();
