@@ -84,6 +84,12 @@ export function captionJobs(jobs$: Observable<Job>, opts: CaptionGraphOptions): 
   );
 }
 
+/** The services' start-up line: model, backend (with a native backend's TensorFlow and threads), replicas. */
+export function describePool(pool: ReplicaPool): string {
+  const { modelId, backend, tfBackend, gpu, native } = pool.info;
+  return `model ${modelId} on backend ${backend} (${tfBackend}${gpu ? ', GPU' : ''}${native ? `, ${describeNative(native)}` : ''}), ${pool.size} replica(s)`;
+}
+
 /** The feed message of an outcome: a caption (quantised attention, thumbnail data URL) or a failure. */
 export function outcomeMessage(o: CaptionOutcome): FeedMessage {
   if (!o.ok) return { v: PROTOCOL_VERSION, type: 'caption.failed', ts: Date.now(), id: o.job.id, source: o.job.source, reason: o.reason, message: o.message };
@@ -188,7 +194,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: coalesceLimit(maxBatch) });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
-  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.gpu ? ', GPU' : ''}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
+  log(describePool(pool));
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const files = createFilesSink({ outDir, renderFigure: options.renderFigure });

@@ -19,15 +19,14 @@
  * stays uncommitted and is delivered again. At start the broker is awaited for `brokerWaitMs`.
  */
 import { mergeMap, tap } from 'rxjs';
-import { captionJobs, outcomeMessage } from './caption-folder.js';
+import { captionJobs, describePool, outcomeMessage } from './caption-folder.js';
 import { anyBrokerAnswers, BrokerWatch } from '../src/kafka/broker-watch.js';
 import { deliverPatiently, StopFlag } from '../src/kafka/deliver.js';
 import { createKafkajsClient } from '../src/kafka/kafkajs-client.js';
 import { waitForBroker } from '../src/kafka/wait-for-broker.js';
 import type { KafkaClientOptions } from '../src/kafka/options.js';
-import type { KafkaClient } from '../src/kafka/types.js';
+import type { KafkaClient, MessageAdmin } from '../src/kafka/types.js';
 import { coalesceLimit, ReplicaPool } from '../src/runtime/replica-pool.js';
-import { describeNative } from '../src/backend/index.js';
 import type { CaptionOutcome } from '../src/sinks/caption-record.js';
 import { checkFeedOptions, FeedServer } from '../src/sinks/feed-server.js';
 import { createKafkaSink, type KafkaSink } from '../src/sinks/kafka-sink.js';
@@ -113,40 +112,35 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
   const brokers = options.kafka?.brokers ?? options.brokers;
   const topics = [...options.inTopics, options.outTopic, deadLetterTopic];
   // One quiet attempt at a time, one log line per retry: a TCP probe of the bootstrap brokers (the
-  // client library's connect retries for seconds on its own), then an admin call.
-  await waitForBroker(
+  // client library's connect retries for seconds on its own), then an admin call that also answers
+  // which topics are missing.
+  const withAdmin = async <T>(fn: (admin: MessageAdmin) => Promise<T>): Promise<T> => {
+    const admin = client.admin();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.stop().catch(() => undefined);
+    }
+  };
+  const missing = await waitForBroker(
     async () => {
       if (brokers) await anyBrokerAnswers(brokers);
-      const admin = client.admin();
-      try {
-        await admin.missingTopics(topics);
-      } finally {
-        await admin.stop().catch(() => undefined);
-      }
+      return withAdmin((admin) => admin.missingTopics(topics));
     },
     { brokers: brokers ?? ['(client)'], waitMs: options.brokerWaitMs ?? 30_000, log },
   );
-  {
-    // Fail before loading the model when a topic is missing: the producer never auto-creates
-    // topics, so a typo in --out would otherwise surface as dead letters or a crash much later.
-    const admin = client.admin();
-    try {
-      if (options.createTopics) {
-        await admin.ensureTopics(topics.map((topic) => ({ topic, partitions: options.partitions ?? 1 })));
-      } else {
-        const missing = await admin.missingTopics(topics);
-        if (missing.length > 0) {
-          throw new RangeError(`Kafka topic(s) ${missing.join(', ')} do not exist: create them (e.g. kafka-topics.sh --create) or pass --create-topics`);
-        }
-      }
-    } finally {
-      await admin.stop();
-    }
+  // Fail before loading the model when a topic is missing: the producer never auto-creates
+  // topics, so a typo in --out would otherwise surface as dead letters or a crash much later.
+  if (options.createTopics) {
+    // Also for existing topics: ensureTopics waits until each partition has a leader.
+    await withAdmin((admin) => admin.ensureTopics(topics.map((topic) => ({ topic, partitions: options.partitions ?? 1 }))));
+  } else if (missing.length > 0) {
+    throw new RangeError(`Kafka topic(s) ${missing.join(', ')} do not exist: create them (e.g. kafka-topics.sh --create) or pass --create-topics`);
   }
   const pool = await ReplicaPool.start({ modelDir: options.modelDir, workers: options.workers, backend: options.backend, coalesceUpTo: coalesceLimit(maxBatch) });
   const info = pool.info;
   const beam = await pool.serviceBeam(options.beamSize ?? 3, options.detectorRerank);
-  log(`model ${info.modelId} on backend ${info.backend} (${info.tfBackend}${info.native ? `, ${describeNative(info.native)}` : ''}), ${pool.size} replica(s)`);
+  log(describePool(pool));
   const metrics = new ServiceMetrics();
   metrics.setBackend(info);
   const sink = createKafkaSink({ client, topic: options.outTopic, deadLetterTopic });

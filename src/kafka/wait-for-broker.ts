@@ -7,21 +7,21 @@ export class BrokerUnreachableError extends Error {
 /**
  * Waits at start-up for the cluster to answer (a broker starting alongside the service, a network
  * not up yet): one `probe` per attempt, one log line per failed attempt with the next delay
- * (doubling from `firstDelayMs` to `maxDelayMs`), until it answers or `waitMs` has passed; then
- * throws BrokerUnreachableError naming the last error.
+ * (doubling from `firstDelayMs` to `maxDelayMs`), until it answers (resolving with its answer) or
+ * `waitMs` has passed; then throws BrokerUnreachableError naming the last error.
  */
-export async function waitForBroker(
-  probe: () => Promise<unknown>,
+export async function waitForBroker<T>(
+  probe: () => Promise<T>,
   opts: { brokers: string[]; waitMs: number; log: (line: string) => void; firstDelayMs?: number; maxDelayMs?: number },
-): Promise<void> {
+): Promise<T> {
   const t0 = Date.now();
   let delay = opts.firstDelayMs ?? 500;
   for (let attempt = 1; ; attempt++) {
     let error: unknown;
     try {
-      await probe();
+      const answer = await probe();
       if (attempt > 1) opts.log(`Kafka at ${opts.brokers.join(',')} answered after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      return;
+      return answer;
     } catch (e) {
       error = e;
     }
