@@ -55,7 +55,9 @@ export class FailedWatch {
           this.watched.delete(id);
         } else if (s.size !== w.size || s.mtimeMs !== w.mtimeMs) {
           this.watched.delete(id);
-          await this.onChanged(id);
+          // A hand-back that fails (the file moved away meanwhile) leaves it in failed/ with its
+          // reason; it must not reject this timer's promise, which nobody awaits.
+          await this.onChanged(id).catch(() => undefined);
         }
       }
     } finally {
