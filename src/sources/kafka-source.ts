@@ -159,13 +159,22 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   };
 
   // A dead letter that cannot be produced (broker away) is retried until it is, or until close():
-  // then the record stays uncommitted and is delivered again after the restart. Never lost.
+  // then the record stays uncommitted and is delivered again after the restart. Never lost. One that
+  // can never be produced (the broker refuses the record itself) also stays uncommitted, and the
+  // service fails loudly rather than go on with a hole below a partition's commit point.
   const toDeadLetter = async (record: ConsumedRecord, reason: string, message: string, finish: () => void) => {
-    const delivered = await deliverPatiently(
-      () => options.deadLetter(record, reason, message),
-      stopFlag,
-      (attempt, e) => options.onDeadLetterRetry?.(recordSource(record), attempt, e),
-    );
+    let delivered: boolean;
+    try {
+      delivered = await deliverPatiently(
+        () => options.deadLetter(record, reason, message),
+        stopFlag,
+        (attempt, e) => options.onDeadLetterRetry?.(recordSource(record), attempt, e),
+      );
+    } catch (e) {
+      settled();
+      subscriber?.error(new Error(`kafka source: dead-letter for ${recordSource(record)} failed: ${(e as Error).message}`, { cause: e }));
+      return;
+    }
     if (delivered) finish();
     else settled();
   };
@@ -280,12 +289,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       closing = true;
       stopFlag.stop();
       for (const w of creditWaiters.splice(0)) w();
-      consumer?.pause(assigned);
+      // After the stream ended (an error, an unsubscribe) its teardown has stopped the consumer already.
+      if (subscriber) consumer?.pause(assigned);
       if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           new Promise<void>((r) => drainWaiters.push(r)),
-          new Promise((r) => setTimeout(r, drainTimeoutMs)),
+          new Promise((r) => (timer = setTimeout(r, drainTimeoutMs))),
         ]);
+        clearTimeout(timer);
       }
       await commit();
       await stopConsumer();

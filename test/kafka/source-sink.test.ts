@@ -169,4 +169,29 @@ describe.skipIf(!brokers)('Kafka source -> sink on the real broker', () => {
     expect(st.rebalances).toBe(1);
     expect(st.maxInFlight).toBe(1);
   });
+  it('fails loudly, leaving the offset uncommitted, when a dead letter can never be produced', async () => {
+    const [inT, groupId] = [unique('dlq-refused'), unique('g')];
+    await admin.ensureTopics([{ topic: inT }]);
+    const producer = client.producer();
+    await producer.send(inT, [{ key: 'txt', value: 'not an image', headers: { 'content-type': 'text/plain' } }]);
+    await producer.stop();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const source = createKafkaSource({
+      client, topics: [inT], consumer: { groupId, sessionTimeout: 6000, heartbeatInterval: 500 },
+      // What the broker answers for a record it will never take: retrying cannot help.
+      deadLetter: async () => { throw Object.assign(new Error('the dead letter is too large'), { type: 'MESSAGE_TOO_LARGE' }); },
+      drainTimeoutMs: 2000,
+    });
+    try {
+      const error = await new Promise<Error>((resolve) => source.jobs$.subscribe({ error: resolve }));
+      expect(error.message).toMatch(/dead-letter for dlq-refused\S*\/0@0 failed: the dead letter is too large/);
+      expect(unhandled).toEqual([]);
+      expect(await admin.lag(groupId, inT)).toBe(1);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await source.close();
+    }
+  });
 });
