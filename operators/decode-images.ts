@@ -55,14 +55,16 @@ export function decodeImages(options: DecodeImagesOptions): OperatorFunction<Job
     const decodeStart = performance.now();
     const name = job.source;
     try {
+      const tooLarge = (size: number): ImageDecodeError => {
+        const hint = options.maxFileBytesOption ? ` (raise ${options.maxFileBytesOption})` : '';
+        return new ImageDecodeError(name, 'too-large', `the file has ${size} bytes, more than the limit of ${maxFileBytes}${hint}`);
+      };
       let bytes = job.bytes;
+      if (bytes && bytes.length > maxFileBytes) throw tooLarge(bytes.length);
       if (!bytes) {
         const path = job.path!;
         const size = await stat(path).then((s) => s.size, () => undefined);
-        if (size !== undefined && size > maxFileBytes) {
-          const hint = options.maxFileBytesOption ? ` (raise ${options.maxFileBytesOption})` : '';
-          throw new ImageDecodeError(name, 'too-large', `the file has ${size} bytes, more than the limit of ${maxFileBytes}${hint}`);
-        }
+        if (size !== undefined && size > maxFileBytes) throw tooLarge(size);
         bytes = await readFile(path).catch(() => undefined);
         // Let prepareImage name the read error (not-found, is a directory...).
         if (!bytes) await prepareImage(path, preprocess, { limitInputPixels });

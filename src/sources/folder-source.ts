@@ -52,6 +52,9 @@ export interface FolderSourceOptions {
   onRefused?: (file: string, message: string) => void;
 }
 
+/** Inbox files checked at once (see pump). */
+const CHECKS_AT_ONCE = 8;
+
 export const DEFAULT_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'gif', 'tif', 'tiff', 'avif'];
 
 /** Decode failures that a file still being written would also produce: worth another try if it changes. */
@@ -106,7 +109,6 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     recursive,
     extensions: new Set(extensions.map((e) => e.replace(/^\./, '').toLowerCase())),
     ignoredDirs: [layout.processing, layout.processed, layout.failed, ...(options.ignore ?? []).map((d) => resolve(d))],
-    stabilityMs,
     rescanMs,
     onPath: (p) => enqueue(p),
     onError: (e) => subscriber?.error(e),
@@ -117,7 +119,8 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
   const known = new Set<string>();
   const counts = { claimed: 0, acked: 0, failed: 0, recovered: 0, refused: 0, retried: 0 };
   let inFlight = 0;
-  let pumping = false;
+  /** Files being checked or claimed now. */
+  let checking = 0;
   let closing = false;
   let subscriber: Subscriber<Job> | undefined;
   let resolveReady!: () => void;
@@ -133,7 +136,7 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     if (closing || known.has(p)) return;
     known.add(p);
     queue.push(p);
-    void pump();
+    pump();
   };
 
   const later = (fn: () => void, ms: number): void => {
@@ -144,10 +147,10 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     timers.add(t);
   };
 
-  const makeJob = (id: string, file: string): Job => {
+  const makeJob = (id: string, file: string, bytes: Buffer | undefined): Job => {
     const settle = (): void => {
       inFlight--;
-      void pump();
+      pump();
     };
     const { ack, fail } = settleOnce(
       async () => {
@@ -168,13 +171,13 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
         }
       },
     );
-    return { id, path: journal.processingPath(id), source: file, receivedAt: performance.now(), ack, fail };
+    return { id, path: journal.processingPath(id), bytes, source: file, receivedAt: performance.now(), ack, fail };
   };
 
-  const emit = (id: string, file: string): void => {
+  const emit = (id: string, file: string, bytes?: Buffer): void => {
     inFlight++;
     counts.claimed++;
-    subscriber?.next(makeJob(id, file));
+    subscriber?.next(makeJob(id, file, bytes));
   };
 
   /** A failed file changed: back into the inbox under its name (or a free variant of it). */
@@ -194,37 +197,44 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     later(() => {
       if (closing) return;
       queue.push(file);
-      void pump();
+      pump();
     }, ms);
 
-  /** Claims queued files while credit remains; one loop at a time so ids and credits never race. */
-  const pump = async (): Promise<void> => {
-    if (pumping) return;
-    pumping = true;
-    try {
-      while (!closing && inFlight < highWater && queue.length > 0) {
-        const file = queue.shift()!;
-        const r = await readiness(file, dir, stabilityMs);
-        if (r.state === 'wait' || (r.state === 'incomplete' && r.unchangedMs < incompleteGraceMs)) {
-          retryLater(file, stabilityMs);
-          continue;
-        }
-        known.delete(file);
-        if (r.state === 'gone') continue;
-        if (r.state === 'refused') {
-          await journal.refuse(file, 'unsupported', r.message).catch(() => undefined);
-          counts.refused++;
-          options.onRefused?.(relative(dir, file), r.message);
-          continue;
-        }
-        const id = await journal.claim(file);
-        if (id !== undefined) emit(id, relative(dir, file));
-      }
-    } catch (e) {
-      subscriber?.error(e);
-    } finally {
-      pumping = false;
-      if (closing) subscriber?.complete();
+  /** Checks a queued file and, when it is ready, claims it and emits its job. */
+  const take = async (file: string): Promise<void> => {
+    const r = await readiness(file, dir, { stabilityMs, incompleteGraceMs });
+    if (r.state === 'wait') {
+      retryLater(file, r.retryInMs);
+      return;
+    }
+    known.delete(file);
+    if (r.state === 'gone' || closing) return;
+    if (r.state === 'refused') {
+      await journal.refuse(file, 'unsupported', r.message).catch(() => undefined);
+      counts.refused++;
+      options.onRefused?.(relative(dir, file), r.message);
+      return;
+    }
+    const id = await journal.claim(file, r.hash);
+    if (id !== undefined) emit(id, relative(dir, file), r.bytes);
+  };
+
+  /**
+   * Takes queued files while credit remains, up to CHECKS_AT_ONCE at a time: each check is a few
+   * file-system round trips, so a burst of drops is checked in parallel (the journal keeps
+   * concurrent claims apart). A check holds a credit, so emitted jobs never exceed highWater.
+   */
+  const pump = (): void => {
+    while (!closing && inFlight + checking < highWater && checking < CHECKS_AT_ONCE && queue.length > 0) {
+      const file = queue.shift()!;
+      checking++;
+      take(file)
+        .catch((e: unknown) => subscriber?.error(e))
+        .finally(() => {
+          checking--;
+          if (!closing) pump();
+          else if (checking === 0) subscriber?.complete();
+        });
     }
   };
 
@@ -240,7 +250,7 @@ export function createFolderSource(options: FolderSourceOptions): FolderSource {
     (closed ??= (async () => {
       closing = true;
       await stopWatching();
-      if (!pumping) subscriber?.complete();
+      if (checking === 0) subscriber?.complete();
     })());
 
   const jobs$ = new Observable<Job>((sub) => {

@@ -9,8 +9,9 @@
 export interface Job {
   /** Unique among the jobs of one source; file names of results derive from it. */
   readonly id: string;
-  /** Where to read the image from; exactly one of `path` and `bytes` is set. */
+  /** The image as a file; set for file inputs, which the sinks may also read from here. */
   readonly path?: string;
+  /** The image's bytes when the source already holds them (else the decoder reads `path`). */
   readonly bytes?: Buffer;
   /** Human-readable origin: a file name, 'http', or topic/partition/offset. */
   readonly source: string;

@@ -1,38 +1,78 @@
-import { lstat, open, realpath, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
 
 /**
  * When is a file in the inbox complete? Writers (network copies, cameras, scanners) pause mid-file,
- * so "size unchanged for a moment" alone is not enough. A file is taken when:
+ * so "unchanged for a moment" alone is not enough. A file is taken when:
  *  1. it is a regular file (a symlink is refused with a reason: it could point anywhere), and
- *  2. its size and mtime have been unchanged for `stabilityMs`, and
+ *  2. its mtime is at least `stabilityMs` old and its size and mtime do not change while it is read, and
  *  3. where the format has a cheap end-of-file check, the check passes: JPEG ends with EOI, PNG with
  *     IEND, GIF with its trailer, WebP's RIFF length and AVIF/HEIF's top-level boxes are all present.
  * A file failing 3 keeps waiting while it changes, and is taken anyway (to fail with the decoder's
  * reason) only once it has been unchanged for `incompleteGraceMs`: truly broken files still end in
  * failed/, while a writer pausing for seconds does not lose its file. Formats without such a check
  * (TIFF) rely on 2 and on the retry of failed files that change afterwards (see the folder source).
+ *
+ * The check reads the file once, through one descriptor opened without following links: the same
+ * read gives the content hash of the journal's id and, for files up to KEEP_BYTES_UP_TO, the bytes
+ * the decoder needs, so a file dropped into the inbox costs a handful of system calls, not three
+ * separate passes.
  */
 export type Readiness =
-  | { state: 'ready'; size: number; mtimeMs: number }
-  | { state: 'wait' }
+  | { state: 'ready'; hash: string; bytes?: Buffer }
+  | { state: 'wait'; retryInMs: number }
   | { state: 'gone' }
-  | { state: 'incomplete'; unchangedMs: number }
   | { state: 'refused'; message: string };
 
-/** Checks one inbox path. */
-export async function readiness(file: string, inbox: string, stabilityMs: number): Promise<Readiness> {
-  const link = await lstat(file).catch(() => undefined);
-  if (!link) return { state: 'gone' };
-  if (link.isSymbolicLink()) return { state: 'refused', message: await symlinkMessage(file, inbox) };
-  if (!link.isFile()) return { state: 'gone' };
-  const unchangedMs = Date.now() - link.mtimeMs;
-  if (unchangedMs < stabilityMs) return { state: 'wait' };
-  const complete = await endsComplete(file, link.size).catch(() => false);
-  const after = await stat(file).catch(() => undefined);
-  if (!after) return { state: 'gone' };
-  if (after.size !== link.size || after.mtimeMs !== link.mtimeMs) return { state: 'wait' };
-  return complete ? { state: 'ready', size: after.size, mtimeMs: after.mtimeMs } : { state: 'incomplete', unchangedMs };
+export interface ReadinessOptions {
+  /** How old the file's mtime must be, ms. */
+  stabilityMs: number;
+  /** How long a file whose format says it is incomplete waits unchanged before it is taken anyway, ms. */
+  incompleteGraceMs: number;
+}
+
+/**
+ * Files up to this size keep their bytes from the check to the decoder. A folder source holds at
+ * most `highWater` jobs, so this bounds the memory those bytes take; larger files are re-read.
+ */
+export const KEEP_BYTES_UP_TO = 8 * 2 ** 20;
+
+/** Checks one inbox path; a ready file comes with its SHA-256 (hex) and, when small enough, its bytes. */
+export async function readiness(file: string, inbox: string, o: ReadinessOptions): Promise<Readiness> {
+  // Where the platform cannot refuse links at open (O_NOFOLLOW), ask first.
+  if (!constants.O_NOFOLLOW && (await lstat(file).catch(() => undefined))?.isSymbolicLink()) {
+    return { state: 'refused', message: await symlinkMessage(file, inbox) };
+  }
+  let fh: FileHandle;
+  try {
+    fh = await open(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' || code === 'EMLINK') return { state: 'refused', message: await symlinkMessage(file, inbox) };
+    return { state: 'gone' };
+  }
+  try {
+    const before = await fh.stat();
+    if (!before.isFile()) return { state: 'gone' };
+    const unchangedMs = Date.now() - before.mtimeMs;
+    if (unchangedMs < o.stabilityMs) return { state: 'wait', retryInMs: o.stabilityMs - unchangedMs };
+    const size = before.size;
+    const bytes = size <= KEEP_BYTES_UP_TO ? await fh.readFile() : undefined;
+    const complete = await formatComplete(bytes ? bufferReader(bytes) : fileReader(fh), size).catch(() => false);
+    if (!complete && unchangedMs < o.incompleteGraceMs) return { state: 'wait', retryInMs: o.stabilityMs };
+    const hash = bytes ? createHash('sha256').update(bytes).digest('hex') : await hashFile(fh, size);
+    const after = await fh.stat();
+    if (after.size !== size || after.mtimeMs !== before.mtimeMs || (bytes && bytes.length !== size)) {
+      return { state: 'wait', retryInMs: o.stabilityMs };
+    }
+    return { state: 'ready', hash, bytes };
+  } catch {
+    return { state: 'gone' }; // unreadable or removed while read
+  } finally {
+    await fh.close();
+  }
 }
 
 async function symlinkMessage(file: string, inbox: string): Promise<string> {
@@ -46,47 +86,79 @@ async function symlinkMessage(file: string, inbox: string): Promise<string> {
   return `${file} is a symbolic link to ${target}; the folder source takes regular files only (that file is taken by itself)`;
 }
 
+/** Reads `length` bytes at `position` (fewer at the end of the data). */
+type ReadAt = (position: number, length: number) => Promise<Buffer>;
+
+const bufferReader =
+  (b: Buffer): ReadAt =>
+  async (position, length) =>
+    b.subarray(position, position + length);
+
+const fileReader =
+  (fh: FileHandle): ReadAt =>
+  async (position, length) => {
+    const b = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(b, 0, length, position);
+    return b.subarray(0, bytesRead);
+  };
+
+async function hashFile(fh: FileHandle, size: number): Promise<string> {
+  const h = createHash('sha256');
+  const chunk = Buffer.alloc(2 ** 20);
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
+    if (bytesRead === 0) break;
+    h.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return h.digest('hex');
+}
+
 /**
  * Whether the file's format says it is complete. Unknown formats and TIFF (no cheap check): true.
  * Exported for tests.
  */
 export async function endsComplete(file: string, size: number): Promise<boolean> {
-  if (size < 12) return false;
   const fh = await open(file, 'r');
   try {
-    const head = Buffer.alloc(Math.min(size, 32));
-    await fh.read(head, 0, head.length, 0);
-    const tailLen = Math.min(size, 64);
-    const tail = Buffer.alloc(tailLen);
-    await fh.read(tail, 0, tailLen, size - tailLen);
-    if (head[0] === 0xff && head[1] === 0xd8) {
-      // Cameras and editors may append padding after EOI; 64 bytes of slack covers the usual cases.
-      return tail.includes(Buffer.from([0xff, 0xd9]));
-    }
-    if (head.subarray(1, 4).toString('latin1') === 'PNG') return tail.includes('IEND');
-    if (head.subarray(0, 3).toString('latin1') === 'GIF') return tail[tailLen - 1] === 0x3b;
-    if (head.subarray(0, 4).toString('latin1') === 'RIFF' && head.subarray(8, 12).toString('latin1') === 'WEBP') {
-      return size >= head.readUInt32LE(4) + 8;
-    }
-    if (head.subarray(4, 8).toString('latin1') === 'ftyp') return await boxesComplete(fh, size);
-    return true;
+    return await formatComplete(fileReader(fh), size);
   } finally {
     await fh.close();
   }
 }
 
+async function formatComplete(read: ReadAt, size: number): Promise<boolean> {
+  if (size < 12) return false;
+  const head = await read(0, Math.min(size, 32));
+  const tailLen = Math.min(size, 64);
+  const tail = await read(size - tailLen, tailLen);
+  if (head[0] === 0xff && head[1] === 0xd8) {
+    // Cameras and editors may append padding after EOI; 64 bytes of slack covers the usual cases.
+    return tail.includes(Buffer.from([0xff, 0xd9]));
+  }
+  if (head.subarray(1, 4).toString('latin1') === 'PNG') return tail.includes('IEND');
+  if (head.subarray(0, 3).toString('latin1') === 'GIF') return tail[tail.length - 1] === 0x3b;
+  if (head.subarray(0, 4).toString('latin1') === 'RIFF' && head.subarray(8, 12).toString('latin1') === 'WEBP') {
+    return size >= head.readUInt32LE(4) + 8;
+  }
+  if (head.subarray(4, 8).toString('latin1') === 'ftyp') return await boxesComplete(read, size);
+  return true;
+}
+
 /** ISO-BMFF (AVIF, HEIF): the top-level boxes must end exactly at the end of the file. */
-async function boxesComplete(fh: Awaited<ReturnType<typeof open>>, size: number): Promise<boolean> {
-  const h = Buffer.alloc(16);
+async function boxesComplete(read: ReadAt, size: number): Promise<boolean> {
   let at = 0;
   let sawMdat = false;
   while (at < size) {
     if (size - at < 8) return false;
-    await fh.read(h, 0, 16, at);
+    const h = await read(at, 16);
     let len = h.readUInt32BE(0);
     if (h.subarray(4, 8).toString('latin1') === 'mdat') sawMdat = true;
     if (len === 0) return sawMdat; // the last box runs to the end of the file
-    if (len === 1) len = Number(h.readBigUInt64BE(8));
+    if (len === 1) {
+      if (h.length < 16) return false;
+      len = Number(h.readBigUInt64BE(8));
+    }
     if (len < 8) return false;
     at += len;
   }

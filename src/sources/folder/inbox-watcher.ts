@@ -9,8 +9,6 @@ export interface InboxWatcherOptions {
   extensions: Set<string>;
   /** Absolute directories never reported (the service's own folders, an --out inside the inbox). */
   ignoredDirs: string[];
-  /** chokidar's own wait for a file's size to settle, ms. */
-  stabilityMs: number;
   /** Also list the inbox this often, ms (0: never). */
   rescanMs: number;
   /** Called for every wanted path seen (maybe more than once; the caller deduplicates). */
@@ -19,9 +17,10 @@ export interface InboxWatcherOptions {
 }
 
 /**
- * Reports the image files of an inbox: chokidar events plus a periodic listing, a safety net for
- * events a watcher can miss (a file created in a just-made subfolder under load, network file
- * systems). Dot-folders and the ignored directories are never reported.
+ * Reports the image files of an inbox as soon as they appear or change: chokidar events plus a
+ * periodic listing, a safety net for events a watcher can miss (a file created in a just-made
+ * subfolder under load, network file systems). Dot-folders and the ignored directories are never
+ * reported.
  */
 export class InboxWatcher {
   private watcher?: FSWatcher;
@@ -42,11 +41,13 @@ export class InboxWatcher {
 
   /** Starts watching; resolves after the initial scan. */
   async start(): Promise<void> {
-    const { dir, recursive, stabilityMs } = this.o;
+    const { dir, recursive } = this.o;
+    // No awaitWriteFinish: the folder source's readiness check decides when a file is complete
+    // (mtime age, format end, unchanged while read), so an event is reported at once and a file
+    // dropped whole (renamed in) is taken without waiting for chokidar's polling.
     const w = watch(dir, {
       ignoreInitial: false,
       depth: recursive ? undefined : 0,
-      awaitWriteFinish: { stabilityThreshold: stabilityMs, pollInterval: Math.max(20, Math.round(stabilityMs / 5)) },
       ignored: (p, stats) => p !== dir && (this.isIgnored(p) || (!!stats?.isFile() && !this.wanted(p))),
     });
     this.watcher = w;

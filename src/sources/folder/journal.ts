@@ -84,25 +84,40 @@ export class FolderJournal {
     for (const d of [this.layout.dir, this.layout.processing, this.layout.processed, this.layout.failed]) await mkdir(d, { recursive: true });
   }
 
-  /** A free id for an input with this relative path and content hash (see the module comment). */
-  async freeId(relPath: string, hash: string): Promise<string> {
+  /** Ids handed out by freeId whose file is not in place yet: concurrent claims never share one. */
+  private readonly reserved = new Set<string>();
+
+  /**
+   * A free id for an input with this relative path and content hash (see the module comment). The
+   * id stays reserved in memory until `release(id)`, which its caller does once the file is in place.
+   */
+  private async freeId(relPath: string, hash: string): Promise<string> {
     for (let n = 1; ; n++) {
       const id = contentId(relPath, hash, n);
+      if (this.reserved.has(id)) continue;
+      this.reserved.add(id);
       const { processing, processed, failed } = this.layout;
       const taken = await Promise.all([...[processing, processed, failed].map((d) => exists(join(d, id))), this.hasResult(id)]);
       if (!taken.some(Boolean)) return id;
+      this.reserved.delete(id);
     }
   }
 
-  /** Moves an inbox file into .processing under a fresh content id; undefined if it vanished meanwhile. */
-  async claim(file: string): Promise<string | undefined> {
-    const hash = await contentHash(file).catch(() => undefined);
+  /**
+   * Moves an inbox file into .processing under a fresh content id; undefined if it vanished
+   * meanwhile. `hash` is the SHA-256 of the content the caller read (hashed here when absent).
+   * Safe to call for several files at once.
+   */
+  async claim(file: string, hash?: string): Promise<string | undefined> {
+    hash ??= await contentHash(file).catch(() => undefined);
     if (hash === undefined) return undefined;
     const id = await this.freeId(relative(this.layout.dir, file), hash);
     try {
       await rename(file, join(this.layout.processing, id));
     } catch {
       return undefined; // moved away by the user between the check and the claim: not ours
+    } finally {
+      this.reserved.delete(id);
     }
     return id;
   }
@@ -126,8 +141,12 @@ export class FolderJournal {
   async refuse(file: string, reason: FailureReason, message: string): Promise<string> {
     const rel = relative(this.layout.dir, file);
     const id = await this.freeId(rel, createHash('sha256').update(`refused:${rel}:${Date.now()}`).digest('hex'));
-    await this.writeError(id, rel, reason, message);
-    await rename(file, join(this.layout.failed, id));
+    try {
+      await this.writeError(id, rel, reason, message);
+      await rename(file, join(this.layout.failed, id));
+    } finally {
+      this.reserved.delete(id);
+    }
     return id;
   }
 
@@ -167,7 +186,11 @@ export class FolderJournal {
         out.redo.push({ id, file: id });
       } else {
         const fresh = await this.freeId(stripHash(id), hash);
-        await rename(path, this.processingPath(fresh));
+        try {
+          await rename(path, this.processingPath(fresh));
+        } finally {
+          this.reserved.delete(fresh);
+        }
         out.redo.push({ id: fresh, file: id });
       }
     }
