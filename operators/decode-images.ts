@@ -6,12 +6,12 @@ import { makeThumbnail, prepareImage } from '../src/data/preprocess.js';
 import type { PreparedImage, PreprocessConfig } from '../src/data/types.js';
 import type { FailureReason, Job } from '../src/sources/job.js';
 
-/** A job whose image decoded: model input, a JPEG thumbnail, and when decoding ran. */
+/** A job whose image decoded: model input, a JPEG thumbnail (when wanted), and when decoding ran. */
 export interface DecodedJob {
   ok: true;
   job: Job;
   image: PreparedImage;
-  thumbnail: Buffer;
+  thumbnail?: Buffer;
   /** performance.now() stamps: decode start and end. */
   decodeStart: number;
   decodeEnd: number;
@@ -32,6 +32,12 @@ export interface DecodeImagesOptions {
   concurrency?: number;
   /** Longer side of the thumbnail in pixels (default 160). */
   thumbnailSide?: number;
+  /**
+   * Asked per image whether anyone will look at its thumbnail (default: always). A thumbnail is a
+   * second decode and a JPEG encode, about as much CPU as the model input itself, so a service
+   * makes them only while a feed client wants them.
+   */
+  thumbnails?: () => boolean;
   /** Refuse images with more pixels than this (default: prepareImage's 40 MP). */
   limitInputPixels?: number;
   /** Refuse files larger than this many bytes before reading them (default 64 MiB). */
@@ -72,7 +78,7 @@ export function decodeImages(options: DecodeImagesOptions): OperatorFunction<Job
       const opts = { name, limitInputPixels };
       const [image, thumbnail] = await Promise.all([
         prepareImage(bytes!, preprocess, opts),
-        makeThumbnail(bytes!, thumbnailSide, opts),
+        (options.thumbnails?.() ?? true) ? makeThumbnail(bytes!, thumbnailSide, opts) : undefined,
       ]);
       return { ok: true, job, image, thumbnail, decodeStart, decodeEnd: performance.now() };
     } catch (e) {

@@ -46,6 +46,8 @@ export interface CaptionGraphOptions {
   batchConcurrency?: number;
   /** Images decoded at once [4]. */
   decodeConcurrency?: number;
+  /** Whether to make each image's thumbnail (decodeImages' `thumbnails`) [always]. */
+  thumbnails?: () => boolean;
   /** Beam search settings [beam 3, 50 steps, 3 alternatives]. */
   beam?: BeamOptions;
   /** Scheduler of the batching timer (tests). */
@@ -68,7 +70,7 @@ export function captionJobs(jobs$: Observable<Job>, opts: CaptionGraphOptions): 
   const beam = opts.beam ?? { beamSize: 3, maxSteps: 50, returnAlternatives: 3 };
   const toOutcome = toResults(opts.meta);
   return jobs$.pipe(
-    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes, maxFileBytesOption: opts.maxFileBytesOption }),
+    decodeImages({ preprocess: opts.preprocess, concurrency: opts.decodeConcurrency ?? 4, thumbnails: opts.thumbnails, limitInputPixels: opts.limitInputPixels, maxFileBytes: opts.maxFileBytes, maxFileBytesOption: opts.maxFileBytesOption }),
     connect((decoded$) =>
       merge(
         decoded$.pipe(filter((d): d is FailedJob => !d.ok)),
@@ -108,7 +110,7 @@ export function outcomeMessage(o: CaptionOutcome): FeedMessage {
     alternatives: r.alternatives.map((a) => ({ caption: a.caption, score: a.score })),
     gridSize: r.gridSize,
     attention: quantiseAttention(r.attention),
-    thumbnail: `data:image/jpeg;base64,${o.thumbnail.toString('base64')}`,
+    thumbnail: o.thumbnail ? `data:image/jpeg;base64,${o.thumbnail.toString('base64')}` : '',
     timings: r.timings,
     modelId: r.modelId,
   };
@@ -281,6 +283,7 @@ export async function startCaptionFolder(options: CaptionFolderOptions): Promise
       // A few batches may wait at the pool so that it can merge those that formed small while busy.
       batchConcurrency: pool.size + 4,
       beam,
+      thumbnails: () => feed?.wantsThumbnails ?? false,
       onBatch: (n) => metrics.batch(n),
       limitInputPixels: options.limitInputPixels,
       maxFileBytes: options.maxFileBytes,

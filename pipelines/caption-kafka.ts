@@ -237,6 +237,7 @@ export async function startCaptionKafka(options: CaptionKafkaOptions): Promise<C
       maxFileBytes: options.maxBytes,
       maxFileBytesOption: '--max-bytes',
       beam,
+      thumbnails: () => feed?.wantsThumbnails ?? false,
       onBatch: (n) => metrics.batch(n),
     })
       .pipe(mergeMap(settle, 64))

@@ -7,11 +7,13 @@
  * - latency: WebSocket arrival minus the moment the file was renamed into the inbox (includes the
  *   readiness wait `--stability-ms`, which a real deployment needs against half-written files);
  * - throughput: images / (last arrival - first drop).
+ * The WebSocket client wants thumbnails as the dashboard does; `--thumbnails off` connects as a
+ * program that wants captions only (?thumbnails=0), so the service makes none.
  * A final long run drops `--long` images in bursts and samples resident memory (RSS of the whole
  * process, replicas included) every 500 ms.
  *
  * Run: npx tsx pipelines/bench/bench-service.ts [--model DIR] [--count 40] [--rates 5,20,burst]
- *        [--settings 1/0,8/20,16/50] [--workers 1,2] [--long 1000] [--stability-ms 100] [--json FILE]
+ *        [--settings 1/0,8/20,16/50] [--workers 1,2] [--long 1000] [--stability-ms 100] [--thumbnails on|off] [--json FILE]
  *        [--backend wasm,node] (each backend in turn, then a side-by-side table; node only where it loads)
  * Without --model a random model of the default compact config (64 px, 8x8 grid) is created; random
  * weights rarely emit <end>, so captions run the full 50 decoder steps (a worst case for the model).
@@ -41,10 +43,12 @@ const { values: args } = parseArgs({
     long: { type: 'string', default: '1000' },
     'long-workers': { type: 'string', default: '2' },
     'stability-ms': { type: 'string', default: '100' },
+    thumbnails: { type: 'string', default: 'on' },
     backend: { type: 'string', default: 'wasm,node' },
     json: { type: 'string' },
   },
 });
+if (args.thumbnails !== 'on' && args.thumbnails !== 'off') throw new RangeError(`--thumbnails must be on or off, not ${args.thumbnails}`);
 const count = Number(args.count);
 const stabilityMs = Number(args['stability-ms']);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -97,7 +101,7 @@ async function withService<T>(backend: string, workers: number, maxBatch: number
   const inbox = join(root, `inbox-${seq++}`);
   await mkdir(inbox);
   const service = await startCaptionFolder({ dir: inbox, modelDir, workers, maxBatch, maxDelayMs, backend, port: 0, stabilityMs, statsIntervalMs: 0, highWater: 256 });
-  const ws = new WebSocket(service.feed!.address().url.replace('http', 'ws'));
+  const ws = new WebSocket(service.feed!.address().url.replace('http', 'ws') + (args.thumbnails === 'off' ? '/?thumbnails=0' : ''));
   const arrivals = new Map<string, number>();
   const stages = new Map<string, Record<string, number>>();
   ws.on('message', (d) => {

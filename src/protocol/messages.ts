@@ -48,7 +48,10 @@ export interface CaptionMessage extends Envelope<'caption'> {
    * each map scaled so its maximum is 255. Dropped (empty string) for clients that fall behind.
    */
   attention: string;
-  /** A small JPEG thumbnail as a data: URL. */
+  /**
+   * A small JPEG thumbnail as a data: URL; empty for clients that connected with `?thumbnails=0`,
+   * and for images decoded while no connected client wanted thumbnails.
+   */
   thumbnail: string;
   /** Milliseconds spent per stage (decode, queue, encode, decode-beam, total...). */
   timings: Record<string, number>;

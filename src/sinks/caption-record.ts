@@ -37,5 +37,5 @@ export interface CaptionRecord {
 
 /** What the caption graph emits per job: a record, or why there is none. The job is not yet settled. */
 export type CaptionOutcome =
-  | { ok: true; job: Job; record: CaptionRecord; thumbnail: Buffer }
+  | { ok: true; job: Job; record: CaptionRecord; thumbnail?: Buffer }
   | { ok: false; job: Job; reason: FailureReason; message: string };

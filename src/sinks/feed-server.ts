@@ -131,6 +131,11 @@ export class FeedServer {
     return this.feed.clientCount;
   }
 
+  /** Whether a connected client wants caption thumbnails (see SocketFeed). */
+  get wantsThumbnails(): boolean {
+    return this.feed.wantsThumbnails;
+  }
+
   /** Bytes queued for all clients (what a stalled client costs). */
   bufferedBytes(): number {
     return this.feed.bufferedBytes();

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startCaptionFolder, type CaptionFolderService } from '../../pipelines/caption-folder.js';
-import type { FeedMessage } from '../../src/protocol/messages.js';
+import type { CaptionMessage, FeedMessage } from '../../src/protocol/messages.js';
 import { dequantiseAttention } from '../../src/protocol/messages.js';
 import { dropImages, hashedName, imageBytes, makeTinyModel, tempDir, unhashed, waitFor } from './helpers.js';
 import { SUITE_BACKEND, SUITE_TF_BACKEND } from '../fixtures/suite-backend.js';
@@ -87,6 +87,23 @@ describe('caption-folder service (real files, replicas, HTTP and WebSocket)', ()
     expect(Math.max(...sizes)).toBeGreaterThan(1);
     expect(service.pool.memory().numTensors).toBe(tensorsBefore);
     expect(service.source.stats().inFlight).toBe(0);
+  });
+
+  it('sends a client that asked for no thumbnails the same captions without them', async () => {
+    const program = new WebSocket(`${url.replace('http', 'ws')}/?token=${TOKEN}&thumbnails=0`);
+    const got: FeedMessage[] = [];
+    program.on('message', (data) => got.push(JSON.parse(String(data)) as FeedMessage));
+    await new Promise((res, rej) => program.once('open', res).once('error', rej));
+    try {
+      const names = await dropImages(inbox, 2, 300);
+      const captionsOf = (ms: FeedMessage[]) => ms.filter((m) => m.type === 'caption' && names.includes(m.source)) as CaptionMessage[];
+      await waitFor(() => captionsOf(got).length === 2 && captionsOf(messages).length === 2, 'both captions at both clients');
+      for (const m of captionsOf(got)) expect(m.thumbnail).toBe('');
+      for (const m of captionsOf(messages)) expect(m.thumbnail).toMatch(/^data:image\/jpeg;base64,/);
+      expect(captionsOf(got).map((m) => m.caption).sort()).toEqual(captionsOf(messages).map((m) => m.caption).sort());
+    } finally {
+      program.close();
+    }
   });
 
   it('takes a file written slowly in chunks only once it is complete', async () => {

@@ -30,8 +30,8 @@ interface Received {
   closed: Promise<number>;
 }
 
-async function connect(url: string): Promise<Received> {
-  const ws = new WebSocket(url.replace('http', 'ws'));
+async function connect(url: string, query = ''): Promise<Received> {
+  const ws = new WebSocket(url.replace('http', 'ws') + query);
   const messages: FeedMessage[] = [];
   ws.on('message', (d) => messages.push(JSON.parse(String(d)) as FeedMessage));
   const closed = new Promise<number>((res) => ws.once('close', (code) => res(code)));
@@ -91,6 +91,27 @@ describe('FeedServer: per-client backpressure and heartbeat (real sockets)', () 
     const text = await metrics.metricsText();
     expect(text).toMatch(new RegExp(`captioner_feed_frames_dropped_total\\{kind="attention-stripped"\\} ${stripped}`));
     expect(text).toMatch(/captioner_feed_frames_dropped_total\{kind="stats-dropped"\} [1-9]/);
+  });
+
+  it('sends captions without thumbnails to clients that asked for none, and says whether anyone wants them', async () => {
+    const url = await start({});
+    expect(server!.wantsThumbnails).toBe(false);
+    const program = await connect(url, '/?thumbnails=0');
+    clients.push(program.ws);
+    expect(server!.wantsThumbnails).toBe(false);
+    const dashboard = await connect(url);
+    clients.push(dashboard.ws);
+    expect(server!.wantsThumbnails).toBe(true);
+    const msg = caption(1, 64);
+    server!.publish(msg);
+    server!.publish({ v: PROTOCOL_VERSION, type: 'caption.failed', ts: Date.now(), id: 'x', source: 'x.png', reason: 'corrupt', message: 'x.png: bad' });
+    await waitFor(() => program.messages.length === 3 && dashboard.messages.length === 3, 'both frames at both clients');
+    expect(dashboard.messages[1]).toEqual(msg);
+    expect(program.messages[1]).toEqual({ ...msg, thumbnail: '' });
+    expect(program.messages[2]).toEqual(dashboard.messages[2]);
+    dashboard.ws.close();
+    await dashboard.closed;
+    await waitFor(() => !server!.wantsThumbnails, 'no client wants thumbnails');
   });
 
   it('disconnects a client that stays behind beyond the hard bound; others are unaffected', async () => {

@@ -146,7 +146,8 @@ function card(msg: CaptionMessage): HTMLElement {
   return h(
     'div',
     { class: 'caption-card', 'data-key': keyOf(msg), title: msg.source },
-    h('img', { src: msg.thumbnail, alt: '', loading: 'lazy' }),
+    // Captions made while no client wanted thumbnails arrive without one: no broken-image icon.
+    h('img', { src: msg.thumbnail || undefined, alt: '', loading: 'lazy', hidden: !msg.thumbnail }),
     h('div', { class: 'card-caption' }, msg.caption),
     h('div', { class: 'card-meta' }, h('span', { class: 'mono' }, shortSource(msg.source)), h('span', {}, fmtMs(msg.timings['total']))),
   );

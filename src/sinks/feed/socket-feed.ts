@@ -20,6 +20,8 @@ interface Client {
   ws: WebSocket;
   alive: boolean;
   behindSince?: number;
+  /** False for clients that connected with `?thumbnails=0`. */
+  thumbnails: boolean;
 }
 
 /**
@@ -29,6 +31,8 @@ interface Client {
  * while final captions, failures and train.validation/end are always sent; above `hardBufferBytes`,
  * or above the soft limit for longer than `maxBehindMs`, the client is terminated. So a stalled
  * client costs at most about hardBufferBytes of memory. `heartbeat()` pings and drops the silent.
+ * A client that connects with `?thumbnails=0` (a program that wants captions, not pictures) gets
+ * captions with `thumbnail` empty; while no client wants thumbnails the service makes none.
  * Who may connect is decided before `upgrade` is called (see FeedServer and OriginPolicy).
  */
 export class SocketFeed {
@@ -42,6 +46,12 @@ export class SocketFeed {
     return this.clients.size;
   }
 
+  /** Whether any connected client wants caption thumbnails. */
+  get wantsThumbnails(): boolean {
+    for (const c of this.clients) if (c.thumbnails) return true;
+    return false;
+  }
+
   bufferedBytes(): number {
     let n = 0;
     for (const c of this.clients) n += c.ws.bufferedAmount;
@@ -49,7 +59,8 @@ export class SocketFeed {
   }
 
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws));
+    const thumbnails = new URL(req.url ?? '/', 'http://x').searchParams.get('thumbnails') !== '0';
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, thumbnails));
   }
 
   /** Sends a message to every client, degrading or dropping frames for slow ones (see the class comment). */
@@ -59,8 +70,18 @@ export class SocketFeed {
     const hard = this.opts.hardBufferBytes ?? 16 * 1024 * 1024;
     const maxBehind = this.opts.maxBehindMs ?? 30_000;
     const metrics = this.opts.metrics;
-    let full: string | undefined;
-    let stripped: string | undefined;
+    // Each variant of a frame is serialised once, for the first client that needs it.
+    const frames = new Map<string, string>();
+    const frame = (noAttention: boolean, noThumbnail: boolean): string => {
+      const key = `${noAttention}/${noThumbnail}`;
+      let f = frames.get(key);
+      if (f === undefined) {
+        const m = msg as CaptionMessage;
+        f = JSON.stringify(noAttention || noThumbnail ? ({ ...m, ...(noAttention && { attention: '' }), ...(noThumbnail && { thumbnail: '' }) } satisfies CaptionMessage) : msg);
+        frames.set(key, f);
+      }
+      return f;
+    };
     const now = Date.now();
     for (const c of this.clients) {
       if (c.ws.readyState !== WebSocket.OPEN) continue;
@@ -77,16 +98,14 @@ export class SocketFeed {
           continue;
         }
         if (msg.type === 'caption') {
-          stripped ??= JSON.stringify({ ...msg, attention: '' } satisfies CaptionMessage);
           metrics?.feedDrop('attention-stripped');
-          c.ws.send(stripped);
+          c.ws.send(frame(true, !c.thumbnails));
           continue;
         }
       } else {
         c.behindSince = undefined;
       }
-      full ??= JSON.stringify(msg);
-      c.ws.send(full);
+      c.ws.send(frame(false, msg.type === 'caption' && !c.thumbnails));
     }
   }
 
@@ -110,8 +129,8 @@ export class SocketFeed {
     this.wss.close();
   }
 
-  private accept(ws: WebSocket): void {
-    const client: Client = { ws, alive: true };
+  private accept(ws: WebSocket, thumbnails: boolean): void {
+    const client: Client = { ws, alive: true, thumbnails };
     this.clients.add(client);
     this.opts.metrics?.feedClientCount(this.clients.size);
     ws.on('pong', () => (client.alive = true));
