@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { detectNvidiaGpu } from './detect-gpu.js';
+import { registerNativeKernels } from './native-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-kernels/register-wasm-kernels.js';
 
 /** A backend this project can run on, fastest first. */
@@ -191,6 +192,7 @@ async function loadNative(name: 'node' | 'node-gpu', pkg: string, what: string):
     const specifier: string = pkg;
     await import(specifier);
     if (!(await tf.setBackend('tensorflow'))) return { ok: false, reason: `${pkg} loaded but tf.setBackend('tensorflow') failed` };
+    registerNativeKernels();
   } catch (e) {
     return { ok: false, reason: `${pkg} not loadable (${firstLine(e)})` };
   }
