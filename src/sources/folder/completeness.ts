@@ -59,9 +59,10 @@ export async function readiness(file: string, inbox: string, o: ReadinessOptions
     const unchangedMs = Date.now() - before.mtimeMs;
     if (unchangedMs < o.stabilityMs) return { state: 'wait', retryInMs: o.stabilityMs - unchangedMs };
     const size = before.size;
-    const bytes = size <= KEEP_BYTES_UP_TO ? await fh.readFile() : undefined;
-    const complete = await formatComplete(bytes ? bufferReader(bytes) : fileReader(fh), size).catch(() => false);
+    // The end check reads a few bytes: a file still arriving is not read whole on every retry.
+    const complete = await formatComplete(fileReader(fh), size).catch(() => false);
     if (!complete && unchangedMs < o.incompleteGraceMs) return { state: 'wait', retryInMs: o.stabilityMs };
+    const bytes = size <= KEEP_BYTES_UP_TO ? await fh.readFile() : undefined;
     const hash = bytes ? createHash('sha256').update(bytes).digest('hex') : await hashFile(fh, size);
     const after = await fh.stat();
     if (after.size !== size || after.mtimeMs !== before.mtimeMs || (bytes && bytes.length !== size)) {
@@ -88,11 +89,6 @@ async function symlinkMessage(file: string, inbox: string): Promise<string> {
 
 /** Reads `length` bytes at `position` (fewer at the end of the data). */
 type ReadAt = (position: number, length: number) => Promise<Buffer>;
-
-const bufferReader =
-  (b: Buffer): ReadAt =>
-  async (position, length) =>
-    b.subarray(position, position + length);
 
 const fileReader =
   (fh: FileHandle): ReadAt =>
