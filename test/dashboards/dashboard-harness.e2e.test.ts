@@ -116,6 +116,12 @@ describe('dashboard against the synthetic harness', () => {
     expect(await page.textContent('.attn-large .attn-note')).toMatch(/no attention/);
     await page.hover('.attn-large .word[data-index="1"]');
     expect((await overlayPixels(page)).opaque).toBe(0);
+
+    // A caption made while no client wanted thumbnails has none: its card shows no broken image.
+    h.broadcast({ ...(await syntheticCaption(6)), id: 'no-thumbnail', thumbnail: '' });
+    await page.waitForFunction(() => document.querySelectorAll('.caption-card').length === 3);
+    expect(await page.$eval('.caption-card img', (img) => (img as HTMLImageElement).hidden)).toBe(true);
+    expect(await page.$$eval('.caption-card img', (imgs) => imgs.filter((i) => (i as HTMLImageElement).hidden).length)).toBe(1);
     expect(pageErrors(page)).toEqual([]);
     await page.close();
   });
