@@ -151,7 +151,7 @@ export interface CaptionFolderOptions {
   renderFigure?: FigureRenderer;
   /** Jobs in flight at most (the source's credit window) [max(16, 4 * maxBatch * workers)]. */
   highWater?: number;
-  /** How long a file must be unchanged before it is taken, ms [1000]. */
+  /** How old a file's mtime must be before it is taken (its writer quiet this long), ms [1000]. */
   stabilityMs?: number;
   /** How long a file whose format says it is incomplete waits unchanged before it is taken anyway, ms [10000]. */
   incompleteGraceMs?: number;

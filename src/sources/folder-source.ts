@@ -33,7 +33,7 @@ export interface FolderSourceOptions {
   extensions?: string[];
   /** Maximum jobs emitted and not yet settled (default 64). */
   highWater?: number;
-  /** How long a file's size and mtime must be unchanged before it is taken (ms, default 1000). */
+  /** How old a file's mtime must be before it is taken (ms, default 1000): its writer has been quiet this long. */
   stabilityMs?: number;
   /**
    * A file whose format says it is incomplete (no end marker) is taken anyway, to fail with the

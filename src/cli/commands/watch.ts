@@ -66,7 +66,7 @@ export function watchCommand(): Command {
     .option('--detector-rerank <w>', RERANK_HELP, positive(true))
     .option('--figures', 'also write NAME.attention.png per image')
     .option('--high-water <n>', 'images in flight at most before the folder source pauses', int(1))
-    .option('--stable-ms <ms>', 'how long a file must be unchanged (size and mtime) before it is taken', int(0), 1000)
+    .option('--stable-ms <ms>', 'how long ago a file must have last changed (its mtime) before it is taken', int(0), 1000)
     .option('--incomplete-wait-ms <ms>', 'how long a file without its end marker (JPEG, PNG, GIF, WebP, AVIF) may sit unchanged before it is taken anyway (and fails)', int(0), 10000);
   withBackend(cmd);
   cmd.action(
