@@ -28,7 +28,7 @@ export function registerNativeKernels(): void {
     kernelFunc: ({ inputs, backend }) => {
       const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
       const native = backend as unknown as NativeBackend;
-      if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new TypeError(`${NATIVE_RELU_GRAD}: float32 inputs only, got ${dy.dtype} and ${x.dtype}`);
+      // float32 only: the gradient below calls this kernel for float32 tensors alone.
       const T = { name: 'T', type: native.binding.TF_ATTR_TYPE, value: native.binding.TF_FLOAT };
       return native.executeSingleOutput('ReluGrad', [T], [dy, x]);
     },

@@ -30,7 +30,8 @@ export function replicasFor(backend: { gpu: boolean; native?: unknown }): number
  * scale will run (`requested`, else threadsFor's count for it; see shareCoresAmong).
  */
 export function planStepWorkers(requested: number | undefined, model: ModelScale): void {
-  shareCoresAmong(requested ?? (model === 'compact' ? availableParallelism() : 1));
+  // The backend is not loaded yet: plan for a native CPU one (on others shareCoresAmong has no effect).
+  shareCoresAmong(requested ?? threadsFor({ gpu: false, native: true }, model));
 }
 
 /**

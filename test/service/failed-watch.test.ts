@@ -1,17 +1,14 @@
-import { appendFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FailedWatch } from '../../src/sources/folder/failed-watch.js';
-import { tempDir, waitFor } from './helpers.js';
+import { useTempDir, waitFor } from './helpers.js';
 
 describe('FailedWatch (real files)', () => {
-  let root: string | undefined;
-  afterEach(async () => {
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('failed-watch');
 
   it('hands back a failed file that changes, once, and stops polling when nothing is left to watch', async () => {
-    root = await tempDir('failed-watch');
+    const root = tmp.path;
     const file = join(root, 'x.png');
     await writeFile(file, 'half');
     const changed: string[] = [];
@@ -25,7 +22,7 @@ describe('FailedWatch (real files)', () => {
   });
 
   it('survives a hand-back that fails: no unhandled rejection, the file is let go', async () => {
-    root = await tempDir('failed-watch');
+    const root = tmp.path;
     const file = join(root, 'y.png');
     await writeFile(file, 'half');
     const unhandled: unknown[] = [];

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { dropImages, tempDir, unhashed, waitFor } from './helpers.js';
+import { describe, expect, it, vi } from 'vitest';
+import { dropImages, unhashed, useTempDir, waitFor } from './helpers.js';
 
 // A watcher that reports nothing after 'ready': every file must then come from the periodic rescan.
 vi.mock('chokidar', () => ({
@@ -17,13 +17,10 @@ vi.mock('chokidar', () => ({
 const { createFolderSource } = await import('../../src/sources/folder-source.js');
 
 describe('folder source rescan (a watcher that misses events)', () => {
-  let root: string | undefined;
-  afterEach(async () => {
-    if (root) await rm(root, { recursive: true, force: true });
-  });
+  const tmp = useTempDir('rescan');
 
   it('still takes files the watcher never reported, in subfolders too, once each', async () => {
-    root = await tempDir('rescan');
+    const root = tmp.path;
     const inbox = join(root, 'inbox');
     await mkdir(join(inbox, 'sub'), { recursive: true });
     const source = createFolderSource({ dir: inbox, stabilityMs: 50, rescanMs: 100, recursive: true });
@@ -43,7 +40,7 @@ describe('folder source rescan (a watcher that misses events)', () => {
   });
 
   it('does not rescan when rescanMs is 0', async () => {
-    root = await tempDir('rescan-off');
+    const root = tmp.path;
     const inbox = join(root, 'inbox');
     await mkdir(inbox);
     const source = createFolderSource({ dir: inbox, stabilityMs: 50, rescanMs: 0 });

@@ -15,6 +15,18 @@ export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `captioner-${prefix}-`));
 }
 
+/** For a describe block: a fresh temp directory before each test (read `dir.path` inside tests), removed after it. */
+export function useTempDir(prefix: string): { path: string } {
+  const dir = { path: '' };
+  beforeEach(async () => {
+    dir.path = await tempDir(prefix);
+  });
+  afterEach(async () => {
+    await rm(dir.path, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 /** A test's inbox: `root` (a fresh temp dir), `inbox` (root/inbox) and the folder source `start` made. */
 export interface InboxFixture {
   root: string;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
 import { relative, sep } from 'node:path';
+import { hashOpenFile } from './journal.js';
 
 /**
  * When is a file in the inbox complete? Writers (network copies, cameras, scanners) pause mid-file,
@@ -60,10 +61,10 @@ export async function readiness(file: string, inbox: string, o: ReadinessOptions
     if (unchangedMs < o.stabilityMs) return { state: 'wait', retryInMs: o.stabilityMs - unchangedMs };
     const size = before.size;
     // The end check reads a few bytes: a file still arriving is not read whole on every retry.
-    const complete = await formatComplete(fileReader(fh), size).catch(() => false);
+    const complete = await formatComplete(fh, size).catch(() => false);
     if (!complete && unchangedMs < o.incompleteGraceMs) return { state: 'wait', retryInMs: o.stabilityMs };
     const bytes = size <= KEEP_BYTES_UP_TO ? await fh.readFile() : undefined;
-    const hash = bytes ? createHash('sha256').update(bytes).digest('hex') : await hashFile(fh, size);
+    const hash = bytes ? createHash('sha256').update(bytes).digest('hex') : await hashOpenFile(fh);
     const after = await fh.stat();
     if (after.size !== size || after.mtimeMs !== before.mtimeMs || (bytes && bytes.length !== size)) {
       return { state: 'wait', retryInMs: o.stabilityMs };
@@ -87,27 +88,11 @@ async function symlinkMessage(file: string, inbox: string): Promise<string> {
   return `${file} is a symbolic link to ${target}; the folder source takes regular files only (that file is taken by itself)`;
 }
 
-/** Reads `length` bytes at `position` (fewer at the end of the data). */
-type ReadAt = (position: number, length: number) => Promise<Buffer>;
-
-const fileReader =
-  (fh: FileHandle): ReadAt =>
-  async (position, length) => {
-    const b = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(b, 0, length, position);
-    return b.subarray(0, bytesRead);
-  };
-
-async function hashFile(fh: FileHandle, size: number): Promise<string> {
-  const h = createHash('sha256');
-  const chunk = Buffer.alloc(2 ** 20);
-  for (let at = 0; at < size; ) {
-    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
-    if (bytesRead === 0) break;
-    h.update(chunk.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-  return h.digest('hex');
+/** `length` bytes of the file at `position` (fewer at its end). */
+async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const b = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(b, 0, length, position);
+  return b.subarray(0, bytesRead);
 }
 
 /**
@@ -117,17 +102,17 @@ async function hashFile(fh: FileHandle, size: number): Promise<string> {
 export async function endsComplete(file: string, size: number): Promise<boolean> {
   const fh = await open(file, 'r');
   try {
-    return await formatComplete(fileReader(fh), size);
+    return await formatComplete(fh, size);
   } finally {
     await fh.close();
   }
 }
 
-async function formatComplete(read: ReadAt, size: number): Promise<boolean> {
+async function formatComplete(fh: FileHandle, size: number): Promise<boolean> {
   if (size < 12) return false;
-  const head = await read(0, Math.min(size, 32));
+  const head = await readAt(fh, 0, Math.min(size, 32));
   const tailLen = Math.min(size, 64);
-  const tail = await read(size - tailLen, tailLen);
+  const tail = await readAt(fh, size - tailLen, tailLen);
   if (head[0] === 0xff && head[1] === 0xd8) {
     // Cameras and editors may append padding after EOI; 64 bytes of slack covers the usual cases.
     return tail.includes(Buffer.from([0xff, 0xd9]));
@@ -137,17 +122,17 @@ async function formatComplete(read: ReadAt, size: number): Promise<boolean> {
   if (head.subarray(0, 4).toString('latin1') === 'RIFF' && head.subarray(8, 12).toString('latin1') === 'WEBP') {
     return size >= head.readUInt32LE(4) + 8;
   }
-  if (head.subarray(4, 8).toString('latin1') === 'ftyp') return await boxesComplete(read, size);
+  if (head.subarray(4, 8).toString('latin1') === 'ftyp') return await boxesComplete(fh, size);
   return true;
 }
 
 /** ISO-BMFF (AVIF, HEIF): the top-level boxes must end exactly at the end of the file. */
-async function boxesComplete(read: ReadAt, size: number): Promise<boolean> {
+async function boxesComplete(fh: FileHandle, size: number): Promise<boolean> {
   let at = 0;
   let sawMdat = false;
   while (at < size) {
     if (size - at < 8) return false;
-    const h = await read(at, 16);
+    const h = await readAt(fh, at, 16);
     let len = h.readUInt32BE(0);
     if (h.subarray(4, 8).toString('latin1') === 'mdat') sawMdat = true;
     if (len === 0) return sawMdat; // the last box runs to the end of the file

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
 import { writeFileAtomic } from '../../io/write-file-atomic.js';
 import type { FailureReason } from '../job.js';
@@ -42,14 +41,25 @@ export function folderLayout(dir: string): FolderLayout {
 }
 
 /** SHA-256 of a file's bytes, hex. */
-export function contentHash(file: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const h = createHash('sha256');
-    createReadStream(file)
-      .on('data', (d) => h.update(d))
-      .on('error', rej)
-      .on('end', () => res(h.digest('hex')));
-  });
+export async function contentHash(file: string): Promise<string> {
+  const fh = await open(file, 'r');
+  try {
+    return await hashOpenFile(fh);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** SHA-256 (hex) of what an open file holds, read in 1 MiB pieces from its start. */
+export async function hashOpenFile(fh: FileHandle): Promise<string> {
+  const h = createHash('sha256');
+  const chunk = Buffer.alloc(2 ** 20);
+  for (let at = 0; ; ) {
+    const { bytesRead } = await fh.read(chunk, 0, chunk.length, at);
+    if (bytesRead === 0) return h.digest('hex');
+    h.update(chunk.subarray(0, bytesRead));
+    at += bytesRead;
+  }
 }
 
 /** `sub/x.jpg` + hash -> `sub__x.<hash>.jpg` (with `-n` before the extension for the n-th twin). */
@@ -89,7 +99,7 @@ export class FolderJournal {
 
   /**
    * A free id for an input with this relative path and content hash (see the module comment). The
-   * id stays reserved in memory until `release(id)`, which its caller does once the file is in place.
+   * id stays in `reserved` until its caller has moved the file in place (or failed to) and removes it.
    */
   private async freeId(relPath: string, hash: string): Promise<string> {
     for (let n = 1; ; n++) {
@@ -105,12 +115,10 @@ export class FolderJournal {
 
   /**
    * Moves an inbox file into .processing under a fresh content id; undefined if it vanished
-   * meanwhile. `hash` is the SHA-256 of the content the caller read (hashed here when absent).
-   * Safe to call for several files at once.
+   * meanwhile. `hash` is the SHA-256 of the content the caller read (see readiness). Safe to call
+   * for several files at once.
    */
-  async claim(file: string, hash?: string): Promise<string | undefined> {
-    hash ??= await contentHash(file).catch(() => undefined);
-    if (hash === undefined) return undefined;
+  async claim(file: string, hash: string): Promise<string | undefined> {
     const id = await this.freeId(relative(this.layout.dir, file), hash);
     try {
       await rename(file, join(this.layout.processing, id));
